@@ -1,0 +1,42 @@
+# Two commands on a fresh machine with only Python: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed-stamp
+DEMO   ?= demo
+
+.PHONY: install demo test lint format bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@# uv resolves the whole stack in ~10 s where pip takes 1-2 min; pip is the fallback.
+	@($(BIN)/python -m pip install -q uv && \
+	  $(BIN)/uv pip install -q --python $(BIN)/python -e '.[test,bench]') || \
+	 $(BIN)/python -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/wmass demo --out $(DEMO)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/generate.py
+	$(BIN)/python benchmarks/histmaker.py
+	$(BIN)/python benchmarks/fit.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache

@@ -1,0 +1,105 @@
+"""The ``wmass`` command: one subcommand per step of the chain (see DESIGN.md).
+
+Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
+``main(args) -> int``. Only the chosen subcommand's module is imported, so ``wmass generate``
+does not pay for importing coffea or JAX.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from processors.errors import WMassError
+
+__all__ = ["COMMANDS", "main"]
+
+#: name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "generate": ("analysis.generate", "write synthetic NanoAOD samples with known truth"),
+    "histmaker": ("analysis.histmaker", "fill histograms with all variations from NanoAOD"),
+    "setup-fit": ("analysis.setup_fit", "post-process histograms into a fit input"),
+    "fit": ("fit.cli", "profile-likelihood fit: POIs, pulls, impacts, GOF"),
+    "report": ("analysis.report", "write a static HTML site of a fit result"),
+    "inspect": ("analysis.inspect", "show the contents and provenance of any output file"),
+    "demo": ("analysis.demo", "run the whole chain on a small generated sample"),
+}
+
+EPILOG = """\
+typical chain:
+  wmass generate  --out samples/ --events 200000
+  wmass histmaker --analysis wmass --datasets samples/datasets.yaml --out hists.h5
+  wmass setup-fit hists.h5 --out fitinput.h5
+  wmass fit       fitinput.h5 --out fitresult.h5 --impacts --global-impacts
+  wmass report    fitresult.h5 hists.h5 --out site/
+  wmass inspect   hists.h5 --json
+
+'wmass COMMAND --help' explains each step.
+"""
+
+
+def _load(name: str):
+    module_name = COMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name:
+            raise
+        return None
+    if not (hasattr(module, "add_arguments") and hasattr(module, "main")):
+        return None
+    return module
+
+
+def _parser(selected: str | None):
+    parser = argparse.ArgumentParser(
+        prog="wmass",
+        description="From CMS NanoAOD to a measured W-boson mass.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    modules = {}
+    for name, (_, help_) in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_,
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        )
+        if name == selected:
+            module = _load(name)
+            if module is not None:
+                module.add_arguments(p)
+                p.description = (module.__doc__ or help_).strip().split("\n\n")[0]
+            modules[name] = module
+    return parser, modules
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``wmass`` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selected = next((a for a in argv if a in COMMANDS), None)
+    parser, modules = _parser(selected)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = modules.get(args.command)
+    if module is None:
+        print(f"wmass {args.command}: not built yet (see the open issues)", file=sys.stderr)
+        return 2
+    try:
+        return int(module.main(args) or 0)
+    except WMassError as err:
+        print(f"wmass {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"wmass {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
