@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from processors.errors import WMassError
 
-__all__ = ["COMMANDS", "main"]
+__all__ = ["COMMANDS", "load_command", "main"]
 
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -40,7 +40,8 @@ typical chain:
 """
 
 
-def _load(name: str):
+def load_command(name: str):
+    """The module of subcommand ``name``, or None when it is not built yet."""
     module_name = COMMANDS[name][0]
     try:
         module = importlib.import_module(module_name)
@@ -70,7 +71,7 @@ def _parser(selected: str | None):
             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         )
         if name == selected:
-            module = _load(name)
+            module = load_command(name)
             if module is not None:
                 module.add_arguments(p)
                 p.description = (module.__doc__ or help_).strip().split("\n\n")[0]
