@@ -118,7 +118,9 @@ def read_meta(group: h5py.Group) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def atomic_h5(path: str | os.PathLike, meta: Mapping[str, Any] | None = None) -> Iterator[h5py.File]:
+def atomic_h5(
+    path: str | os.PathLike, meta: Mapping[str, Any] | None = None
+) -> Iterator[h5py.File]:
     """Open ``path`` for writing under a temporary name; rename it into place only on success.
 
     A crash or exception leaves no file that looks complete.
