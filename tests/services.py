@@ -1,0 +1,178 @@
+"""Real services for the tests that need them: a one-node SLURM cluster and an xrootd server.
+
+Both are Debian packages installed on demand (``apt-get``) and started on this machine, on
+loopback only. Where they cannot be installed, the calling test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["ensure_debian_packages", "free_port", "slurm_cluster", "xrootd_server"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ensure_debian_packages(binaries: dict[str, str]) -> None:
+    """Install the Debian packages providing ``binaries`` ({binary: package}) or skip the test."""
+    missing = sorted({pkg for exe, pkg in binaries.items() if shutil.which(exe) is None})
+    if not missing:
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"needs Debian packages {missing}: not root or no apt-get here")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        if out.returncode != 0:
+            pytest.skip(f"cannot install {missing}: {out.stderr.strip()[-300:]}")
+    still = [exe for exe in binaries if shutil.which(exe) is None]
+    if still:
+        pytest.skip(f"installed {missing} but {still} still not on PATH")
+
+
+def _wait_for(check, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"{what} did not come up within {timeout} s")
+
+
+def _munge_running() -> bool:
+    out = subprocess.run("munge -n | unmunge", shell=True, capture_output=True, timeout=10)
+    return out.returncode == 0
+
+
+@contextlib.contextmanager
+def slurm_cluster(workdir: Path) -> Iterator[dict[str, str]]:
+    """Start munged, slurmctld and slurmd for one node (this machine); yield the environment.
+
+    The returned mapping holds ``SLURM_CONF``; pass it to subprocesses and ``dask_jobqueue``.
+    """
+    ensure_debian_packages(
+        {"slurmctld": "slurm-wlm", "slurmd": "slurm-wlm", "srun": "slurm-wlm", "munged": "munge"}
+    )
+    workdir = Path(workdir)
+    (workdir / "state").mkdir(parents=True, exist_ok=True)
+    (workdir / "spool").mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    conf = workdir / "slurm.conf"
+    conf.write_text(
+        "\n".join(
+            [
+                "ClusterName=wmasstest",
+                f"SlurmctldHost={host}",
+                "SlurmUser=root",
+                "SlurmdUser=root",
+                "AuthType=auth/munge",
+                f"StateSaveLocation={workdir}/state",
+                f"SlurmdSpoolDir={workdir}/spool",
+                f"SlurmctldPidFile={workdir}/slurmctld.pid",
+                f"SlurmdPidFile={workdir}/slurmd.pid",
+                f"SlurmctldPort={free_port()}",
+                f"SlurmdPort={free_port()}",
+                "ProctrackType=proctrack/linuxproc",
+                "TaskPlugin=task/none",
+                "SchedulerType=sched/backfill",
+                "SelectType=select/cons_tres",
+                "SelectTypeParameters=CR_Core_Memory",
+                "ReturnToService=2",
+                "MpiDefault=none",
+                "JobAcctGatherType=jobacct_gather/none",
+                "AccountingStorageType=accounting_storage/none",
+                f"SlurmctldLogFile={workdir}/slurmctld.log",
+                f"SlurmdLogFile={workdir}/slurmd.log",
+                f"NodeName={host} CPUs={os.cpu_count()} RealMemory=8000 State=UNKNOWN",
+                f"PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP"
+                " OverSubscribe=YES",
+                "",
+            ]
+        )
+    )
+    if not _munge_running():
+        key = Path("/etc/munge/munge.key")
+        if not key.exists():
+            subprocess.run(["mungekey", "-c"], check=False, capture_output=True)
+        shutil.chown(key, "munge", "munge")
+        key.chmod(0o400)
+        Path("/run/munge").mkdir(parents=True, exist_ok=True)
+        shutil.chown("/run/munge", "munge", "munge")
+        subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
+        _wait_for(_munge_running, 15, "munged")
+    env = {**os.environ, "SLURM_CONF": str(conf)}
+    subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
+    subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
+
+    def _idle() -> bool:
+        out = subprocess.run(
+            ["sinfo", "-h", "-o", "%t"], env=env, capture_output=True, text=True, timeout=10
+        )
+        return out.stdout.strip() in {"idle", "mix", "alloc"}
+
+    try:
+        _wait_for(_idle, 30, "slurm node")
+        yield {"SLURM_CONF": str(conf)}
+    finally:
+        for name in ("slurmd", "slurmctld"):
+            pid = workdir / f"{name}.pid"
+            if pid.exists():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid.read_text().strip()), 15)
+
+
+@contextlib.contextmanager
+def xrootd_server(export: Path) -> Iterator[str]:
+    """Serve ``export`` read-only with a real xrootd on 127.0.0.1; yield ``root://127.0.0.1:PORT``.
+
+    xrootd refuses to run as root, so it runs as ``nobody`` (``-R nobody``).
+    """
+    ensure_debian_packages({"xrootd": "xrootd-server"})
+    export = Path(export).resolve()
+    for parent in export.parents:
+        if not parent.stat().st_mode & 0o001:
+            raise PermissionError(f"xrootd runs as nobody and cannot traverse {parent}")
+    for path in [export, *export.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o004 | (0o001 if path.is_dir() else 0))
+    port = free_port()
+    admin = Path(tempfile.mkdtemp(prefix=f"wmass-xrootd-{port}-"))
+    admin.chmod(0o755)
+    shutil.chown(admin, "nobody")
+    cfg = admin / "xrootd.cfg"
+    cfg.write_text(
+        f"all.export {export}\nxrd.port {port}\nxrd.network nodnr\n"
+        f"all.adminpath {admin}\nall.pidpath {admin}\n"
+    )
+    proc = subprocess.Popen(
+        ["xrootd", "-R", "nobody", "-c", str(cfg), "-l", str(admin / "xrootd.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+    def _listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        _wait_for(_listening, 20, "xrootd")
+        yield f"root://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        shutil.rmtree(admin, ignore_errors=True)
