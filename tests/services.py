@@ -18,7 +18,13 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["ensure_debian_packages", "free_port", "slurm_cluster", "xrootd_server"]
+__all__ = [
+    "browser_page",
+    "ensure_debian_packages",
+    "free_port",
+    "slurm_cluster",
+    "xrootd_server",
+]
 
 
 def free_port() -> int:
@@ -176,3 +182,34 @@ def xrootd_server(export: Path) -> Iterator[str]:
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(10)
         shutil.rmtree(admin, ignore_errors=True)
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextlib.contextmanager
+def browser_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[object, list[str]]]:
+    """A page in Debian's headless Chromium driven by playwright; yield ``(page, errors)``.
+
+    ``errors`` collects console errors and uncaught exceptions of every page loaded.
+    """
+    ensure_debian_packages({"chromium": "chromium"})
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            yield page, errors
+        finally:
+            browser.close()

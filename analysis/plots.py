@@ -1,0 +1,307 @@
+"""Plots people would rather look at than read: stacks with a ratio panel, pulls and impacts.
+
+Everything here works on plain arrays so it serves any projection of any fit: the report
+(``analysis.report``) feeds it post-fit yields and covariance-based bands. Every plot is written
+with a ``.log`` beside it (:func:`write_plot_log`): the command, a yields table with
+uncertainties, the inputs' provenance, git hash and diff — so each plot can be reproduced.
+
+>>> import numpy as np
+>>> edges = np.linspace(26, 56, 31)
+>>> stack = {"W": np.full(30, 100.0), "QCD": np.full(30, 10.0)}
+>>> paths = stack_plot(edges, stack, data=np.full(30, 112.0), out="/tmp/x")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "PLOTLY_JS",
+    "nuisance_page",
+    "stack_plot",
+    "unroll",
+    "write_plot_log",
+    "write_plotly_js",
+    "yields_table",
+]
+
+#: File name of the plotly bundle every HTML page loads from its own directory (no CDN).
+PLOTLY_JS = "plotly.min.js"
+
+
+def unroll(values: np.ndarray, axis_names: Sequence[str]) -> tuple[np.ndarray, str]:
+    """Flatten an N-D array of bin contents (C order) into 1D, with an axis label saying how.
+
+    >>> unroll(np.arange(6).reshape(2, 3), ["eta", "pt"])[1]
+    'unrolled bin (eta x pt, pt fastest)'
+    """
+    values = np.asarray(values)
+    if values.ndim == 1:
+        return values, axis_names[0] if axis_names else "bin"
+    label = f"unrolled bin ({' x '.join(axis_names)}, {axis_names[-1]} fastest)"
+    return values.reshape(-1), label
+
+
+def yields_table(
+    stack: Mapping[str, np.ndarray],
+    errors: Mapping[str, float] | None = None,
+    data: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Per-process yields (sum over bins) with uncertainties, plus the total and data."""
+    errors = errors or {}
+    rows = [
+        {"process": name, "yield": float(np.sum(v)), "uncertainty": errors.get(name)}
+        for name, v in stack.items()
+    ]
+    total = float(sum(np.sum(v) for v in stack.values()))
+    rows.append({"process": "Total", "yield": total, "uncertainty": errors.get("Total")})
+    if data is not None:
+        n = float(np.sum(data))
+        rows.append({"process": "Data", "yield": n, "uncertainty": float(np.sqrt(max(n, 0)))})
+    return rows
+
+
+def _format_yields(rows: list[dict[str, Any]]) -> str:
+    width = max(12, *(len(r["process"]) for r in rows))
+    lines = [f"{'Process':<{width}} {'Yield':>16} {'Uncertainty':>14}"]
+    for r in rows:
+        unc = "" if r["uncertainty"] is None else f"{r['uncertainty']:14.2f}"
+        lines.append(f"{r['process']:<{width}} {r['yield']:16.2f} {unc}")
+    return "\n".join(lines)
+
+
+def write_plot_log(
+    plot: str | os.PathLike,
+    *,
+    meta: Mapping[str, Any],
+    yields: list[dict[str, Any]] | None = None,
+    inputs_meta: Mapping[str, Mapping[str, Any]] | None = None,
+    extra: str = "",
+) -> Path:
+    """Write ``<plot>.log``: command, time, yields, git hash and diff, and the inputs' provenance."""
+    plot = Path(plot)
+    log = plot.with_suffix(".log")
+    parts = [
+        "-" * 72,
+        f"Script called at {meta.get('time', '')}",
+        f"The command was: {meta.get('command', '')}",
+        f"Git commit: {meta.get('git_hash', '')}",
+    ]
+    if yields:
+        parts += ["-" * 72, "Yields", "-" * 72, _format_yields(yields)]
+    if extra:
+        parts += ["-" * 72, extra]
+    for name, m in (inputs_meta or {}).items():
+        parts += ["-" * 72, f"Meta info from input file {name}", "-" * 72]
+        parts.append(json.dumps({k: v for k, v in m.items() if k != "git_diff"}, indent=2))
+    parts += ["-" * 72, "git diff of the code that made this plot:", meta.get("git_diff", "") or ""]
+    log.write_text("\n".join(parts) + "\n")
+    return log
+
+
+def stack_plot(
+    edges: np.ndarray,
+    stack: Mapping[str, np.ndarray],
+    *,
+    data: np.ndarray | None = None,
+    band: np.ndarray | None = None,
+    xlabel: str = "bin",
+    ylabel: str = "Events / bin",
+    title: str = "",
+    out: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+    logy: bool = False,
+) -> list[Path]:
+    """A stacked distribution with data points and a data/prediction ratio panel.
+
+    ``band`` is the absolute uncertainty of the total prediction per bin (e.g. post-fit, from
+    the covariance); it is drawn as a hatched band on the stack and on the ratio.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    edges = np.asarray(edges, dtype=float)
+    names = list(stack)
+    values = [np.asarray(stack[n], dtype=float) for n in names]
+    total = np.sum(values, axis=0) if values else np.zeros(len(edges) - 1)
+    plt.style.use(mplhep.style.CMS)
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    )
+    order = np.argsort([v.sum() for v in values])  # smallest at the bottom of the legend
+    mplhep.histplot(
+        [values[i] for i in order],
+        edges,
+        stack=True,
+        histtype="fill",
+        label=[names[i] for i in order],
+        ax=ax,
+    )
+    ratio_ref = np.where(total > 0, total, np.nan)
+    if band is not None:
+        band = np.asarray(band, dtype=float)
+        kw = {"step": "post", "facecolor": "none", "edgecolor": "grey", "hatch": "////", "lw": 0}
+        ax.fill_between(edges, np.r_[total - band, 0], np.r_[total + band, 0], label="Unc.", **kw)
+        rel = band / ratio_ref
+        rax.fill_between(edges, np.r_[1 - rel, 1], np.r_[1 + rel, 1], **kw)
+    if data is not None:
+        data = np.asarray(data, dtype=float)
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        err = np.sqrt(np.clip(data, 0, None))
+        ax.errorbar(centres, data, yerr=err, fmt="ko", ms=3, label="Data")
+        rax.errorbar(centres, data / ratio_ref, yerr=err / ratio_ref, fmt="ko", ms=3)
+    rax.axhline(1.0, color="k", lw=0.8)
+    rax.set_ylabel("Data / Pred.")
+    rax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if logy:
+        ax.set_yscale("log")
+    ax.legend(ncol=2, fontsize="small")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out.with_suffix(f".{fmt}")
+        fig.savefig(path, bbox_inches="tight", dpi=100)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def write_plotly_js(directory: str | os.PathLike) -> Path:
+    """Copy plotly's JavaScript bundle into ``directory`` so pages work offline (no CDN)."""
+    from plotly.offline import get_plotlyjs
+
+    path = Path(directory) / PLOTLY_JS
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(get_plotlyjs(), encoding="utf-8")
+    return path
+
+
+_NUISANCE_JS = r"""
+const ROWS = __ROWS__;
+const PAGE = 60;
+let view = ROWS.slice(), page = 0, sortKey = "impact", sortDesc = true;
+function applyFilter() {
+  const q = document.getElementById("q").value.toLowerCase();
+  const g = document.getElementById("group").value;
+  view = ROWS.filter(r => (!q || r.name.toLowerCase().includes(q)) && (!g || r.group === g));
+  const key = r => sortKey === "name" ? r.name : Math.abs(r[sortKey] ?? 0);
+  view.sort((a, b) => {
+    const x = key(a), y = key(b);
+    return (x < y ? -1 : x > y ? 1 : 0) * (sortDesc ? -1 : 1);
+  });
+  page = 0; render();
+}
+function render() {
+  const rows = view.slice(page * PAGE, (page + 1) * PAGE).reverse();
+  const names = rows.map(r => r.name);
+  const traces = [
+    {x: rows.map(r => r.pull), y: names, error_x: {type: "data", array: rows.map(r => r.constraint)},
+     mode: "markers", type: "scatter", name: "pull ± constraint", xaxis: "x", yaxis: "y",
+     marker: {color: "black"}},
+    {x: rows.map(r => r.impact_up ?? r.impact), y: names, type: "bar", orientation: "h",
+     name: "impact (+1σ)", xaxis: "x2", yaxis: "y", marker: {color: "#1f77b4"}},
+    {x: rows.map(r => r.impact_down ?? -r.impact), y: names, type: "bar", orientation: "h",
+     name: "impact (−1σ)", xaxis: "x2", yaxis: "y", marker: {color: "#ff7f0e"}},
+  ];
+  const layout = {height: Math.max(400, 22 * rows.length + 120), barmode: "overlay",
+    margin: {l: 260, r: 20, t: 30, b: 40}, showlegend: true, legend: {orientation: "h"},
+    xaxis: {domain: [0, 0.48], title: "(θ − θ₀)/Δθ", zeroline: true},
+    xaxis2: {domain: [0.52, 1], title: "impact on " + __POI__ + " (" + __UNIT__ + ")", zeroline: true},
+    yaxis: {automargin: true}};
+  Plotly.react("fig", traces, layout);
+  document.getElementById("pager").textContent =
+    `${view.length} of ${ROWS.length} nuisances · page ${page + 1} / ${Math.max(1, Math.ceil(view.length / PAGE))}`;
+  const body = document.getElementById("rows");
+  body.innerHTML = view.map(r => `<tr><td>${r.name}</td><td>${r.group}</td>` +
+    `<td>${fmt(r.pull)}</td><td>${fmt(r.constraint)}</td><td>${fmt(r.impact)}</td></tr>`).join("");
+}
+function fmt(v) { return v === null || v === undefined ? "" : Number(v).toPrecision(4); }
+function sortBy(k) { sortDesc = (sortKey === k) ? !sortDesc : true; sortKey = k; applyFilter(); }
+function step(d) { const n = Math.ceil(view.length / PAGE); page = Math.min(Math.max(page + d, 0), n - 1); render(); }
+window.addEventListener("DOMContentLoaded", applyFilter);
+"""
+
+
+def nuisance_page(
+    names: Sequence[str],
+    pulls: np.ndarray,
+    constraints: np.ndarray,
+    impacts: np.ndarray | None = None,
+    *,
+    groups: Sequence[str] | None = None,
+    poi: str = "mW",
+    unit: str = "MeV",
+    title: str = "Nuisance parameters",
+    out: str | os.PathLike,
+) -> Path:
+    """An interactive page of all nuisances: pull, constraint and impact, searchable and sortable.
+
+    Usable with thousands of rows: the plot shows one page at a time (sorted by impact by
+    default), the search box and the group selector filter it, and the table below lists every
+    row; column headers sort. Plotly is loaded from ``plotly.min.js`` beside the page.
+    """
+    n = len(names)
+    groups = list(groups) if groups is not None else [""] * n
+    impacts_arr = np.full(n, np.nan) if impacts is None else np.asarray(impacts, dtype=float)
+
+    def _num(x: float) -> float | None:
+        return None if not np.isfinite(x) else float(x)
+
+    rows = [
+        {
+            "name": str(names[i]),
+            "group": str(groups[i]),
+            "pull": _num(pulls[i]),
+            "constraint": _num(constraints[i]),
+            "impact": _num(impacts_arr[i]),
+        }
+        for i in range(n)
+    ]
+    out = Path(out)
+    write_plotly_js(out.parent)
+    options = "".join(
+        f'<option value="{html.escape(g)}">{html.escape(g)}</option>'
+        for g in sorted(set(groups))
+        if g
+    )
+    script = (
+        _NUISANCE_JS.replace("__POI__", json.dumps(poi))
+        .replace("__UNIT__", json.dumps(unit))
+        .replace("__ROWS__", json.dumps(rows))
+    )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<script src="{PLOTLY_JS}"></script>
+<style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;font-size:12px}}
+td,th{{border:1px solid #ccc;padding:2px 6px}} th{{cursor:pointer;background:#eee}}
+#controls *{{margin-right:.6em}}</style></head>
+<body><h1>{html.escape(title)}</h1>
+<div id="controls"><input id="q" placeholder="search nuisances" oninput="applyFilter()">
+<select id="group" onchange="applyFilter()"><option value="">all groups</option>{options}</select>
+<button onclick="step(-1)">previous</button><button onclick="step(1)">next</button>
+<span id="pager"></span></div>
+<div id="fig"></div>
+<table><thead><tr><th onclick="sortBy('name')">nuisance</th><th>group</th>
+<th onclick="sortBy('pull')">pull</th><th onclick="sortBy('constraint')">constraint</th>
+<th onclick="sortBy('impact')">impact ({html.escape(unit)})</th></tr></thead>
+<tbody id="rows"></tbody></table>
+<script>{script}</script></body></html>
+"""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    return out
