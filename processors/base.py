@@ -1,0 +1,375 @@
+"""The event loop shared by the muon analyses: read, correct, select, weight, tensor-fill.
+
+A concrete analysis (:class:`~processors.wmass.WMassProcessor`, ...) says which muons it selects
+(:meth:`MuonHistogramProcessor.select`), the nominal axes (:meth:`axes`) and how the axis values
+follow from the selected muons' pT (:meth:`observables`, re-evaluated for the momentum-scale
+shape variation). Everything else -- bookkeeping, corrections, weight tensors and the fill --
+lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import awkward as ak
+import hist
+import numpy as np
+from coffea import processor
+
+from corrections import CorrectionNames, Corrections
+from processors.columns import Columns
+from processors.errors import ConfigError
+from processors.fill import TensorFill
+from processors.selection import MuonCuts, gen_match, pick, prompt_gen_muons, read_muons
+from processors.variations import (
+    THEORY,
+    EfficiencyModel,
+    momentum_scale_shifts,
+    pileup_weights,
+    prefiring_weights,
+    theory_ratios,
+    variation_axis,
+)
+
+__all__ = ["ALL_VARIATIONS", "MuonHistogramProcessor", "Selected"]
+
+log = logging.getLogger(__name__)
+
+ALL_VARIATIONS = (
+    "pdf",
+    "qcdScale",
+    "massWeight",
+    "pileup",
+    "effStat",
+    "prefiringStat",
+    "muonScale",
+)
+EVENT_ID = ("run", "luminosityBlock", "event")
+
+
+@dataclass
+class Selected:
+    """The selected events of a chunk and their ``k`` muons each (``[n_sel, k]`` arrays)."""
+
+    events: np.ndarray  # index in the chunk
+    pt: np.ndarray
+    eta: np.ndarray
+    phi: np.ndarray
+    charge: np.ndarray
+    iso: np.ndarray
+    trigger_leg: np.ndarray  # which muons get the trigger scale factor
+    muon_index: np.ndarray  # index of the muon in its event
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. MET of the events
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def subset(self, keep: np.ndarray) -> Selected:
+        extra = {k: v[keep] for k, v in self.extra.items()}
+        return Selected(
+            self.events[keep],
+            self.pt[keep],
+            self.eta[keep],
+            self.phi[keep],
+            self.charge[keep],
+            self.iso[keep],
+            self.trigger_leg[keep],
+            self.muon_index[keep],
+            extra,
+        )
+
+
+def gather(muons: ak.Array, events: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
+    """Kinematics ``[n_sel, k]`` of muons ``index[:, j]`` of the chunk's ``events``."""
+    counts = ak.to_numpy(ak.num(muons.pt, axis=1)).astype(np.int64)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    starts = offsets[:-1][events]
+    out = {}
+    for name in ("pt", "eta", "phi", "charge", "iso"):
+        content = ak.to_numpy(ak.flatten(muons[name]))
+        cols = [pick(content, np.append(starts, 0), index[:, j]) for j in range(index.shape[1])]
+        out[name] = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    return out
+
+
+class MuonHistogramProcessor(processor.ProcessorABC):
+    """Base of the muon processors; see the module docstring.
+
+    Parameters
+    ----------
+    datasets:
+        ``{name: obj}`` with ``obj.is_data`` (e.g. ``analysis.datasets.Dataset``), used to tell
+        data from MC; otherwise ``events.metadata["is_data"]``, otherwise the absence of
+        ``genWeight``.
+    corrections:
+        a correctionlib JSON (``corrections.build_corrections``) or ``None``: no corrections,
+        event weights are ``genWeight``, no pileup/efficiency/prefiring/scale variations.
+    variations:
+        ``True`` for all variations, ``False`` for none, or an iterable of names among
+        :data:`ALL_VARIATIONS`.
+    sumw2_variations:
+        keep the sum of squared weights in the variation histograms too.
+    trigger:
+        the trigger branch required to fire (``None``: no trigger requirement).
+    gen_match:
+        in MC with ``GenPart``, keep only events whose selected muons match a prompt gen muon
+        within ``cuts.gen_dr_max``.
+    """
+
+    #: branches every chunk must carry (besides the muon branches of the selection)
+    required = ("MET_pt", "MET_phi")
+
+    def __init__(
+        self,
+        datasets: Mapping[str, Any] | None = None,
+        corrections: str | Path | Corrections | None = None,
+        variations: bool | Iterable[str] = True,
+        sumw2_variations: bool = False,
+        *,
+        trigger: str | None = "HLT_IsoMu24",
+        cuts: MuonCuts | None = None,
+        gen_match: bool = False,
+        correction_names: CorrectionNames | None = None,
+    ) -> None:
+        self.is_data = {name: bool(ds.is_data) for name, ds in (datasets or {}).items()}
+        if isinstance(corrections, str | Path):
+            corrections = Corrections.from_file(corrections, correction_names)
+        self.corrections = corrections
+        if variations is True:
+            self.variations = ALL_VARIATIONS
+        elif variations is False:
+            self.variations = ()
+        else:
+            self.variations = tuple(variations)
+            unknown = set(self.variations) - set(ALL_VARIATIONS)
+            if unknown:
+                raise ConfigError(
+                    "variations", f"unknown {sorted(unknown)}; known {ALL_VARIATIONS}"
+                )
+        self.sumw2_variations = sumw2_variations
+        self.trigger = trigger
+        self.cuts = cuts or MuonCuts()
+        self.gen_match = gen_match
+
+    # -- what an analysis defines -------------------------------------------------------------
+
+    @abstractmethod
+    def axes(self) -> list[hist.axis.AxesMixin]:
+        """The nominal axes."""
+
+    @abstractmethod
+    def select(self, cols: Columns, muons: ak.Array) -> Selected:
+        """The selected events and their muons."""
+
+    @abstractmethod
+    def observables(self, sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Values of the nominal axes for muon pT ``pt`` (``[n_sel, k]``)."""
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _dataset_is_data(self, dataset: str, cols: Columns) -> bool:
+        if "is_data" in cols.metadata:
+            return bool(cols.metadata["is_data"])
+        if dataset in self.is_data:
+            return self.is_data[dataset]
+        return not cols.has("genWeight")
+
+    def process(self, events: Any) -> dict[str, dict[str, Any]]:
+        cols = Columns(events)
+        dataset = cols.metadata.get("dataset", "unknown")
+        is_data = self._dataset_is_data(dataset, cols)
+        cols.require(EVENT_ID)
+        cols.require(self.required)
+        if self.trigger is not None:
+            cols.require([self.trigger])
+        out: dict[str, Any] = {
+            "histograms": {},
+            "events_read": cols.n,
+            "lumisections": set(),
+            "chunks": set(),
+        }
+        if cols.filename is not None:
+            out["chunks"].add(
+                (
+                    str(cols.filename),
+                    int(cols.metadata.get("entrystart", 0)),
+                    int(cols.metadata.get("entrystop", cols.n)),
+                )
+            )
+        if is_data:
+            out["sumw"] = float(cols.n)
+            out["sumw2"] = float(cols.n)
+            run = cols.flat("run", np.uint64)
+            lumi = cols.flat("luminosityBlock", np.uint64)
+            pairs = np.unique((run << np.uint64(32)) | lumi)
+            out["lumisections"] = {(int(p >> 32), int(p & 0xFFFFFFFF)) for p in pairs}
+            gen_weight = None
+        else:
+            cols.require(["genWeight"])
+            gen_weight = cols.flat("genWeight", np.float64)
+            out["sumw"] = float(gen_weight.sum())
+            out["sumw2"] = float((gen_weight**2).sum())
+
+        corr = self.corrections
+        pt = None
+        if is_data and corr is not None and corr.names.scale in corr:
+            raw = cols.array("Muon_pt") if cols.has("Muon_pt") else None
+            if raw is not None:
+                counts = ak.num(raw, axis=1)
+                flat_eta = ak.to_numpy(ak.flatten(cols.array("Muon_eta")))
+                factor = corr.evaluate(corr.names.scale, flat_eta)
+                flat_pt = ak.to_numpy(ak.flatten(raw)).astype(np.float64) * factor
+                pt = ak.unflatten(flat_pt, counts)
+        muons = read_muons(cols, pt)
+        sel = self.select(cols, muons)
+        if self.trigger is not None:
+            fired = cols.flat(self.trigger, bool)[sel.events]
+            sel = sel.subset(fired)
+        if self.gen_match and not is_data and cols.has("GenPart_pt"):
+            sel = sel.subset(self._gen_matched(cols, muons, sel))
+
+        weight, tensors = self._weights(cols, muons, sel, is_data, gen_weight)
+        fills = self._fill(cols, sel, weight, tensors, is_data)
+        out["events_selected"] = fills.pop("_selected")
+        out["histograms"] = fills
+        return {dataset: out}
+
+    def postprocess(self, accumulator: Any) -> Any:
+        return accumulator
+
+    def _gen_matched(self, cols: Columns, muons: ak.Array, sel: Selected) -> np.ndarray:
+        prompt = prompt_gen_muons(cols)
+        gen_eta = cols.array("GenPart_eta")[prompt]
+        gen_phi = cols.array("GenPart_phi")[prompt]
+        matched, _ = gen_match(muons.eta, muons.phi, gen_eta, gen_phi, self.cuts.gen_dr_max)
+        counts = ak.to_numpy(ak.num(matched, axis=1)).astype(np.int64)
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        flat = ak.to_numpy(ak.flatten(matched))
+        starts = np.append(offsets[:-1][sel.events], 0)
+        keep = np.ones(len(sel), dtype=bool)
+        for j in range(sel.muon_index.shape[1]):
+            keep &= pick(flat, starts, sel.muon_index[:, j], fill=False).astype(bool)
+        return keep
+
+    def _weights(
+        self,
+        cols: Columns,
+        muons: ak.Array,
+        sel: Selected,
+        is_data: bool,
+        gen_weight: np.ndarray | None,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Nominal weight per selected event and the variation inputs."""
+        tensors: dict[str, Any] = {}
+        if is_data:
+            return np.ones(len(sel)), tensors
+        weight = gen_weight[sel.events].copy()
+        corr = self.corrections
+        wanted = set(self.variations)
+        if corr is not None:
+            names = corr.names
+            if names.pileup in corr:
+                cols.require(["Pileup_nTrueInt"])
+                n_true = cols.flat("Pileup_nTrueInt", np.float64)[sel.events]
+                nominal, ratio = pileup_weights(corr, n_true)
+                weight *= nominal
+                if "pileup" in wanted:
+                    tensors["pileup"] = (ratio, ["pileupUp", "pileupDown"])
+            if names.idip in corr and names.trigger in corr:
+                model = EfficiencyModel(corr)
+                sf, blocks = model.weights(sel.eta, sel.pt, sel.trigger_leg, "effStat" in wanted)
+                weight *= sf
+                if blocks is not None:
+                    tensors["effStat"] = blocks
+            if names.prefiring in corr:
+                counts = ak.to_numpy(ak.num(muons.eta, axis=1))[sel.events].astype(np.int64)
+                offsets = np.zeros(len(sel) + 1, dtype=np.int64)
+                np.cumsum(counts, out=offsets[1:])
+                eta = ak.to_numpy(ak.flatten(muons.eta[sel.events])).astype(np.float64)
+                pre, blocks = prefiring_weights(corr, eta, offsets, "prefiringStat" in wanted)
+                weight *= pre
+                if blocks is not None:
+                    tensors["prefiringStat"] = (offsets, blocks)
+            if "muonScale" in wanted and names.scale_uncertainty in corr:
+                tensors["muonScale"] = momentum_scale_shifts(corr, sel.eta)
+        for theory in THEORY:
+            if theory.name in wanted:
+                ratio = theory_ratios(cols, theory)
+                if ratio is not None:
+                    tensors[theory.name] = (ratio, list(theory.labels))
+        return weight, tensors
+
+    def _fill(
+        self,
+        cols: Columns,
+        sel: Selected,
+        weight: np.ndarray,
+        tensors: dict[str, Any],
+        is_data: bool,
+    ) -> dict[str, Any]:
+        axes = self.axes()
+        nominal = TensorFill(axes, sumw2=True, label="nominal")
+        index = nominal.index(*self.observables(sel, sel.pt))
+        nominal.fill(index, weight)
+        hists: dict[str, Any] = {"nominal": nominal.to_hist(), "_selected": int((index >= 0).sum())}
+        if is_data:
+            return hists
+        k = sel.pt.shape[1]
+        per_muon = np.arange(0, len(sel) * k + 1, k, dtype=np.int64)
+        sumw2 = self.sumw2_variations
+        for theory in THEORY:
+            if theory.name not in tensors:
+                continue
+            ratio, labels = tensors[theory.name]
+            fill = TensorFill(
+                axes, variation_axis(theory.name, labels), sumw2=sumw2, label=theory.name
+            )
+            full_index = np.full(cols.n, -1, dtype=np.int64)
+            full_index[sel.events] = index
+            full_weight = np.zeros(cols.n)
+            full_weight[sel.events] = weight
+            fill.fill(full_index, full_weight, ratio)
+            hists[theory.name] = fill.to_hist()
+        if "pileup" in tensors:
+            ratio, labels = tensors["pileup"]
+            fill = TensorFill(axes, variation_axis("pileup", labels), sumw2=sumw2, label="pileup")
+            fill.fill(index, weight, ratio)
+            hists["pileup"] = fill.to_hist()
+        if "effStat" in tensors:
+            blocks = tensors["effStat"]
+            fill = TensorFill(
+                axes, variation_axis("effStat", blocks.labels), sumw2=sumw2, label="effStat"
+            )
+            fill.fill_blocks(index, weight, per_muon, blocks.group, blocks.ratio)
+            hists["effStat"] = fill.to_hist()
+        if "prefiringStat" in tensors:
+            offsets, blocks = tensors["prefiringStat"]
+            fill = TensorFill(
+                axes,
+                variation_axis("prefiringStat", blocks.labels),
+                sumw2=sumw2,
+                label="prefiringStat",
+            )
+            fill.fill_blocks(index, weight, offsets, blocks.group, blocks.ratio)
+            hists["prefiringStat"] = fill.to_hist()
+        if "muonScale" in tensors:
+            shifts = tensors["muonScale"]
+            fill = TensorFill(
+                axes, variation_axis("muonScale", shifts.labels), sumw2=sumw2, label="muonScale"
+            )
+            shifted = np.full((len(sel) * k, 2), -1, dtype=np.int64)
+            for j in range(k):
+                same = shifts.group == shifts.group[:, [j]]  # muons in muon j's region move with it
+                for d, sign in enumerate((1.0, -1.0)):
+                    pt = np.where(same, sel.pt * (1.0 + sign * shifts.uncertainty), sel.pt)
+                    shifted[j::k, d] = fill.index(*self.observables(sel, pt))
+            fill.fill_shape_blocks(index, weight, per_muon, shifts.group.ravel(), shifted)
+            hists["muonScale"] = fill.to_hist()
+        return hists

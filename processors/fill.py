@@ -1,0 +1,292 @@
+"""Tensor fill: one bin lookup per event, a contiguous vector of variations added.
+
+A :class:`TensorFill` owns a dense ``float64`` array ``[bins of the nominal axes..., n_var]``
+(flow bins only where an axis has them), with the variation axis last so that the variations
+of one event land in one contiguous cache line run. Filling is split in two steps:
+
+1. :meth:`TensorFill.index` turns the per-event values of the nominal axes into one flat bin
+   index per event (``-1`` when the event falls outside an axis without flow bins), using the
+   axes' own ``index`` so the binning is exactly that of ``hist``;
+2. a numba kernel adds the event's weights into that bin: ``nominal * ratio[:, v]`` for a
+   weight tensor (:meth:`fill`), with per-object block ratios (:meth:`fill_blocks`, e.g.
+   efficiency eigen-variations per eta bin) or with per-variation bin indices for shape
+   variations (:meth:`fill_shape_blocks`, e.g. the muon momentum scale).
+
+Products of the nominal weight and the ratios are formed inside the kernel in ``float64``, so
+no ``[n_events, n_var]`` product tensor is ever materialised. :meth:`TensorFill.to_hist`
+wraps the array as a :class:`hist.Hist` by view assignment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import hist
+import numba
+import numpy as np
+
+__all__ = ["TensorFill", "bin_index"]
+
+
+def _axis_index(axis: hist.axis.AxesMixin, values: np.ndarray) -> np.ndarray:
+    """Index of ``values`` in ``axis`` counted from the first stored bin, ``-1`` if dropped."""
+    values = np.asarray(values)
+    traits = axis.traits
+    if isinstance(axis, hist.axis.IntCategory | hist.axis.StrCategory):
+        categories = np.asarray(list(axis))
+        order = np.argsort(categories)
+        pos = np.searchsorted(categories[order], values)
+        pos = np.minimum(pos, len(categories) - 1)
+        found = categories[order][pos] == values
+        idx = np.where(found, order[pos], len(categories)).astype(np.int64)
+    else:
+        idx = np.asarray(axis.index(values), dtype=np.int64)
+    if traits.underflow:
+        idx += 1  # stored bin 0 is the underflow
+    else:
+        idx[idx < 0] = -1
+    stored = axis.extent
+    idx[(idx >= stored) | (idx < 0)] = -1
+    return idx
+
+
+def bin_index(axes: Sequence[hist.axis.AxesMixin], *values: np.ndarray) -> np.ndarray:
+    """Flat C-order index of each event in the stored bins of ``axes`` (``-1``: dropped)."""
+    if len(values) != len(axes):
+        raise ValueError(f"{len(axes)} axes but {len(values)} value arrays")
+    n = len(values[0]) if values else 0
+    flat = np.zeros(n, dtype=np.int64)
+    valid = np.ones(n, dtype=bool)
+    for axis, vals in zip(axes, values, strict=True):
+        idx = _axis_index(axis, vals)
+        valid &= idx >= 0
+        flat *= axis.extent
+        flat += idx
+    flat[~valid] = -1
+    return flat
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_nominal(index, weight, sumw, sumw2, with_sumw2):  # pragma: no cover - numba
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        sumw[b, 0] += w
+        if with_sumw2:
+            sumw2[b, 0] += w * w
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_tensor(index, weight, ratio, sumw):  # pragma: no cover - numba
+    n_var = sumw.shape[1]
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        for v in range(n_var):
+            sumw[b, v] += w * np.float64(ratio[i, v])
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_tensor_sumw2(index, weight, ratio, sumw, sumw2):  # pragma: no cover - numba
+    n_var = sumw.shape[1]
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        for v in range(n_var):
+            x = w * np.float64(ratio[i, v])
+            sumw[b, v] += x
+            sumw2[b, v] += x * x
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_blocks(index, weight, offsets, group, ratio, sumw, sumw2, with_sumw2):  # pragma: no cover
+    n_var = sumw.shape[1]
+    n_local = ratio.shape[1]
+    tmp = np.empty(n_var, dtype=np.float64)
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        for v in range(n_var):
+            tmp[v] = w
+        for o in range(offsets[i], offsets[i + 1]):
+            g = group[o]
+            if g < 0:
+                continue
+            base = g * n_local
+            for k in range(n_local):
+                tmp[base + k] *= np.float64(ratio[o, k])
+        for v in range(n_var):
+            sumw[b, v] += tmp[v]
+        if with_sumw2:
+            for v in range(n_var):
+                sumw2[b, v] += tmp[v] * tmp[v]
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_shape_blocks(
+    index, weight, offsets, group, shifted, sumw, sumw2, with_sumw2
+):  # pragma: no cover
+    n_var = sumw.shape[1]
+    n_local = shifted.shape[1]
+    bins = np.empty(n_var, dtype=np.int64)
+    for i in range(index.shape[0]):
+        w = weight[i]
+        if w == 0.0:
+            continue
+        b = index[i]
+        for v in range(n_var):
+            bins[v] = b
+        for o in range(offsets[i], offsets[i + 1]):
+            g = group[o]
+            if g < 0:
+                continue
+            base = g * n_local
+            for k in range(n_local):
+                bins[base + k] = shifted[o, k]
+        for v in range(n_var):
+            bv = bins[v]
+            if bv >= 0:
+                sumw[bv, v] += w
+                if with_sumw2:
+                    sumw2[bv, v] += w * w
+
+
+def _as_c(array: np.ndarray, dtype=None) -> np.ndarray:
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+class TensorFill:
+    """A dense ``[nominal bins..., n_var]`` float64 accumulator with the variation axis last.
+
+    ``axes`` are the nominal axes; ``variation`` the variation axis (``None``: a nominal
+    histogram with one implicit variation). ``sumw2`` keeps the sum of squared weights
+    (``Weight()`` storage); without it the histogram has ``Double()`` storage.
+    """
+
+    def __init__(
+        self,
+        axes: Sequence[hist.axis.AxesMixin],
+        variation: hist.axis.AxesMixin | None = None,
+        *,
+        sumw2: bool = False,
+        label: str = "",
+    ) -> None:
+        self.axes = tuple(axes)
+        self.variation = variation
+        self.sumw2_enabled = sumw2
+        self.label = label
+        self.shape = tuple(ax.extent for ax in self.axes)
+        self.n_var = 1 if variation is None else variation.extent
+        n_bins = int(np.prod(self.shape, dtype=np.int64))
+        self.sumw = np.zeros((n_bins, self.n_var), dtype=np.float64)
+        # a 1-row dummy keeps the kernel signatures fixed when sumw2 is off
+        self.sumw2 = np.zeros_like(self.sumw) if sumw2 else np.zeros((1, self.n_var))
+
+    def index(self, *values: np.ndarray) -> np.ndarray:
+        """Flat bin index per event of the nominal axes (``-1``: outside, not filled)."""
+        return bin_index(self.axes, *values)
+
+    def fill(
+        self,
+        index: np.ndarray,
+        weight: np.ndarray,
+        ratio: np.ndarray | None = None,
+    ) -> None:
+        """Add ``weight[i] * ratio[i, v]`` (or ``weight[i]`` without ``ratio``) to bin ``index[i]``.
+
+        ``ratio`` is ``[n_events, n_var]`` of any float dtype (the raw NanoAOD buffer of e.g.
+        ``LHEPdfWeight`` reshaped, without a copy); the product is formed in float64.
+        """
+        index = _as_c(index, np.int64)
+        weight = _as_c(weight, np.float64)
+        if ratio is None:
+            if self.n_var != 1:
+                raise ValueError(f"{self.label}: {self.n_var} variations need a ratio tensor")
+            _fill_nominal(index, weight, self.sumw, self.sumw2, self.sumw2_enabled)
+            return
+        ratio = _as_c(ratio)
+        if ratio.shape != (index.shape[0], self.n_var):
+            raise ValueError(
+                f"{self.label}: ratio shape {ratio.shape} != ({index.shape[0]}, {self.n_var})"
+            )
+        if self.sumw2_enabled:
+            _fill_tensor_sumw2(index, weight, ratio, self.sumw, self.sumw2)
+        else:
+            _fill_tensor(index, weight, ratio, self.sumw)
+
+    def fill_blocks(
+        self,
+        index: np.ndarray,
+        weight: np.ndarray,
+        offsets: np.ndarray,
+        group: np.ndarray,
+        ratio: np.ndarray,
+    ) -> None:
+        """Fill variations organised in blocks (e.g. one block per eta bin).
+
+        Variation ``g * n_local + k`` of event ``i`` is ``weight[i]`` times the product of
+        ``ratio[o, k]`` over the event's objects ``o`` in ``offsets[i]:offsets[i+1]`` whose
+        block ``group[o] == g``; objects with ``group < 0`` change nothing.
+        """
+        ratio = _as_c(ratio)
+        if ratio.shape[1] * (self.n_var // ratio.shape[1]) != self.n_var:
+            raise ValueError(f"{self.label}: {self.n_var} variations, blocks of {ratio.shape[1]}")
+        _fill_blocks(
+            _as_c(index, np.int64),
+            _as_c(weight, np.float64),
+            _as_c(offsets, np.int64),
+            _as_c(group, np.int64),
+            ratio,
+            self.sumw,
+            self.sumw2,
+            self.sumw2_enabled,
+        )
+
+    def fill_shape_blocks(
+        self,
+        index: np.ndarray,
+        weight: np.ndarray,
+        offsets: np.ndarray,
+        group: np.ndarray,
+        shifted: np.ndarray,
+    ) -> None:
+        """Fill shape variations: per variation, the event's bin may differ from ``index``.
+
+        Variation ``g * n_local + k`` of event ``i`` goes to bin ``shifted[o, k]`` for the
+        event's object ``o`` with ``group[o] == g`` (the bin with every object of block ``g``
+        shifted), and to the nominal bin ``index[i]`` otherwise; ``-1`` bins are not filled.
+        Events with ``weight == 0`` are skipped.
+        """
+        shifted = _as_c(shifted, np.int64)
+        _fill_shape_blocks(
+            _as_c(index, np.int64),
+            _as_c(weight, np.float64),
+            _as_c(offsets, np.int64),
+            _as_c(group, np.int64),
+            shifted,
+            self.sumw,
+            self.sumw2,
+            self.sumw2_enabled,
+        )
+
+    def to_hist(self) -> hist.Hist:
+        """The accumulated array as a :class:`hist.Hist` (variation axis last)."""
+        axes = list(self.axes) if self.variation is None else [*self.axes, self.variation]
+        storage = hist.storage.Weight() if self.sumw2_enabled else hist.storage.Double()
+        h = hist.Hist(*axes, storage=storage, label=self.label or None)
+        shape = self.shape if self.variation is None else (*self.shape, self.n_var)
+        view = h.view(flow=True)
+        if self.sumw2_enabled:
+            view.value = self.sumw.reshape(shape)
+            view.variance = self.sumw2.reshape(shape)
+        else:
+            view[...] = self.sumw.reshape(shape)
+        return h

@@ -1,0 +1,96 @@
+"""TensorFill against hist's own fill on random values."""
+
+from __future__ import annotations
+
+import hist
+import numpy as np
+import pytest
+
+from processors.fill import TensorFill, bin_index
+
+AXES = [
+    hist.axis.Regular(30, 26, 56, name="pt", flow=False),
+    hist.axis.Regular(48, -2.4, 2.4, name="eta", flow=False),
+    hist.axis.Regular(2, -2, 2, name="charge", flow=False),
+    hist.axis.Boolean(name="passIso"),
+    hist.axis.Variable([0, 20, 40, np.inf], name="mt", flow=False),
+]
+
+
+@pytest.fixture
+def values():
+    rng = np.random.default_rng(5)
+    n = 5000
+    return (
+        (
+            rng.uniform(20, 60, n),
+            rng.uniform(-2.6, 2.6, n),
+            rng.choice([-1, 1], n),
+            rng.random(n) < 0.6,
+            rng.uniform(0, 100, n),
+        ),
+        rng.normal(1, 0.3, n),
+        rng.normal(1, 0.05, (n, 7)).astype(np.float32),
+    )
+
+
+def test_nominal_with_sumw2(values):
+    vals, w, _ = values
+    tf = TensorFill(AXES, sumw2=True)
+    tf.fill(tf.index(*vals), w)
+    ref = hist.Hist(*AXES, storage=hist.storage.Weight()).fill(*vals, weight=w)
+    h = tf.to_hist()
+    np.testing.assert_allclose(h.values(), ref.values(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(h.variances(), ref.variances(), rtol=1e-12, atol=1e-12)
+
+
+def test_tensor_equals_one_fill_per_variation(values):
+    vals, w, ratio = values
+    var = hist.axis.StrCategory([f"v{i}" for i in range(7)], name="v", overflow=False)
+    tf = TensorFill(AXES, var)
+    tf.fill(tf.index(*vals), w, ratio)
+    h = tf.to_hist()
+    assert h.axes.name[-1] == "v" and h.storage_type is hist.storage.Double
+    ref = hist.Hist(*AXES, var)
+    for j in range(7):
+        ref.fill(*vals, f"v{j}", weight=w * ratio[:, j].astype(np.float64))
+    np.testing.assert_array_equal(h.values(), ref.values())
+
+
+def test_flow_axes_and_categories():
+    axes = [hist.axis.Variable([0, 1, 2], name="x"), hist.axis.IntCategory([3, 7], name="c")]
+    x = np.array([-1.0, 0.5, 1.5, 5.0, 0.5])
+    c = np.array([3, 7, 9, 3, 7])
+    tf = TensorFill(axes, sumw2=True)
+    tf.fill(bin_index(axes, x, c), np.ones(5))
+    ref = hist.Hist(*axes, storage=hist.storage.Weight()).fill(x, c)
+    np.testing.assert_array_equal(tf.to_hist().view(flow=True).value, ref.view(flow=True).value)
+
+
+def test_blocks_and_shapes():
+    axes = [hist.axis.Regular(4, 0, 4, name="x", flow=False)]
+    tf = TensorFill(axes, hist.axis.Integer(0, 4, name="v", flow=False))
+    # two events, block size 2, two blocks; event 0 has objects in blocks 0 and 1
+    tf.fill_blocks(
+        np.array([0, 3]),
+        np.array([2.0, 1.0]),
+        np.array([0, 2, 3]),
+        np.array([0, 1, -1]),
+        np.array([[1.5, 0.5], [2.0, 3.0], [9.0, 9.0]]),
+    )
+    v = tf.to_hist().values()
+    np.testing.assert_array_equal(v[0], [3.0, 1.0, 4.0, 6.0])
+    np.testing.assert_array_equal(v[3], [1.0, 1.0, 1.0, 1.0])
+    shape = TensorFill(axes, hist.axis.Integer(0, 4, name="v", flow=False))
+    shape.fill_shape_blocks(
+        np.array([1, -1]),
+        np.array([1.0, 2.0]),
+        np.array([0, 1, 2]),
+        np.array([1, 0]),
+        np.array([[2, 0], [1, -1]]),
+    )
+    v = shape.to_hist().values()
+    np.testing.assert_array_equal(v[:, 0], [0, 3, 0, 0])  # event 1 moved into bin 1, event 0 stays
+    np.testing.assert_array_equal(v[:, 1], [0, 1, 0, 0])  # event 1 shifted out of range
+    np.testing.assert_array_equal(v[:, 2], [0, 0, 1, 0])  # event 0 up-shifted
+    np.testing.assert_array_equal(v[:, 3], [1, 0, 0, 0])
