@@ -1,0 +1,274 @@
+"""The fileset: ``datasets.yaml`` (see ``docs/samples.md``) and opening its files as NanoEvents.
+
+:func:`load_datasets` reads and checks the YAML; every mistake raises
+:class:`~processors.errors.ConfigError` naming the key and the file. :func:`open_events` opens one
+ROOT file (local path or ``root://`` URL) with coffea's ``NanoEventsFactory`` and
+``NanoAODSchema``; a file that cannot be read raises :class:`~processors.errors.BadInputFile`
+naming it, and :func:`require_branches` raises :class:`~processors.errors.MissingBranch`.
+
+>>> ds = load_datasets("samples/datasets.yaml")  # doctest: +SKIP
+>>> ds["wmunu"].files[0]  # doctest: +SKIP
+'/abs/path/samples/wmunu/nano_0.root'
+>>> events = open_events(ds["wmunu"].files[0], entry_stop=1000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from processors.errors import BadInputFile, ConfigError, MissingBranch
+
+__all__ = [
+    "Dataset",
+    "Fileset",
+    "is_url",
+    "load_datasets",
+    "num_entries",
+    "open_events",
+    "require_branches",
+]
+
+#: key -> (accepted types, required)
+_DATASET_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "process": ((str,), True),
+    "is_data": ((bool,), True),
+    "files": ((list,), True),
+    "xsec_pb": ((int, float, type(None)), False),
+    "sumw": ((int, float, type(None)), False),
+    "nevents": ((int, type(None)), False),
+    "lumi_csv": ((str, type(None)), False),
+    "golden_json": ((str, type(None)), False),
+    "treename": ((str,), False),
+}
+_TOP_KEYS = {"datasets", "lumi_pb"}
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset of the fileset; paths are absolute (or URLs)."""
+
+    name: str
+    process: str
+    files: tuple[str, ...]
+    is_data: bool
+    xsec_pb: float | None
+    sumw: float | None  # None: computed from the processed files' genWeight
+    nevents: int | None
+    lumi_csv: str | None
+    golden_json: str | None
+    treename: str = "Events"
+
+    def subset(self, max_files: int) -> Dataset:
+        """The first ``max_files`` files; sum of weights and event count then come from the
+        files actually processed, not from the YAML."""
+        if max_files >= len(self.files):
+            return self
+        return replace(self, files=self.files[:max_files], sumw=None, nevents=None)
+
+
+class Fileset(dict):
+    """``{name: Dataset}`` as read from a YAML, with the file it came from and ``lumi_pb``."""
+
+    source: str = ""
+    lumi_pb: float | None = None
+
+
+def is_url(path: str) -> bool:
+    """Whether ``path`` is a URL (``root://``, ``https://``, ...) rather than a local path."""
+    return "://" in str(path)
+
+
+def _resolve(value: str, base: Path, key: str, source: str) -> str:
+    if is_url(value):
+        return value
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = base / path
+    if not path.exists():
+        raise ConfigError(key, f"no such file {path}", source=source)
+    return str(path.resolve())
+
+
+def _check_type(value: Any, types: tuple[type, ...], key: str, source: str) -> None:
+    # True is an int in Python, but not a number in a YAML field
+    ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+    if not ok:
+        names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+        raise ConfigError(key, f"must be {names}, got {value!r}", source=source)
+
+
+def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> Fileset:
+    """Read ``datasets.yaml`` into ``{name: Dataset}`` (a :class:`Fileset`).
+
+    ``max_files``: keep the first N files of each dataset (in YAML order, so the subset is
+    deterministic); the normalisation then follows the subset (``sumw`` is left to be
+    computed from the processed files).
+    """
+    path = Path(path)
+    source = str(path)
+    if not path.is_file():
+        raise ConfigError("datasets", f"no such file {path}", source=source)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError("datasets", f"not valid YAML: {err}", source=source) from err
+    if not isinstance(doc, Mapping):
+        raise ConfigError("datasets", "top level must be a mapping", source=source)
+    unknown = sorted(set(doc) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown key; allowed {sorted(_TOP_KEYS)}", source)
+    if "datasets" not in doc:
+        raise ConfigError("datasets", "missing required key", source=source)
+    entries = doc["datasets"]
+    if not isinstance(entries, Mapping) or not entries:
+        raise ConfigError("datasets", "must be a non-empty mapping name -> dataset", source)
+    lumi = doc.get("lumi_pb")
+    _check_type(lumi, (int, float, type(None)), "lumi_pb", source)
+    if max_files is not None and max_files < 1:
+        raise ConfigError("max_files", f"must be >= 1, got {max_files}", source=source)
+
+    base = path.resolve().parent
+    out = Fileset()
+    out.source, out.lumi_pb = str(path.resolve()), lumi
+    for name, entry in entries.items():
+        where = f"datasets.{name}"
+        if not isinstance(entry, Mapping):
+            raise ConfigError(where, "must be a mapping", source=source)
+        unknown = sorted(set(entry) - set(_DATASET_KEYS))
+        if unknown:
+            raise ConfigError(
+                f"{where}.{unknown[0]}", f"unknown key; allowed {sorted(_DATASET_KEYS)}", source
+            )
+        for key, (types, required) in _DATASET_KEYS.items():
+            if key not in entry:
+                if required:
+                    raise ConfigError(f"{where}.{key}", "missing required key", source=source)
+                continue
+            _check_type(entry[key], types, f"{where}.{key}", source)
+        files = entry["files"]
+        if not files:
+            raise ConfigError(f"{where}.files", "no files", source=source)
+        resolved = []
+        for i, f in enumerate(files):
+            _check_type(f, (str,), f"{where}.files[{i}]", source)
+            resolved.append(_resolve(f, base, f"{where}.files[{i}]", source))
+        extra = {
+            key: _resolve(entry[key], base, f"{where}.{key}", source)
+            if entry.get(key) is not None
+            else None
+            for key in ("lumi_csv", "golden_json")
+        }
+        ds = Dataset(
+            name=str(name),
+            process=entry["process"],
+            files=tuple(resolved),
+            is_data=entry["is_data"],
+            xsec_pb=None if entry.get("xsec_pb") is None else float(entry["xsec_pb"]),
+            sumw=None if entry.get("sumw") is None else float(entry["sumw"]),
+            nevents=entry.get("nevents"),
+            treename=entry.get("treename", "Events"),
+            **extra,
+        )
+        out[ds.name] = ds.subset(max_files) if max_files is not None else ds
+    return out
+
+
+def _why(err: BaseException) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"
+
+
+def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:
+    """The ``treename`` TTree of ``path`` (uproot), or :class:`BadInputFile` saying why not."""
+    import uproot
+
+    if not is_url(path) and not Path(path).is_file():
+        raise BadInputFile(path, "no such file")
+    try:
+        file = uproot.open(path, **uproot_options)
+    except Exception as err:  # uproot raises many types for a broken file
+        raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
+    try:
+        tree = file[treename]
+    except Exception as err:
+        file.close()
+        raise BadInputFile(path, f"no {treename!r} tree ({type(err).__name__})") from err
+    if not hasattr(tree, "num_entries"):
+        file.close()
+        raise BadInputFile(path, f"{treename!r} is not a tree")
+    return tree
+
+
+def num_entries(path: str, treename: str = "Events", **uproot_options: Any) -> tuple[int, bytes]:
+    """``(number of entries, file UUID)`` of a file's tree; :class:`BadInputFile` if unreadable."""
+    tree = _open_tree(path, treename, **uproot_options)
+    try:
+        return int(tree.num_entries), bytes(tree.file.fUUID)
+    finally:
+        tree.file.close()
+
+
+def require_branches(events: Any, branches: Iterable[str], path: str | None = None) -> None:
+    """Raise :class:`MissingBranch` for the first NanoAOD branch of ``branches`` not in
+    ``events`` (checked on the form, nothing read)."""
+    from processors.columns import Columns
+
+    cols = Columns(events)
+    for branch in branches:
+        if not cols.has(branch):
+            raise MissingBranch(branch, path or cols.filename)
+
+
+def open_events(
+    path: str,
+    *,
+    treename: str = "Events",
+    entry_start: int | None = None,
+    entry_stop: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    schema: Any = None,
+    branches: Iterable[str] = (),
+    **uproot_options: Any,
+) -> Any:
+    """NanoEvents (virtual mode: branches are read when first used) of one file.
+
+    ``schema`` defaults to ``NanoAODSchema``; ``metadata`` is attached as ``events.metadata``
+    (``filename``, ``entrystart``, ``entrystop`` and ``treename`` are filled in);
+    ``branches`` are checked to exist (:class:`MissingBranch`).
+    """
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    tree = _open_tree(path, treename, **uproot_options)
+    n = int(tree.num_entries)
+    start = 0 if entry_start is None else int(entry_start)
+    stop = n if entry_stop is None else min(int(entry_stop), n)
+    meta = {
+        "filename": path,
+        "treename": treename,
+        "entrystart": start,
+        "entrystop": stop,
+        **dict(metadata or {}),
+    }
+    with warnings.catch_warnings():
+        # NanoAODSchema warns about every cross-reference a slimmed file does not carry
+        warnings.filterwarnings("ignore", "Missing cross-reference", RuntimeWarning)
+        try:
+            events = NanoEventsFactory.from_root(
+                file=tree.file.root_directory,
+                treepath=treename,
+                schemaclass=schema or NanoAODSchema,
+                metadata=meta,
+                mode="virtual",
+                entry_start=start,
+                entry_stop=stop,
+            ).events()
+        except Exception as err:
+            raise BadInputFile(path, f"cannot build NanoEvents ({_why(err)})") from err
+    require_branches(events, branches, path)
+    return events

@@ -1,0 +1,371 @@
+"""``hists.h5``: the histograms of every dataset with their bookkeeping, in HDF5 without pickle.
+
+Layout (``kind="histograms"``, ``format_version=1``)::
+
+    /                      attrs: kind="histograms", format_version, analysis, lumi_pb
+    /meta                  provenance (fit.provenance.write_meta: one JSON attribute per key)
+    /datasets/<name>       attrs: process, is_data, xsec_pb, sumw, sumw2, events_read,
+                                  events_selected, lumi_pb, sumw_yaml, nevents_yaml
+                                  (an attribute is absent when its value is None)
+        files_processed    1D vlen-str dataset: the files whose every chunk was processed
+        files_failed       1D vlen-str dataset: JSON {"file": ..., "error": ...} per failed file
+        chunks             compound dataset (file str, start int64, stop int64): each chunk once
+        lumisections       [n, 2] uint32 (run, luminosityBlock) read in the data (all, before
+                           the golden JSON; ``lumi_pb`` counts those in the golden JSON)
+        histograms/<hname> one histogram in the UHI HDF5 layout (``uhi.io.hdf5``; schema
+                           https://uhi.readthedocs.io serialization): ``axes`` (references to
+                           ``ref_axes/axis_i`` with type, edges/categories, flow, name, label),
+                           ``storage`` (``type`` attribute; ``values`` and for ``weighted``
+                           storage ``variances`` as N-D float64 datasets, chunked along the
+                           leading axes with the variation axis whole, gzip + shuffle),
+                           ``metadata`` (name, label)
+
+Every histogram reads back as the identical ``hist.Hist`` (axes, names, labels, storage,
+flow bins). Written through :func:`fit.provenance.atomic_h5` (temporary name, then rename).
+
+>>> f = read_histograms("hists.h5")  # doctest: +SKIP
+>>> w = f["wmunu"]
+>>> w.histograms["pdf"].axes.name  # doctest: +SKIP
+('pt', 'eta', 'charge', 'passIso', 'mt', 'pdf')
+>>> w.scale(f.lumi_pb)  # xsec * lumi / sumw  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import hist
+import numpy as np
+
+from fit.provenance import atomic_h5, provenance, read_meta, write_meta
+from processors.errors import BadInputFile
+
+__all__ = [
+    "FORMAT_VERSION",
+    "DatasetHistograms",
+    "HistogramsFile",
+    "atomic_h5",
+    "describe",
+    "file_kind",
+    "provenance",
+    "read_hist",
+    "read_histograms",
+    "read_meta",
+    "write_hist",
+    "write_histograms",
+    "write_meta",
+]
+
+FORMAT_VERSION = 1
+#: chunks of a stored histogram array are at most this many bytes
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass
+class DatasetHistograms:
+    """The histograms of one dataset and how they were made."""
+
+    name: str
+    process: str = ""
+    is_data: bool = False
+    xsec_pb: float | None = None
+    sumw: float = 0.0
+    sumw2: float = 0.0
+    events_read: int = 0
+    events_selected: int = 0
+    lumi_pb: float | None = None
+    files_processed: list[str] = field(default_factory=list)
+    files_failed: list[dict[str, str]] = field(default_factory=list)
+    chunks: list[tuple[str, int, int]] = field(default_factory=list)
+    lumisections: list[tuple[int, int]] = field(default_factory=list)
+    histograms: dict[str, hist.Hist] = field(default_factory=dict)
+    sumw_yaml: float | None = None
+    nevents_yaml: int | None = None
+
+    def scale(self, lumi_pb: float | None = None) -> float:
+        """The factor taking MC histograms to expected events: ``xsec * lumi / sumw``
+        (1 for data). ``lumi_pb`` defaults to this dataset's own ``lumi_pb``."""
+        if self.is_data:
+            return 1.0
+        lumi = self.lumi_pb if lumi_pb is None else lumi_pb
+        if self.xsec_pb is None or lumi is None or self.sumw == 0:
+            raise ValueError(f"{self.name}: no xsec_pb, lumi or sum of weights to normalise")
+        return self.xsec_pb * lumi / self.sumw
+
+
+@dataclass
+class HistogramsFile:
+    """Everything in a ``hists.h5``: ``datasets`` by name, the provenance ``meta``."""
+
+    path: str
+    meta: dict[str, Any]
+    datasets: dict[str, DatasetHistograms]
+    analysis: str | None = None
+    lumi_pb: float | None = None
+    format_version: int = FORMAT_VERSION
+
+    def __getitem__(self, name: str) -> DatasetHistograms:
+        return self.datasets[name]
+
+    def __iter__(self):
+        return iter(self.datasets)
+
+    def __len__(self) -> int:
+        return len(self.datasets)
+
+
+# -- one histogram ---------------------------------------------------------------------------
+
+
+def _chunks(shape: tuple[int, ...], itemsize: int = 8) -> tuple[int, ...] | None:
+    """Chunk shape: whole trailing axes (variations), leading axes cut to <= CHUNK_BYTES."""
+    if not shape or int(np.prod(shape)) * itemsize <= CHUNK_BYTES:
+        return None
+    chunk = list(shape)
+    for i in range(len(chunk)):
+        rest = int(np.prod(chunk[i + 1 :], dtype=np.int64)) * itemsize
+        if rest * chunk[i] <= CHUNK_BYTES:
+            break
+        chunk[i] = max(1, CHUNK_BYTES // max(rest, 1))
+        if chunk[i] > 1 or rest <= CHUNK_BYTES:
+            break
+    return tuple(chunk)
+
+
+def write_hist(group: h5py.Group, h: hist.Hist, *, compression_opts: int = 1) -> None:
+    """Write ``h`` into the empty ``group`` in the UHI HDF5 layout (arrays chunked + gzip)."""
+    import uhi.io.hdf5
+    from boost_histogram.serialization import to_uhi
+
+    ir = to_uhi(h)
+    storage = ir["storage"]
+    # axes and metadata through uhi; the big arrays below with our own chunking
+    uhi.io.hdf5.write(group, {**ir, "storage": {"type": storage["type"]}})
+    sgrp = group["storage"]
+    for key, value in storage.items():
+        if key == "type":
+            continue
+        arr = np.ascontiguousarray(value)
+        chunks = _chunks(arr.shape, arr.dtype.itemsize)
+        if chunks is None:
+            sgrp.create_dataset(key, data=arr)
+        else:
+            sgrp.create_dataset(
+                key,
+                data=arr,
+                chunks=chunks,
+                compression="gzip",
+                compression_opts=compression_opts,
+                shuffle=True,
+            )
+
+
+def read_hist(group: h5py.Group) -> hist.Hist:
+    """Read a histogram written by :func:`write_hist` (or any UHI HDF5 writer)."""
+    import uhi.io.hdf5
+    from boost_histogram.serialization import from_uhi
+
+    return hist.Hist(from_uhi(uhi.io.hdf5.read(group)))
+
+
+# -- the file --------------------------------------------------------------------------------
+
+_SCALARS = (
+    "process",
+    "is_data",
+    "xsec_pb",
+    "sumw",
+    "sumw2",
+    "events_read",
+    "events_selected",
+    "lumi_pb",
+    "sumw_yaml",
+    "nevents_yaml",
+)
+_STR = h5py.string_dtype()
+_CHUNK_DTYPE = np.dtype([("file", _STR), ("start", np.int64), ("stop", np.int64)])
+
+
+def _write_dataset(group: h5py.Group, ds: DatasetHistograms) -> None:
+    for key in _SCALARS:
+        value = getattr(ds, key)
+        if value is not None:
+            group.attrs[key] = value
+    group.create_dataset(
+        "files_processed", data=np.array(ds.files_processed, dtype=object), dtype=_STR
+    )
+    failed = [json.dumps(f, sort_keys=True) for f in ds.files_failed]
+    group.create_dataset("files_failed", data=np.array(failed, dtype=object), dtype=_STR)
+    chunks = np.array(
+        [(str(f), int(a), int(b)) for f, a, b in sorted(ds.chunks)], dtype=_CHUNK_DTYPE
+    )
+    group.create_dataset("chunks", data=chunks, dtype=_CHUNK_DTYPE)
+    ls = np.array(sorted(ds.lumisections), dtype=np.uint32).reshape(-1, 2)
+    group.create_dataset("lumisections", data=ls)
+    hgrp = group.create_group("histograms")
+    for name, h in ds.histograms.items():
+        write_hist(hgrp.create_group(name), h)
+
+
+def write_histograms(
+    path: str | os.PathLike,
+    datasets: Mapping[str, DatasetHistograms] | Iterable[DatasetHistograms],
+    meta: Mapping[str, Any] | None = None,
+    *,
+    analysis: str | None = None,
+    lumi_pb: float | None = None,
+) -> Path:
+    """Write a ``hists.h5`` (layout in the module docstring) atomically; returns its path.
+
+    ``meta`` defaults to :func:`fit.provenance.provenance` of the current command.
+    """
+    items = list(datasets.values()) if isinstance(datasets, Mapping) else list(datasets)
+    meta = provenance() if meta is None else meta
+    path = Path(path)
+    with atomic_h5(path, meta) as f:
+        f.attrs["kind"] = "histograms"
+        f.attrs["format_version"] = FORMAT_VERSION
+        if analysis is not None:
+            f.attrs["analysis"] = analysis
+        if lumi_pb is not None:
+            f.attrs["lumi_pb"] = float(lumi_pb)
+        root = f.create_group("datasets")
+        for ds in items:
+            _write_dataset(root.create_group(ds.name), ds)
+    return path
+
+
+def _attr(group: h5py.Group | h5py.File, key: str) -> Any:
+    if key not in group.attrs:
+        return None
+    value = group.attrs[key]
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _strings(dset: h5py.Dataset) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in dset[()]]
+
+
+def file_kind(path: str | os.PathLike) -> str:
+    """The root ``kind`` attribute of an output file; :class:`BadInputFile` if it is not one."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise BadInputFile(path, "no such file")
+    if not h5py.is_hdf5(path):
+        raise BadInputFile(path, "not an HDF5 file")
+    with h5py.File(path, "r") as f:
+        kind = _attr(f, "kind")
+    if kind is None:
+        raise BadInputFile(path, "HDF5 file without a 'kind' attribute: not a wmass output")
+    return str(kind)
+
+
+def _open(path: str | os.PathLike, kind: str) -> h5py.File:
+    found = file_kind(path)
+    if found != kind:
+        raise BadInputFile(str(path), f"kind is {found!r}, expected {kind!r}")
+    return h5py.File(path, "r")
+
+
+def read_histograms(
+    path: str | os.PathLike,
+    *,
+    datasets: Iterable[str] | None = None,
+    histograms: Iterable[str] | bool = True,
+) -> HistogramsFile:
+    """Read a ``hists.h5``: ``datasets`` restricts the datasets, ``histograms`` the histogram
+    names read (``False``: bookkeeping only)."""
+    wanted_ds = None if datasets is None else set(datasets)
+    if histograms is True:
+        wanted_h = None
+    elif histograms is False:
+        wanted_h = set()
+    else:
+        wanted_h = set(histograms)
+    with _open(path, "histograms") as f:
+        out: dict[str, DatasetHistograms] = {}
+        for name, g in f["datasets"].items():
+            if wanted_ds is not None and name not in wanted_ds:
+                continue
+            ds = DatasetHistograms(name=name, **{k: _attr(g, k) for k in _SCALARS})
+            ds.process = ds.process or ""
+            ds.is_data = bool(ds.is_data)
+            ds.sumw = float(ds.sumw or 0.0)
+            ds.sumw2 = float(ds.sumw2 or 0.0)
+            ds.events_read = int(ds.events_read or 0)
+            ds.events_selected = int(ds.events_selected or 0)
+            ds.files_processed = _strings(g["files_processed"])
+            ds.files_failed = [json.loads(s) for s in _strings(g["files_failed"])]
+            ds.chunks = [
+                (f_.decode() if isinstance(f_, bytes) else str(f_), int(a), int(b))
+                for f_, a, b in g["chunks"][()]
+            ]
+            ds.lumisections = [(int(r), int(ls)) for r, ls in g["lumisections"][()]]
+            for hname, hg in g["histograms"].items():
+                if wanted_h is None or hname in wanted_h:
+                    ds.histograms[hname] = read_hist(hg)
+            out[name] = ds
+        return HistogramsFile(
+            path=str(path),
+            meta=read_meta(f),
+            datasets=out,
+            analysis=_attr(f, "analysis"),
+            lumi_pb=_attr(f, "lumi_pb"),
+            format_version=int(_attr(f, "format_version") or 0),
+        )
+
+
+def _hist_summary(group: h5py.Group) -> dict[str, Any]:
+    """Axis names, stored shape and sum of values of a stored histogram, read chunk-wise."""
+    import uhi.io.hdf5
+
+    axes = [uhi.io.hdf5._convert_axes(group["ref_axes"][ref]) for ref in group["axes"]]
+    names = [str(ax.get("metadata", {}).get("name", f"axis{i}")) for i, ax in enumerate(axes)]
+    values = group["storage"]["values"]
+    total = 0.0
+    if values.chunks is None:
+        total = float(np.sum(values[()]))
+    else:
+        for sl in values.iter_chunks():
+            total += float(np.sum(values[sl]))
+    return {"axes": names, "shape": [int(s) for s in values.shape], "sum": total}
+
+
+def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
+    """The JSON of ``wmass inspect --json`` for a histograms file
+    (contract: ``contract/inspect-histograms.schema.json``). Sums include flow bins."""
+    if not isinstance(h5file, h5py.File):
+        with _open(h5file, "histograms") as f:
+            return describe(f)
+    f = h5file
+    out: dict[str, Any] = {
+        "kind": "histograms",
+        "format_version": int(_attr(f, "format_version") or 0),
+        "analysis": _attr(f, "analysis"),
+        "lumi_pb": _attr(f, "lumi_pb"),
+        "meta": read_meta(f),
+        "datasets": {},
+    }
+    for name, g in f["datasets"].items():
+        d: dict[str, Any] = {k: _attr(g, k) for k in _SCALARS}
+        d["is_data"] = bool(d["is_data"])
+        d["sumw"] = float(d["sumw"] or 0.0)
+        d["events_read"] = int(d["events_read"] or 0)
+        d["events_selected"] = int(d["events_selected"] or 0)
+        d["files_processed"] = _strings(g["files_processed"])
+        d["files_failed"] = [json.loads(s) for s in _strings(g["files_failed"])]
+        d["n_chunks"] = len(g["chunks"])
+        d["n_lumisections"] = len(g["lumisections"])
+        d["histograms"] = {h: _hist_summary(hg) for h, hg in g["histograms"].items()}
+        out["datasets"][name] = d
+    return out
