@@ -258,6 +258,7 @@ def open_events(
     with warnings.catch_warnings():
         # NanoAODSchema warns about every cross-reference a slimmed file does not carry
         warnings.filterwarnings("ignore", "Missing cross-reference", RuntimeWarning)
+        warnings.filterwarnings("ignore", "Branch .* already exists", RuntimeWarning)
         try:
             events = NanoEventsFactory.from_root(
                 file=tree.file.root_directory,

@@ -9,6 +9,7 @@ lives here.
 
 from __future__ import annotations
 
+import functools
 import logging
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
@@ -50,6 +51,14 @@ ALL_VARIATIONS = (
     "muonScale",
 )
 EVENT_ID = ("run", "luminosityBlock", "event")
+
+
+@functools.lru_cache(maxsize=8)
+def golden_mask(path: str) -> Any:
+    """coffea's ``LumiMask`` of a golden JSON, loaded once per process."""
+    from coffea.lumi_tools import LumiMask
+
+    return LumiMask(path)
 
 
 @dataclass
@@ -120,6 +129,10 @@ class MuonHistogramProcessor(processor.ProcessorABC):
     gen_match:
         in MC with ``GenPart``, keep only events whose selected muons match a prompt gen muon
         within ``cuts.gen_dr_max``.
+
+    Data events are filled only when their (run, luminosityBlock) is in the golden JSON named by
+    ``events.metadata["golden_json"]`` (when given); ``lumisections`` lists every lumisection
+    read, certified or not, so the luminosity can be computed over the certified ones.
     """
 
     #: branches every chunk must carry (besides the muon branches of the selection)
@@ -231,6 +244,10 @@ class MuonHistogramProcessor(processor.ProcessorABC):
         if self.trigger is not None:
             fired = cols.flat(self.trigger, bool)[sel.events]
             sel = sel.subset(fired)
+        golden = cols.metadata.get("golden_json") if is_data else None
+        if golden:
+            certified = golden_mask(str(golden))(run.astype(np.uint32), lumi.astype(np.uint32))
+            sel = sel.subset(np.asarray(certified, dtype=bool)[sel.events])
         if self.gen_match and not is_data and cols.has("GenPart_pt"):
             sel = sel.subset(self._gen_matched(cols, muons, sel))
 
