@@ -1,0 +1,403 @@
+"""The negative log-likelihood of a :class:`fit.FitInput`: a structured sparse path and a JAX path.
+
+Both give the same function of the parameters ``x`` (see :mod:`fit.writer` for the prediction)::
+
+    NLL(x) = sum_b [ L_b(n_b(x)) - L_b^sat ] + 1/2 sum_{k constrained} (x_k - x0_k)^2
+
+with, per unmasked bin, the Poisson term ``L_b = n - d log n``, or with Barlow-Beeston-lite
+(``sumw2`` given, ``k_b = (sum_p nominal)^2 / sum_p sumw2`` effective MC events, one gamma-
+constrained factor ``beta_b`` per bin with auxiliary observation ``beta0_b`` (1 in data) profiled
+analytically, as combinetf does):
+
+    beta_b = (d + k) / (n + k / beta0),   L_b = beta n - d log(beta n) + k (beta/beta0 - log(beta/beta0)).
+
+``L_b^sat`` (its minimum: ``d - d log d`` [+ ``k``]) is subtracted so the NLL is ~ndf/2 at the
+minimum (the trust region stalls without it: the NLL would be ~1e8 and its changes ~1).
+
+The NLL depends on ``x`` only through ``eta[b, p] = log(nominal) + logk(x)``, so with
+``J = d eta / d x`` (sparse, same pattern as log-kappa), ``e = exp(eta)`` and the per-bin
+derivatives ``L1 = dL/dn``, ``L2 = d2L/dn2`` the exact derivatives are
+
+    grad = J^T (L1 e) + C (x - x0)
+    H    = J^T diag(L1 e) J + M^T diag(L2) M + diag(curv) + C,   M[b] = sum_p e[b, p] J[b, p]
+
+(``curv`` is the asymmetric interpolation's second-derivative term, per element). :class:`Model`
+evaluates these with ``scipy.sparse``, treating the few columns that touch many bins (global
+nuisances) as a dense block multiplied by BLAS and the rest (one eta slice each) as sparse.
+:class:`DenseModel` is the same NLL in JAX (float64) with autodiff: the reference for small
+models and for the cross-checks in the tests.
+
+>>> import numpy as np
+>>> from fit.writer import FitInputBuilder
+>>> b = FitInputBuilder()
+>>> b.add_channel("sr", np.array([12.0, 20.0]))
+>>> b.add_process("sr", "sig", np.array([10.0, 20.0]), signal=True)
+>>> b.add_poi("mu")
+>>> m = Model(b.build())
+>>> round(float(m.value(np.zeros(1))), 6)  # 10 - 12 log 10 - (12 - 12 log 12)
+0.187859
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import FitInputError
+from .writer import FitInput
+
+__all__ = ["BinTerms", "DenseModel", "Model", "enable_x64", "interpolation"]
+
+
+def enable_x64() -> None:
+    """Switch JAX to float64 (done by the fit itself, not at import of unrelated code)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
+def interpolation(x: np.ndarray, xp: Any = np) -> tuple[Any, Any, Any]:
+    """combinetf's smooth step: ``g(x) = x * alpha(x)`` and its first two derivatives.
+
+    ``alpha(x) = (t (t^2 (3 t^2 - 10) + 15)) / 8`` with ``t = 2x``, clipped to [-1, 1] beyond
+    ``|x| = 1/2``; ``logk(x) = a x + h g(x)`` interpolates log-kappa between down and up.
+    """
+    t = xp.clip(2.0 * x, -1.0, 1.0)
+    inside = xp.abs(2.0 * x) < 1.0
+    t2 = t * t
+    alpha = 0.125 * t * (t2 * (3.0 * t2 - 10.0) + 15.0)
+    dalpha = xp.where(inside, 3.75 * (t2 - 1.0) ** 2, 0.0)
+    d2alpha = xp.where(inside, 30.0 * t * (t2 - 1.0), 0.0)
+    return x * alpha, alpha + x * dalpha, 2.0 * dalpha + x * d2alpha
+
+
+class BinTerms:
+    """Per-bin likelihood terms ``L(n)``, ``dL/dn``, ``d2L/dn2`` (numpy), shared by both paths.
+
+    ``mask`` selects the bins in the likelihood, ``kstat`` the effective MC events (``inf``: no
+    Barlow-Beeston-lite in that bin), ``beta0`` its auxiliary observations.
+    """
+
+    def __init__(self, data: np.ndarray, mask: np.ndarray, kstat: np.ndarray, beta0: np.ndarray):
+        self.d = np.where(mask, data, 0.0)
+        self.mask = mask
+        self.bb = np.isfinite(kstat) & mask
+        self.k = np.where(self.bb, kstat, 0.0)
+        self.beta0 = np.where(self.bb, beta0, 1.0)
+        dlogd = np.where(self.d > 0, self.d * np.log(np.where(self.d > 0, self.d, 1.0)), 0.0)
+        self.sat = np.where(mask, self.d - dlogd + self.k, 0.0)
+
+    def terms(self, n: Any, xp: Any = np) -> tuple[Any, Any, Any]:
+        """``(L - L_sat, dL/dn, d2L/dn2)`` per bin, zero outside the mask."""
+        d, k, beta0, bb = self.d, self.k, self.beta0, self.bb
+        mask = self.mask
+        ns = xp.where(n > 0, n, 1.0)
+        beta = xp.where(bb, (d + k) / (ns + k / beta0), 1.0)
+        bn = beta * ns
+        logbn = xp.log(xp.where(bn > 0, bn, 1.0))
+        rb = beta / beta0
+        cons = xp.where(bb, k * (rb - xp.log(xp.where(rb > 0, rb, 1.0))), 0.0)
+        value = xp.where(mask, bn - d * logbn + cons - self.sat, 0.0)
+        d1 = xp.where(mask, beta - d / ns, 0.0)
+        d2 = xp.where(mask, d / ns**2 - xp.where(bb, beta / (ns + k / beta0), 0.0), 0.0)
+        return value, d1, d2
+
+    def responses(self, n: np.ndarray) -> dict[str, np.ndarray]:
+        """Derivatives of ``dL/dn`` w.r.t. the random inputs, and the inputs' variances.
+
+        The data count ``d_b`` (variance: the fitted expectation ``n_b``, so the identity of
+        :func:`fit.uncertainties.global_impacts` is exact on Asimov data) and the BB-lite auxiliary
+        observation ``beta0_b`` (variance ``1/k_b``, gamma-distributed ``k beta0``).
+        """
+        d, k, beta0, bb = self.d, self.k, self.beta0, self.bb
+        ns = np.where(n > 0, n, 1.0)
+        denom = ns + np.where(bb, k / beta0, 0.0)
+        dd = np.where(bb, 1.0 / np.where(bb, denom, 1.0), 0.0) - 1.0 / ns
+        dbeta0 = np.where(bb, (d + k) * k / beta0**2 / np.where(bb, denom, 1.0) ** 2, 0.0)
+        return {
+            "d_L1_d_data": np.where(self.mask, dd, 0.0),
+            "var_data": np.where(self.mask, n, 0.0),
+            "d_L1_d_beta0": np.where(self.mask, dbeta0, 0.0),
+            "var_beta0": np.where(bb, 1.0 / np.where(bb, k, 1.0), 0.0),
+        }
+
+
+def _kstat(fi: FitInput, mc_stat: bool) -> np.ndarray:
+    if not mc_stat or fi.sumw2 is None:
+        return np.full(fi.nbins, np.inf)
+    w = fi.nominal.sum(axis=1)
+    w2 = fi.sumw2.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((w2 > 0) & (w > 0), w * w / np.where(w2 > 0, w2, 1.0), np.inf)
+
+
+class _Base:
+    """What both paths share: inputs (data, global observables), sizes, constraint terms."""
+
+    def __init__(
+        self,
+        fi: FitInput,
+        *,
+        data: np.ndarray | None = None,
+        theta0: np.ndarray | None = None,
+        beta0: np.ndarray | None = None,
+        mc_stat: bool = True,
+    ) -> None:
+        self.fit_input = fi
+        self.B, self.P, self.K = fi.nbins, fi.nprocs, fi.nparams
+        self.mask = fi.bin_mask
+        self.data = np.asarray(fi.data if data is None else data, dtype=np.float64)
+        if self.data.shape != (self.B,):
+            raise FitInputError(f"data has shape {self.data.shape}, expected ({self.B},)")
+        self.constrained = fi.constraints == "gaussian"
+        self.theta0 = np.zeros(self.K) if theta0 is None else np.asarray(theta0, dtype=np.float64)
+        self.kstat = _kstat(fi, mc_stat)
+        self.beta0 = np.ones(self.B) if beta0 is None else np.asarray(beta0, dtype=np.float64)
+        self.bins = BinTerms(self.data, self.mask, self.kstat, self.beta0)
+        self.nom = fi.nominal.ravel()
+        self.row_bin = np.repeat(np.arange(self.B), self.P)
+        self.nfev = 0
+
+    def constraint_value(self, x: np.ndarray) -> float:
+        r = np.where(self.constrained, x - self.theta0, 0.0)
+        return 0.5 * float(r @ r)
+
+    def constraint_grad(self, x: np.ndarray) -> np.ndarray:
+        return np.where(self.constrained, x - self.theta0, 0.0)
+
+
+class Model(_Base):
+    """The structured, sparse NLL with its exact gradient, Hessian and Hessian-vector product.
+
+    ``dense_fraction``: columns with more than this fraction of non-zero (bin, process) entries
+    are handled as one dense block (BLAS), the others as a sparse matrix.
+    """
+
+    def __init__(self, fi: FitInput, *, dense_fraction: float = 0.05, **inputs: Any) -> None:
+        super().__init__(fi, **inputs)
+        NP, K = self.B * self.P, self.K
+        up = fi.logk_up.tocoo()
+        if fi.logk_down is None:
+            pat = sp.csr_array((up.data, (up.row, up.col)), shape=(NP, K))
+            pat.sum_duplicates()
+            pat.sort_indices()
+            self.a_vals, self.h_vals = pat.data.copy(), None
+        else:
+            # one shared pattern for a = (u - d)/2 and h = (u + d)/2: complex values u + i d
+            down = fi.logk_down.tocoo()
+            vals = np.concatenate([up.data + 0j, 1j * down.data])
+            rows = np.concatenate([up.row, down.row])
+            cols = np.concatenate([up.col, down.col])
+            pat = sp.csr_array((vals, (rows, cols)), shape=(NP, K))
+            pat.sum_duplicates()
+            pat.sort_indices()
+            u, d = pat.data.real.copy(), pat.data.imag.copy()
+            self.a_vals, self.h_vals = 0.5 * (u - d), 0.5 * (u + d)
+            pat = sp.csr_array((np.ones(u.size), pat.indices, pat.indptr), shape=(NP, K))
+        self.indptr, self.indices = pat.indptr, pat.indices
+        self.A = sp.csr_array((self.a_vals, self.indices, self.indptr), shape=(NP, K))
+        self.Hh = (
+            None
+            if self.h_vals is None
+            else sp.csr_array((self.h_vals, self.indices, self.indptr), shape=(NP, K))
+        )
+        self.col_of = self.indices
+        self.row_of = np.repeat(np.arange(NP), np.diff(self.indptr))
+        # dense / sparse column split for the Hessian
+        nnz_col = np.bincount(self.indices, minlength=K)
+        self.dense_cols = np.flatnonzero(nnz_col > dense_fraction * NP)
+        self.sparse_cols = np.flatnonzero(nnz_col <= dense_fraction * NP)
+        is_dense = np.zeros(K, dtype=bool)
+        is_dense[self.dense_cols] = True
+        pos = np.empty(K, dtype=np.int64)
+        pos[self.dense_cols] = np.arange(self.dense_cols.size)
+        pos[self.sparse_cols] = np.arange(self.sparse_cols.size)
+        sel_d = is_dense[self.indices]
+        self._d_idx = np.flatnonzero(sel_d)
+        self._d_rows, self._d_cols = self.row_of[sel_d], pos[self.indices[sel_d]]
+        sel_l = np.flatnonzero(~sel_d)
+        jl = sp.csr_array(
+            (sel_l.astype(np.float64) + 1.0, (self.row_of[sel_l], pos[self.indices[sel_l]])),
+            shape=(NP, self.sparse_cols.size),
+        )
+        jl.sort_indices()
+        # jl.data holds, in its own order, the index into the shared data array
+        self._l_idx = jl.data.astype(np.int64) - 1
+        self._l_indices, self._l_indptr = jl.indices, jl.indptr
+        # E: [B, NP] row-block sums with the yields as values
+        self._E_indptr = np.arange(0, NP + 1, self.P)
+        self._E_indices = np.arange(NP)
+
+    # ---------------------------------------------------------------- pieces
+    def _eta(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        eta = self.A @ x
+        gp = gpp = None
+        if self.Hh is not None:
+            g, gp, gpp = interpolation(x)
+            eta = eta + self.Hh @ g
+        return eta, gp, gpp
+
+    def yields(self, x: np.ndarray) -> np.ndarray:
+        """Predicted yields ``[B, P]`` at ``x``."""
+        eta, _, _ = self._eta(np.asarray(x, dtype=np.float64))
+        return (self.nom * np.exp(eta)).reshape(self.B, self.P)
+
+    def jacobian(self, x: np.ndarray) -> sp.csr_array:
+        """``J = d eta / d x`` as CSR ``[B * P, K]``."""
+        if self.Hh is None:
+            return self.A
+        _, gp, _ = interpolation(np.asarray(x, dtype=np.float64))
+        data = self.a_vals + self.h_vals * gp[self.col_of]
+        return sp.csr_array((data, self.indices, self.indptr), shape=self.A.shape)
+
+    def bin_jacobian(self, x: np.ndarray) -> sp.csr_array:
+        """``M = d n / d x`` as CSR ``[B, K]`` (total yield per bin)."""
+        e = self.yields(x).ravel()
+        E = sp.csr_array((e, self._E_indices, self._E_indptr), shape=(self.B, self.B * self.P))
+        return (E @ self.jacobian(x)).tocsr()
+
+    def _state(self, x: np.ndarray) -> dict[str, Any]:
+        x = np.asarray(x, dtype=np.float64)
+        eta, gp, gpp = self._eta(x)
+        e = self.nom * np.exp(eta)
+        n = e.reshape(self.B, self.P).sum(axis=1)
+        L, L1, L2 = self.bins.terms(n)
+        return dict(x=x, e=e, n=n, L=L, L1=L1, L2=L2, gp=gp, gpp=gpp)
+
+    # ---------------------------------------------------------------- API
+    def value(self, x: np.ndarray) -> float:
+        s = self._state(x)
+        self.nfev += 1
+        return float(s["L"].sum()) + self.constraint_value(s["x"])
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        s = self._state(x)
+        self.nfev += 1
+        w = s["L1"][self.row_bin] * s["e"]
+        grad = self.jacobian(s["x"]).T @ w + self.constraint_grad(s["x"])
+        return float(s["L"].sum()) + self.constraint_value(s["x"]), grad
+
+    def _curv(self, s: dict[str, Any], w: np.ndarray) -> np.ndarray | None:
+        if self.Hh is None:
+            return None
+        return s["gpp"] * (self.Hh.T @ w)
+
+    def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Exact Hessian-vector product."""
+        s = self._state(x)
+        J = self.jacobian(s["x"])
+        w = s["L1"][self.row_bin] * s["e"]
+        Jv = J @ v
+        Mv = (s["e"] * Jv).reshape(self.B, self.P).sum(axis=1)
+        r = w * Jv + s["e"] * (s["L2"] * Mv)[self.row_bin]
+        out = J.T @ r + np.where(self.constrained, v, 0.0)
+        curv = self._curv(s, w)
+        return out if curv is None else out + curv * v
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        """The exact dense Hessian ``[K, K]`` from the block structure (see the module doc)."""
+        s = self._state(x)
+        e, L1, L2 = s["e"], s["L1"], s["L2"]
+        w = L1[self.row_bin] * e
+        NP, B, P = self.B * self.P, self.B, self.P
+        data = self.a_vals if self.Hh is None else self.a_vals + self.h_vals * s["gp"][self.col_of]
+        D, S = self.dense_cols, self.sparse_cols
+        H = np.zeros((self.K, self.K))
+        # dense block
+        Jd = np.zeros((NP, D.size))
+        Jd[self._d_rows, self._d_cols] = data[self._d_idx]
+        WJd = w[:, None] * Jd
+        Md = (e[:, None] * Jd).reshape(B, P, D.size).sum(axis=1)
+        L2Md = L2[:, None] * Md
+        Hdd = Jd.T @ WJd + Md.T @ L2Md
+        # sparse block
+        Jl = sp.csr_array((data[self._l_idx], self._l_indices, self._l_indptr), shape=(NP, S.size))
+        E = sp.csr_array((e, self._E_indices, self._E_indptr), shape=(B, NP))
+        Ml = (E @ Jl).tocsr()
+        Hld = Jl.T @ WJd + Ml.T @ L2Md
+        WJl = sp.csr_array(
+            (w[self.row_of[self._l_idx]] * Jl.data, Jl.indices, Jl.indptr), shape=Jl.shape
+        )
+        L2Ml = sp.diags_array(L2) @ Ml
+        Hll = (Jl.T @ WJl + Ml.T @ L2Ml).toarray()
+        H[np.ix_(D, D)] = Hdd
+        H[np.ix_(S, D)] = Hld
+        H[np.ix_(D, S)] = Hld.T
+        H[np.ix_(S, S)] = Hll
+        diag = np.where(self.constrained, 1.0, 0.0)
+        curv = self._curv(s, w)
+        if curv is not None:
+            diag = diag + curv
+        H[np.diag_indices(self.K)] += diag
+        return H
+
+
+class DenseModel(_Base):
+    """The same NLL in JAX (float64, jit), with autodiff gradient, HVP and Hessian.
+
+    Memory is ``B * P * K`` doubles (x2 when asymmetric): the reference path for small models.
+    """
+
+    def __init__(self, fi: FitInput, **inputs: Any) -> None:
+        super().__init__(fi, **inputs)
+        enable_x64()
+        import jax
+        import jax.numpy as jnp
+
+        NP, K = self.B * self.P, self.K
+        up = fi.logk_up.toarray()
+        if fi.logk_down is None:
+            a, h = jnp.asarray(up), None
+        else:
+            down = fi.logk_down.toarray()
+            a, h = jnp.asarray(0.5 * (up - down)), jnp.asarray(0.5 * (up + down))
+        del up
+        nom = jnp.asarray(self.nom)
+        bins, constrained = self.bins, jnp.asarray(self.constrained)
+        theta0 = jnp.asarray(self.theta0)
+        B, P = self.B, self.P
+        assert a.shape == (NP, K)
+
+        def yields(x):
+            eta = a @ x
+            if h is not None:
+                eta = eta + h @ interpolation(x, jnp)[0]
+            return nom * jnp.exp(eta)
+
+        def nll(x):
+            n = yields(x).reshape(B, P).sum(axis=1)
+            L, _, _ = bins.terms(n, jnp)
+            r = jnp.where(constrained, x - theta0, 0.0)
+            return jnp.sum(L) + 0.5 * jnp.dot(r, r)
+
+        self._yields = jax.jit(yields)
+        self._nll = jax.jit(nll)
+        self._vg = jax.jit(jax.value_and_grad(nll))
+        self._hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(nll), (x,), (v,))[1])
+        self._hess = jax.jit(jax.hessian(nll))
+        self._binjac = jax.jit(jax.jacfwd(lambda x: yields(x).reshape(B, P).sum(axis=1)))
+
+    def value(self, x: np.ndarray) -> float:
+        self.nfev += 1
+        return float(self._nll(np.asarray(x, dtype=np.float64)))
+
+    def value_and_grad(self, x: np.ndarray) -> tuple[float, np.ndarray]:
+        self.nfev += 1
+        v, g = self._vg(np.asarray(x, dtype=np.float64))
+        return float(v), np.asarray(g)
+
+    def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return np.asarray(
+            self._hvp(np.asarray(x, dtype=np.float64), np.asarray(v, dtype=np.float64))
+        )
+
+    def hessian(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._hess(np.asarray(x, dtype=np.float64)))
+
+    def yields(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self._yields(np.asarray(x, dtype=np.float64))).reshape(self.B, self.P)
+
+    def bin_jacobian(self, x: np.ndarray) -> sp.csr_array:
+        return sp.csr_array(np.asarray(self._binjac(np.asarray(x, dtype=np.float64))))
