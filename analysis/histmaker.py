@@ -1,0 +1,281 @@
+"""Fill the analysis histograms, with all their variations, from NanoAOD (``wmass histmaker``).
+
+Runs one of the processors (``--analysis wmass|zdilepton|wlike``) over the files of a
+``datasets.yaml`` on Dask (an embedded local cluster by default, ``--scheduler ADDR`` for an
+existing one, ``--cluster deploy/X.yaml`` for SLURM/HTCondor) or in this process
+(``--executor iterative``), and writes ``hists.h5`` (layout: :mod:`analysis.io`): per dataset
+the histograms, the sum of genWeight (and of w^2) of the files processed, events read and
+selected, cross section, the integrated luminosity of the data lumisections read (golden JSON +
+lumi CSV), processed and failed files, every chunk, and the provenance.
+
+Corrections default to ``corrections.json`` beside the datasets.yaml when it exists.
+``--max-files N`` keeps the first N files of each dataset; normalisation and luminosity then
+follow the subset (they are always computed from what was processed).
+
+>>> from analysis.histmaker import histmaker
+>>> histmaker("wmass", "samples/datasets.yaml", "hists.h5", executor="iterative")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import warnings
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from analysis.datasets import Dataset, load_datasets
+from analysis.io import DatasetHistograms, provenance, write_histograms
+from analysis.lumi import integrated_lumi
+from analysis.run import DEFAULT_CHUNKSIZE, EXECUTORS, RunResult, run
+from processors.errors import ConfigError
+
+__all__ = [
+    "ANALYSES",
+    "add_arguments",
+    "histmaker",
+    "main",
+    "make_processor",
+    "summary_table",
+    "to_histograms",
+]
+
+#: --analysis name -> processor class name in ``processors``
+ANALYSES = {
+    "wmass": "WMassProcessor",
+    "zdilepton": "ZDileptonProcessor",
+    "wlike": "WLikeProcessor",
+}
+
+
+def make_processor(
+    analysis: str,
+    datasets: Mapping[str, Dataset] | None = None,
+    *,
+    corrections: str | os.PathLike | None = None,
+    variations: bool | Iterable[str] = True,
+) -> Any:
+    """The processor of ``analysis`` (a key of :data:`ANALYSES`)."""
+    import processors
+
+    if analysis not in ANALYSES:
+        raise ConfigError("analysis", f"{analysis!r} is not one of {sorted(ANALYSES)}")
+    cls = getattr(processors, ANALYSES[analysis])
+    return cls(
+        datasets=datasets,
+        corrections=None if corrections is None else str(corrections),
+        variations=variations,
+    )
+
+
+def default_corrections(datasets_yaml: str | os.PathLike) -> Path | None:
+    """``corrections.json`` beside the datasets.yaml, when there is one."""
+    path = Path(datasets_yaml).resolve().parent / "corrections.json"
+    return path if path.is_file() else None
+
+
+def to_histograms(
+    result: RunResult, datasets: Mapping[str, Dataset]
+) -> tuple[dict[str, DatasetHistograms], float | None]:
+    """The per-dataset content of ``hists.h5`` from a run, and the data luminosity in pb^-1
+    (sum over the data datasets with a lumi CSV; ``None`` when there is none)."""
+    out: dict[str, DatasetHistograms] = {}
+    data_lumi: float | None = None
+    for name, ds in datasets.items():
+        res = result.output.get(name, {})
+        chunks = sorted(res.get("chunks", set()))
+        failed = result.files_failed.get(name, [])
+        failed_files = {f["file"] for f in failed}
+        processed = sorted({c[0] for c in chunks} - failed_files)
+        lumisections = sorted(res.get("lumisections", set()))
+        lumi = None
+        if ds.is_data and ds.lumi_csv:
+            lumi = integrated_lumi(lumisections, ds.lumi_csv, ds.golden_json)
+            data_lumi = (data_lumi or 0.0) + lumi
+        out[name] = DatasetHistograms(
+            name=name,
+            process=ds.process,
+            is_data=ds.is_data,
+            xsec_pb=ds.xsec_pb,
+            sumw=float(res.get("sumw", 0.0)),
+            sumw2=float(res.get("sumw2", 0.0)),
+            events_read=int(res.get("events_read", 0)),
+            events_selected=int(res.get("events_selected", 0)),
+            lumi_pb=lumi,
+            files_processed=processed,
+            files_failed=list(failed),
+            chunks=chunks,
+            lumisections=lumisections,
+            histograms=dict(res.get("histograms", {})),
+            sumw_yaml=ds.sumw,
+            nevents_yaml=ds.nevents,
+        )
+    return out, data_lumi
+
+
+def histmaker(
+    analysis: str,
+    datasets_yaml: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    executor: str = "dask",
+    chunksize: int = DEFAULT_CHUNKSIZE,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    cluster: str | os.PathLike | None = None,
+    tls: bool = False,
+    client: Any = None,
+    max_files: int | None = None,
+    corrections: str | os.PathLike | None = None,
+    variations: bool | Iterable[str] = True,
+    skip_bad_files: bool = False,
+    progress: bool = True,
+    meta: Mapping[str, Any] | None = None,
+) -> tuple[Path, dict[str, DatasetHistograms], RunResult]:
+    """Fill and write ``out``; returns (path, per-dataset content, the run's result)."""
+    datasets = load_datasets(datasets_yaml, max_files=max_files)
+    if corrections is None:
+        corrections = default_corrections(datasets_yaml)
+    elif not Path(corrections).is_file():
+        raise ConfigError("corrections", f"no such file {corrections}")
+    processor = make_processor(analysis, datasets, corrections=corrections, variations=variations)
+    options = dict(chunksize=chunksize, progress=progress, skip_bad_files=skip_bad_files)
+    if executor == "dask" and client is None:
+        from analysis.cluster import dask_client
+
+        where = scheduler or cluster
+        with dask_client(where, workers=workers, tls=tls, quiet=not progress) as c:
+            result = run(processor, datasets, executor="dask", client=c, **options)
+    else:
+        result = run(processor, datasets, executor=executor, client=client, **options)
+    content, data_lumi = to_histograms(result, datasets)
+    lumi = data_lumi if data_lumi is not None else datasets.lumi_pb
+    inputs = [str(Path(datasets_yaml).resolve())]
+    inputs += [f for ds in datasets.values() for f in ds.files]
+    if corrections is not None:
+        inputs.append(str(Path(corrections).resolve()))
+    if meta is None:
+        meta = provenance(
+            args={
+                "analysis": analysis,
+                "datasets": str(datasets_yaml),
+                "executor": executor,
+                "chunksize": chunksize,
+                "workers": workers,
+                "max_files": max_files,
+                "corrections": None if corrections is None else str(corrections),
+                "variations": variations if isinstance(variations, bool) else list(variations),
+            },
+            inputs=inputs,
+        )
+    path = write_histograms(out, content, meta, analysis=analysis, lumi_pb=lumi)
+    return path, content, result
+
+
+def summary_table(content: Mapping[str, DatasetHistograms], result: RunResult) -> Any:
+    """A rich table: per dataset files, events read/selected, sum of weights, lumi, failures."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"histmaker: {result.events:,} events in {result.seconds:.1f} s "
+        f"({result.events_per_second:,.0f} ev/s, {result.executor}, "
+        f"{result.workers} worker{'s' if result.workers != 1 else ''})"
+    )
+    for col in ("dataset", "files", "events read", "selected", "sumw", "lumi [pb-1]", "failed"):
+        table.add_column(col, justify="left" if col == "dataset" else "right")
+    for name, ds in content.items():
+        table.add_row(
+            name,
+            str(len(ds.files_processed)),
+            f"{ds.events_read:,}",
+            f"{ds.events_selected:,}",
+            f"{ds.sumw:,.6g}",
+            "-" if ds.lumi_pb is None else f"{ds.lumi_pb:.6g}",
+            str(len(ds.files_failed)),
+        )
+    return table
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--analysis", choices=sorted(ANALYSES), default="wmass", help="which processor fills"
+    )
+    parser.add_argument("--datasets", required=True, help="datasets.yaml (docs/samples.md)")
+    parser.add_argument("--out", default="hists.h5", help="output HDF5 file")
+    parser.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="dask",
+        help="dask: chunks on Dask workers; iterative: one after another in this process",
+    )
+    parser.add_argument(
+        "--chunksize", type=int, default=DEFAULT_CHUNKSIZE, help="target entries per chunk"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=None, help="local cluster worker processes (default: cores)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="address of an existing scheduler")
+    where.add_argument(
+        "--cluster", default=None, help="deploy/*.yaml: a dask-jobqueue (SLURM/HTCondor) cluster"
+    )
+    parser.add_argument("--tls", action="store_true", help="secure the cluster with TLS")
+    parser.add_argument(
+        "--max-files",
+        type=int,
+        default=None,
+        help="first N files per dataset; sumw and lumi follow the subset",
+    )
+    parser.add_argument(
+        "--corrections",
+        default=None,
+        help="correctionlib JSON (default: corrections.json beside the datasets.yaml)",
+    )
+    parser.add_argument(
+        "--variations",
+        nargs="*",
+        default=None,
+        metavar="NAME",
+        help="variations to fill (default: all; none given: nominal only); names: "
+        "pdf qcdScale massWeight pileup effStat prefiringStat muonScale",
+    )
+    parser.add_argument(
+        "--skip-bad-files",
+        action="store_true",
+        help="record files that cannot be opened as failed instead of stopping",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    variations: bool | list[str] = True if args.variations is None else list(args.variations)
+    if variations == []:
+        variations = False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="coffea")
+        path, content, result = histmaker(
+            args.analysis,
+            args.datasets,
+            args.out,
+            executor=args.executor,
+            chunksize=args.chunksize,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            cluster=args.cluster,
+            tls=args.tls,
+            max_files=args.max_files,
+            corrections=args.corrections,
+            variations=variations,
+            skip_bad_files=args.skip_bad_files,
+            progress=not args.quiet,
+        )
+    console = Console()
+    console.print(summary_table(content, result))
+    console.print(f"wrote {path}")
+    return 0
