@@ -37,7 +37,9 @@ __all__ = ["MINIMIZERS", "fit", "make_model", "minimize_model", "scan"]
 
 #: ``trust``: Newton with the exact Hessian (Cholesky + dogleg); ``cg``: Steihaug CG with
 #: Hessian-vector products; ``trust-krylov``: scipy's, with HVPs; ``minuit``: iminuit MIGRAD +
-#: HESSE with the exact gradient (strategy 2, EDM goal ``tol``), a cross-check.
+#: HESSE with the exact gradient (strategy 2, EDM goal ``tol``), a cross-check; HESSE is
+#: numerical (Minuit's g2 tolerance: ~1e-3 relative) except with the dense backend, which hands
+#: iminuit JAX's autodiff Hessian.
 MINIMIZERS = ("trust", "cg", "trust-krylov", "minuit")
 
 
@@ -106,7 +108,7 @@ def minimize_model(
             raise FitDidNotConverge("non-finite NLL", x=embed(r.x))
         y, n_iter, H = r.x, int(r.nit), None
     elif minimizer == "minuit":
-        y, n_iter, cov = _minuit(vg, y0, tol)
+        y, n_iter, cov = _minuit(vg, y0, tol, hess if isinstance(model, DenseModel) else None)
         out["covariance_free"] = cov
         H = None
     else:
@@ -129,7 +131,9 @@ def minimize_model(
     return out
 
 
-def _minuit(vg, y0: np.ndarray, tol: float) -> tuple[np.ndarray, int, np.ndarray]:
+def _minuit(vg, y0: np.ndarray, tol: float, hess=None) -> tuple[np.ndarray, int, np.ndarray]:
+    """MIGRAD (strategy 2, exact gradient) + HESSE; numerical second derivatives unless
+    ``hess`` (the JAX autodiff Hessian of the dense backend) is given."""
     from iminuit import Minuit
 
     cache: dict[bytes, tuple[float, np.ndarray]] = {}
@@ -141,7 +145,8 @@ def _minuit(vg, y0: np.ndarray, tol: float) -> tuple[np.ndarray, int, np.ndarray
             cache[key] = vg(np.asarray(y, dtype=np.float64))
         return cache[key]
 
-    m = Minuit(lambda y: both(y)[0], y0, grad=lambda y: both(y)[1])
+    extra = {} if hess is None else {"hessian": lambda y: hess(np.asarray(y, dtype=np.float64))}
+    m = Minuit(lambda y: both(y)[0], y0, grad=lambda y: both(y)[1], **extra)
     m.errordef = Minuit.LIKELIHOOD
     m.strategy = 2
     # iminuit stops at EDM < 0.002 * tol * errordef
@@ -205,6 +210,7 @@ def fit(
     minimizer: str = "trust",
     backend: str = "sparse",
     mc_stat: bool = True,
+    theta0: np.ndarray | None = None,
     yields: bool = True,
     scan: Sequence[str] = (),
     scan_points: int = 21,
@@ -222,6 +228,8 @@ def fit(
     their values/errors stored in ``result.toys``. ``impacts``: traditional impacts per
     parameter and group; ``global_impacts``: per source (data_stat, groups, mc_stat).
     ``scan``: POIs to scan (profiled), ``scan_points`` over ``+-scan_range`` sigma.
+    ``theta0``: the global observables of the Gaussian constraints (default 0), e.g. to fit
+    pseudo-data made at pulled nuisances.
     """
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -237,7 +245,7 @@ def fit(
     else:
         label = "pseudodata"
     t = time.perf_counter()
-    model = make_model(fi, backend, mc_stat=mc_stat)
+    model = make_model(fi, backend, mc_stat=mc_stat, theta0=theta0)
     if isinstance(data, str) and data == "asimov" or (toys is not None and toys > 0):
         label = "asimov" if toys is None or toys <= 0 else "toys"
         model = _with_inputs(
