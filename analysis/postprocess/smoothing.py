@@ -7,8 +7,9 @@ fitted by weighted linear least squares on ``log(y) - var(y) / (2 y**2)`` (weigh
 ``y**2 / var(y)``, the inverse variance of ``log y``; the shift removes the O(1/n) bias that
 log-space fits with weights from the counts have for Poisson-like ``var ~ y``): the normal equations are solved analytically, all slices
 in one batched solve. Since ``log D = sum_r w_r log r`` (extended ABCD), the smoothed
-signal-region prediction is ``exp(sum_r w_r P_r)`` and the covariance of its polynomial
-coefficients is ``sum_r w_r**2 cov_r`` (independent sidebands). Its eigen-decomposition gives
+signal-region prediction is ``exp(sum_r w_r P_r - s**2 / 2)``, with ``s**2`` the variance of
+the exponent from the covariance of its polynomial coefficients ``sum_r w_r**2 cov_r``
+(independent sidebands; the ``- s**2 / 2`` makes the mean of the log-normal estimate right). Its eigen-decomposition gives
 one variation per eigenvector (the "Nonprompt background" nuisances), exactly linear in
 log space.
 
@@ -71,53 +72,74 @@ class ExpPolyFit:
         return np.where(valid, out, 0.0)
 
 
+def _solve(
+    basis: np.ndarray, w: np.ndarray, target: np.ndarray, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Weighted least squares per slice: ``(B^T W B) c = B^T W t``; ``[n_pt, ...]`` inputs."""
+    n_par = basis.shape[1]
+    m = np.einsum("p...,pk,pl->...kl", w, basis, basis)
+    rhs = np.einsum("p...,pk,p...->...k", w, basis, target)
+    valid = (ok.sum(axis=0) >= n_par) & np.isfinite(m).all(axis=(-1, -2))
+    m = np.where(valid[..., None, None], m, np.eye(n_par))
+    cov = np.linalg.inv(m)
+    return np.einsum("...kl,...l->...k", cov, rhs), cov, valid
+
+
 def fit_exp_poly(
     y: np.ndarray,
     variance: np.ndarray,
     pt: np.ndarray,
     *,
     order: int = 3,
-    reference: np.ndarray | None = None,
+    expected: np.ndarray | None = None,
+    iterations: int = 2,
     preserve_yield: bool = True,
 ) -> ExpPolyFit:
     """Fit ``y [n_pt, ...]`` by ``exp(polynomial of pT)`` in every slice ``...``.
 
-    ``variance`` and ``reference`` (default ``y``) set the weights
-    ``reference**2 / variance`` of ``log y``; give the nominal as ``reference`` (shape
-    ``[n_pt, ...]`` broadcastable to ``y``, e.g. without the variation axis of ``y``) to fit
-    all variations with the nominal's weights. Bins with ``y <= 0``, ``reference <= 0`` or
-    ``variance <= 0`` get no weight; a slice with fewer populated bins than parameters is
-    marked invalid.
+    The fit is iteratively reweighted: weights ``f**2 / v`` of ``log y`` with ``f`` the
+    expected values, fitted target ``log y + v / (2 f**2)`` (the first-order bias of
+    ``log y``), where ``v = variance - y + f`` is the variance with its Poisson part (the
+    counts ``y``, e.g. data counts in a prompt-subtracted sideband) taken at the expectation,
+    so that the weights do not follow the fluctuations. ``f`` is ``y`` itself in the first pass and the previous fit after it
+    (``iterations`` passes in all); give ``expected`` (``[n_pt, ...]`` broadcastable to ``y``,
+    e.g. the nominal fit without the variation axis of ``y``) to fit in one pass with its
+    weights — the same weights for every variation. Bins with ``y <= 0`` or ``variance <= 0``
+    get no weight; a slice with fewer populated bins than parameters is marked invalid.
     """
     y = np.asarray(y, dtype=float)
-    reference = y if reference is None else np.asarray(reference, dtype=float)
     variance = np.asarray(variance, dtype=float)
-    if reference.ndim < y.ndim:
-        reference = reference.reshape(reference.shape + (1,) * (y.ndim - reference.ndim))
     if variance.ndim < y.ndim:
         variance = variance.reshape(variance.shape + (1,) * (y.ndim - variance.ndim))
     basis = pt_basis(pt, order)
-    n_par = basis.shape[1]
-    ok = (y > 0) & (reference > 0) & (variance > 0)
-    w = np.zeros(np.broadcast_shapes(y.shape, reference.shape, variance.shape))
-    np.divide(reference * reference, variance, out=w, where=ok)
-    # log y is biased low by var/(2 y^2) and the weights y^2/var (for var ~ y) pull it up by
-    # twice that: the net O(1/n) bias cancels with the target log y - var / (2 y^2)
-    safe_y = np.where(ok, y, 1.0)
-    log_y = np.log(safe_y) - np.where(ok, variance, 0.0) / (2.0 * safe_y * safe_y)
-    # normal equations per slice: (B^T W B) c = B^T W log y
-    m = np.einsum("p...,pk,pl->...kl", w, basis, basis)
-    rhs = np.einsum("p...,pk,p...->...k", w, basis, log_y)
-    valid = (ok.sum(axis=0) >= n_par) & np.isfinite(m).all(axis=(-1, -2))
-    m = np.where(valid[..., None, None], m, np.eye(n_par))
-    cov = np.linalg.inv(m)
-    c = np.einsum("...kl,...l->...k", cov, rhs)
+    safe_y = np.where(y > 0, y, 1.0)
+    if expected is None:
+        ok = (y > 0) & (variance > 0)
+        w = np.zeros(np.broadcast_shapes(y.shape, variance.shape))
+        np.divide(y * y, variance, out=w, where=ok)
+        c, cov, valid = _solve(basis, w, np.log(safe_y), ok)
+        passes = iterations - 1
+        expected = ExpPolyFit(basis, c, cov, valid).values()
+    else:
+        expected = np.asarray(expected, dtype=float)
+        if expected.ndim < y.ndim:
+            expected = expected.reshape(expected.shape + (1,) * (y.ndim - expected.ndim))
+        passes = 1
+    for _ in range(passes):
+        ok = (y > 0) & (variance > 0) & (expected > 0)
+        f = np.where(ok, expected, 1.0)
+        # the counts' Poisson part of the variance at its expectation: var - y + f
+        var = np.where(ok, np.maximum(variance - y + f, 0.1 * variance), 1.0)
+        w = np.where(ok, f * f / var, 0.0)
+        target = np.log(safe_y) + np.where(ok, var, 0.0) / (2.0 * f * f)
+        c, cov, valid = _solve(basis, w, target, ok)
+        expected = ExpPolyFit(basis, c, cov, valid).values()
     fit = ExpPolyFit(basis, c, cov, valid)
     if preserve_yield:
         raw = np.clip(y, 0, None).sum(axis=0)
         smooth = fit.values().sum(axis=0)
         shift = np.zeros(raw.shape)
-        good = valid & (raw > 0) & (smooth > 0)
+        good = valid & (raw > 0) & (smooth > 0) & np.isfinite(smooth)
         np.log(raw / np.where(good, smooth, 1.0), out=shift, where=good)
         c = c.copy()
         c[..., 0] += shift
@@ -171,9 +193,11 @@ def smooth_nonprompt(
     cov_d = sum(WEIGHTS[r] ** 2 * fits[r].covariance for r in WEIGHTS)
     basis = fits["C"].basis
     signal = ExpPolyFit(basis, c_d, cov_d, valid)
+    # exp of a noisy log estimate is biased up by exp(var/2): the log-normal mean correction
+    unbias = np.exp(-0.5 * np.einsum("pk,...kl,pl->p...", basis, cov_d, basis))
     lam, vec = np.linalg.eigh(cov_d)  # [..., k], [..., par, k]
     shifts = vec * np.sqrt(np.clip(lam, 0, None))[..., None, :]  # column k: +1 sigma along k
-    eigen_up = signal.values(c_d[..., None, :] + np.swapaxes(shifts, -1, -2))
+    eigen_up = signal.values(c_d[..., None, :] + np.swapaxes(shifts, -1, -2)) * unbias[..., None]
     variations = None
     if varied is not None:
         c_v = 0.0
@@ -184,10 +208,11 @@ def smooth_nonprompt(
                 nominal.variances[r],
                 pt,
                 order=order,
-                reference=nominal.sidebands[r],
+                expected=fits[r].values(),
                 preserve_yield=preserve_yield,
             )
             c_v = c_v + weight * f.coefficients
             valid_v = valid_v & f.valid
         variations = ExpPolyFit(basis, c_v, cov_d[..., None, :, :], valid_v).values()
-    return SmoothNonprompt(signal.values(), variations, eigen_up, fits)
+        variations = variations * unbias[..., None]
+    return SmoothNonprompt(signal.values() * unbias, variations, eigen_up, fits)

@@ -174,11 +174,14 @@ def test_smoothing_all_variations_at_once_equals_a_loop():
         log_d = sum(
             w
             * fit_exp_poly(
-                alone.sidebands[r], nominal.variances[r], PT, reference=nominal.sidebands[r]
+                alone.sidebands[r], nominal.variances[r], PT, expected=together.fits[r].values()
             ).coefficients
             for r, w in WEIGHTS.items()
         )
-        expected = np.exp(np.einsum("pk,...k->p...", together.fits["C"].basis, log_d))
+        basis = together.fits["C"].basis
+        cov_d = sum(WEIGHTS[r] ** 2 * together.fits[r].covariance for r in WEIGHTS)
+        var_log = np.einsum("pk,...kl,pl->p...", basis, cov_d, basis)
+        expected = np.exp(np.einsum("pk,...k->p...", basis, log_d) - var_log / 2)
         np.testing.assert_allclose(together.variations[..., v], expected, rtol=1e-12)
 
 

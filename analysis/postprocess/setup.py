@@ -1,0 +1,547 @@
+"""From ``hists.h5`` to the fit input: templates per process, nuisances, nonprompt, pseudo-data.
+
+One :class:`ChannelSetup` per histograms file (one analysis):
+
+- ``wmass``: the signal region (isolated, mT >= 40 GeV) in pt x eta x charge (30 x 48 x 2 =
+  2880 bins). Processes: ``Wmunu`` (signal), the prompt backgrounds from simulation normalised
+  to the data luminosity (``xsec * lumi / sumw``), and ``Nonprompt`` from data by the extended
+  ABCD method (:mod:`~analysis.postprocess.nonprompt`), smoothed in pT
+  (:mod:`~analysis.postprocess.smoothing`) and re-derived for every systematic variation of the
+  prompt subtraction at once. QCD simulation is not used.
+- ``wlike``: the same 5D histograms on Z -> mu mu events (one muon as the neutrino), signal
+  region in pt x eta x charge, ``Zmumu`` signal, no nonprompt (negligible for dimuons).
+- ``zdilepton``: m(ll) x pT(ll) x y(ll), ``Zmumu`` signal.
+
+Nuisances, named so that several channels in one fit share them:
+
+- the W mass ``mW`` (POI): the ``massShift+-100MeV`` templates of the W processes as an
+  unconstrained parameter, reported as ``80379 + 100 * theta`` MeV; ``mZ`` likewise from the
+  Z processes when a Z channel (``wlike``, ``zdilepton``) is in the fit;
+- ``pdf{k}``: the 102 PDF variations as 51 Hessian pairs (``pdf(2k-1)`` up, ``pdf(2k)`` down);
+- ``qcdScaleW_{muR,muF,muRmuF}`` / ``qcdScaleZ_*``: the 7-point scale variations of the W / Z
+  processes as three pairs (muR, muF, both, at 2 and 1/2);
+- ``pileup``, ``effStat_eta{b}_{kind}_{eig}``, ``prefiringStat_eta{b}``, ``muonScale_eta{b}``:
+  the Up/Down pairs of the histograms (one-sided variations are mirrored);
+- ``lumi`` (lnN 1.017 on simulation), ``norm_Top`` (1.06), ``norm_Diboson`` (1.16),
+  ``norm_Z`` (1.03 on Z backgrounds of the W fit), and the unconstrained normalisation of the
+  signal of each channel (``norm_W``, ``norm_Z``);
+- ``nonprompt_eta{e}_q{c}_eig{k}``: the eigenvectors of the nonprompt smoothing, one set per
+  eta x charge bin (decorrelated).
+
+>>> from analysis.io import read_histograms                     # doctest: +SKIP
+>>> setup = channel_setup(read_histograms("hists.h5"))          # doctest: +SKIP
+>>> fit_input, summary = build_fit_input([setup], pseudodata="asimov")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import hist
+import numpy as np
+
+from analysis.postprocess.groups import (
+    DATA,
+    NONPROMPT,
+    SIGNAL,
+    W_PROCESSES,
+    Z_PROCESSES,
+    systematic_group,
+)
+from analysis.postprocess.nonprompt import nonprompt_estimate
+from analysis.postprocess.smoothing import smooth_nonprompt
+from analysis.postprocess.syst_ops import decorrelate, mirror
+from processors.errors import ConfigError
+
+__all__ = [
+    "ANALYSES",
+    "MW_REFERENCE_MEV",
+    "MZ_REFERENCE_MEV",
+    "ChannelSetup",
+    "Nuisance",
+    "build_fit_input",
+    "channel_setup",
+    "nuisances_of",
+    "project",
+    "summary_text",
+]
+
+log = logging.getLogger(__name__)
+
+ANALYSES = ("wmass", "wlike", "zdilepton")
+MW_REFERENCE_MEV = 80379.0
+MZ_REFERENCE_MEV = 91187.6
+MASS_STEP_MEV = 100.0
+LUMI_KAPPA = 1.017
+#: (nuisance, processes, kappa) of the prompt-background normalisations in the W fit
+BACKGROUND_NORMS = (
+    ("norm_Top", ("Top",), 1.06),
+    ("norm_Diboson", ("Diboson",), 1.16),
+)
+# LHEScaleWeight order: muR x muF in {0.5, 1, 2}^2 (processors.variations.QCD_SCALE_LABELS)
+QCD_SCALE_PAIRS = {
+    "muR": ("muR2_muF1", "muR0p5_muF1"),
+    "muF": ("muR1_muF2", "muR1_muF0p5"),
+    "muRmuF": ("muR2_muF2", "muR0p5_muF0p5"),
+}
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """A fit parameter made from labels of a variation histogram ``hist_name``: ``up`` and
+    ``down`` labels (``down=None``: mirrored)."""
+
+    name: str
+    hist_name: str
+    up: str
+    down: str | None
+
+
+def nuisances_of(hist_name: str, labels: list[str], process: str) -> list[Nuisance]:
+    """The nuisances that the variation histogram ``hist_name`` of ``process`` provides.
+
+    >>> [n.name for n in nuisances_of("pileup", ["pileupUp", "pileupDown"], "Top")]
+    ['pileup']
+    >>> nuisances_of("pdf", [f"pdf{i}" for i in range(5)], "Wmunu")[1]
+    Nuisance(name='pdf2', hist_name='pdf', up='pdf3', down='pdf4')
+    """
+    out: list[Nuisance] = []
+    if hist_name == "massWeight":
+        return out  # the mass is a POI (channel_setup)
+    if hist_name == "pdf":
+        rest = labels[1:]  # pdf0 is the nominal member
+        for k in range(0, len(rest), 2):
+            down = rest[k + 1] if k + 1 < len(rest) else None
+            out.append(Nuisance(f"pdf{k // 2 + 1}", hist_name, rest[k], down))
+        return out
+    if hist_name == "qcdScale":
+        prefix = (
+            "qcdScaleW" if process in W_PROCESSES else "qcdScaleZ" if process in Z_PROCESSES else ""
+        )
+        if not prefix:
+            return out
+        for what, (up, down) in QCD_SCALE_PAIRS.items():
+            if up in labels and down in labels:
+                out.append(Nuisance(f"{prefix}_{what}", hist_name, up, down))
+        return out
+    stems: dict[str, dict[str, str]] = {}
+    for label in labels:
+        m = re.fullmatch(r"(.+?)(Up|Down)", label)
+        stem, d = (m.group(1), m.group(2)) if m else (label, "Up")
+        stems.setdefault(stem, {})[d] = label
+    for stem, sides in stems.items():
+        up = sides.get("Up") or sides["Down"]
+        down = sides.get("Down") if "Up" in sides else None
+        out.append(Nuisance(stem, hist_name, up, down))
+    return out
+
+
+@dataclass
+class _Process:
+    nominal: np.ndarray  # all axes of the analysis histogram, normalised
+    variance: np.ndarray
+    variations: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+
+    def template(self, hist_name: str, label: str) -> np.ndarray:
+        values, labels = self.variations[hist_name]
+        return values[..., labels.index(label)]
+
+
+@dataclass
+class ChannelSetup:
+    """The templates of one channel in its fit binning (``axes``), before the fit input.
+
+    ``nominal[p]``, ``sumw2[p]``: per process; ``shapes[name][p] = (up, down)``: shape
+    nuisances (and POIs, listed in ``pois``); ``norms``: ``(name, processes, kappa,
+    constraint)``; ``data``: the observed counts; ``variations[label][p]``: every raw
+    variation template by label (for ``--pseudodata LABEL``); ``closure``: true vs predicted
+    nonprompt yields when the QCD simulation was available.
+    """
+
+    name: str
+    analysis: str
+    axes: list[Any]
+    data: np.ndarray | None
+    nominal: dict[str, np.ndarray]
+    sumw2: dict[str, np.ndarray]
+    shapes: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]
+    norms: list[tuple[str, tuple[str, ...], float, str]]
+    pois: dict[str, tuple[float, float, str]]
+    variations: dict[str, dict[str, np.ndarray]]
+    lumi_pb: float | None = None
+    notes: list[str] = field(default_factory=list)
+    closure: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(len(ax) for ax in self.axes)
+
+
+def _load(hf: Any, lumi_pb: float | None) -> tuple[dict[str, _Process], np.ndarray | None, Any]:
+    """Normalised simulation per process, data counts and the nominal axes of a hists file."""
+    procs: dict[str, _Process] = {}
+    data = None
+    axes = None
+    lumi = lumi_pb if lumi_pb is not None else hf.lumi_pb
+    if lumi is None:
+        lumis = [ds.lumi_pb for ds in hf.datasets.values() if ds.is_data and ds.lumi_pb]
+        lumi = sum(lumis) if lumis else None
+    for name, ds in hf.datasets.items():
+        if "nominal" not in ds.histograms:
+            raise ConfigError(f"datasets/{name}/histograms/nominal", "missing", hf.path)
+        h = ds.histograms["nominal"]
+        axes = axes or list(h.axes)
+        if ds.is_data or ds.process == DATA:
+            data = h.values() if data is None else data + h.values()
+            continue
+        if lumi is None:
+            raise ConfigError("lumi_pb", "no data luminosity to normalise the simulation", hf.path)
+        s = ds.scale(lumi)
+        var = h.variances()
+        p = _Process(h.values() * s, (var if var is not None else h.values()) * s * s)
+        for hname, vh in ds.histograms.items():
+            if hname == "nominal":
+                continue
+            p.variations[hname] = (vh.values() * s, [str(c) for c in vh.axes[-1]])
+        process = ds.process or name
+        if process in procs:
+            old = procs[process]
+            old.nominal = old.nominal + p.nominal
+            old.variance = old.variance + p.variance
+            for hname, (vals, labels) in p.variations.items():
+                if hname in old.variations and old.variations[hname][1] == labels:
+                    old.variations[hname] = (old.variations[hname][0] + vals, labels)
+                else:
+                    old.variations.pop(hname, None)
+        else:
+            procs[process] = p
+    return procs, data, (axes, lumi)
+
+
+def _mass_poi(process: str, with_z: bool) -> tuple[str, float] | None:
+    if process in W_PROCESSES:
+        return "mW", MW_REFERENCE_MEV
+    if process in Z_PROCESSES and with_z:
+        return "mZ", MZ_REFERENCE_MEV
+    return None
+
+
+def channel_setup(
+    hf: Any,
+    *,
+    analysis: str | None = None,
+    name: str | None = None,
+    with_z_mass: bool | None = None,
+    smoothing: bool = True,
+    smoothing_order: int = 3,
+    lumi_pb: float | None = None,
+) -> ChannelSetup:
+    """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
+    of :func:`analysis.io.read_histograms`).
+
+    ``with_z_mass``: make the Z-mass templates the ``mZ`` POI (default: for Z analyses only).
+    Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
+    """
+    analysis = analysis or hf.analysis or "wmass"
+    if analysis not in ANALYSES:
+        raise ConfigError("analysis", f"unknown {analysis!r}; known {ANALYSES}", hf.path)
+    if with_z_mass is None:
+        with_z_mass = analysis != "wmass"
+    procs, data, (axes, lumi) = _load(hf, lumi_pb)
+    notes: list[str] = []
+    qcd = procs.pop("QCD", None)
+    if data is None:
+        data = sum(p.nominal for p in procs.values()) + (qcd.nominal if qcd else 0.0)
+        notes.append("no data in the file: the sum of all simulation (QCD included) is the data")
+
+    w_like = analysis in ("wmass", "wlike")
+    if w_like:
+        names = [ax.name for ax in axes]
+        if names[:5] != ["pt", "eta", "charge", "passIso", "mt"]:
+            raise ConfigError("axes", f"expected pt, eta, charge, passIso, mt; got {names}")
+
+        def fit_region(x: np.ndarray) -> np.ndarray:
+            return x[:, :, :, 1, 2]  # isolated, mT >= 40 GeV
+
+        fit_axes = axes[:3]
+    else:
+
+        def fit_region(x: np.ndarray) -> np.ndarray:
+            return x
+
+        fit_axes = axes
+
+    # nuisances per process (the POI first)
+    per_process: dict[str, list[Nuisance]] = {}
+    for pname, p in procs.items():
+        nus = []
+        poi = _mass_poi(pname, with_z_mass)
+        if poi and "massWeight" in p.variations:
+            labels = p.variations["massWeight"][1]
+            up, down = f"massShift{int(MASS_STEP_MEV)}MeV", f"massShift-{int(MASS_STEP_MEV)}MeV"
+            if up in labels and down in labels:
+                nus.append(Nuisance(poi[0], "massWeight", up, down))
+        for hname, (_, labels) in p.variations.items():
+            nus.extend(nuisances_of(hname, labels, pname))
+        per_process[pname] = nus
+
+    def templates(p: _Process, nu: Nuisance) -> tuple[np.ndarray, np.ndarray]:
+        up = p.template(nu.hist_name, nu.up)
+        down = p.template(nu.hist_name, nu.down) if nu.down else mirror(p.nominal, up)
+        return up, down
+
+    shapes: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
+    for pname, nus in per_process.items():
+        for nu in nus:
+            up, down = templates(procs[pname], nu)
+            shapes.setdefault(nu.name, {})[pname] = (fit_region(up), fit_region(down))
+
+    nominal = {p: fit_region(v.nominal) for p, v in procs.items()}
+    sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
+    closure: dict[str, float] = {}
+
+    if analysis == "wmass":
+        prompt = sum(p.nominal for p in procs.values())
+        prompt_var = sum(p.variance for p in procs.values())
+        order = list(shapes)
+        delta = np.zeros((*prompt.shape, len(order), 2))
+        column = {nu_name: j for j, nu_name in enumerate(order)}
+        for pname, nus in per_process.items():
+            for nu in nus:
+                up, down = templates(procs[pname], nu)
+                delta[..., column[nu.name], 0] += up - procs[pname].nominal
+                delta[..., column[nu.name], 1] += down - procs[pname].nominal
+        delta = delta.reshape(*prompt.shape, 2 * len(order))
+        est = nonprompt_estimate(data, prompt, data_variance=data, prompt_variance=prompt_var)
+        varied = nonprompt_estimate(data, prompt[..., None] + delta)
+        pt = fit_axes[0].centers
+        if smoothing:
+            smooth = smooth_nonprompt(est, pt, varied=varied, order=smoothing_order)
+            np_nominal, np_varied = smooth.nominal, smooth.variations
+            n_eta, n_q = np_nominal.shape[1:]
+            flat = np_nominal.reshape(len(pt), n_eta * n_q)
+            eig = smooth.eigen_up.reshape(len(pt), n_eta * n_q, -1)
+            per_slice = decorrelate(flat, eig, axis=1)  # [pt, slices, slices, k]
+            for s in range(n_eta * n_q):
+                e, q = divmod(s, n_q)
+                for k in range(eig.shape[-1]):
+                    up = per_slice[:, :, s, k].reshape(np_nominal.shape)
+                    shapes[f"nonprompt_eta{e}_q{q}_eig{k}"] = {
+                        NONPROMPT: (up, mirror(np_nominal, up))
+                    }
+            sumw2[NONPROMPT] = np.zeros(np_nominal.shape)
+        else:
+            np_nominal, np_varied = est.d, varied.d
+            sumw2[NONPROMPT] = est.d_variance
+        nominal[NONPROMPT] = np_nominal
+        np_varied = np_varied.reshape(*np_nominal.shape, len(order), 2)
+        for j, nu_name in enumerate(order):
+            shapes[nu_name][NONPROMPT] = (np_varied[..., j, 0], np_varied[..., j, 1])
+        if qcd is not None:
+            closure = {
+                "qcd_mc_in_signal_region": float(fit_region(qcd.nominal).sum()),
+                "qcd_mc_stat": float(np.sqrt(fit_region(qcd.variance).sum())),
+                "nonprompt_abcd": float(est.d.sum()),
+                "nonprompt_abcd_stat": float(np.sqrt(est.d_variance.sum())),
+                "nonprompt_smoothed": float(np_nominal.sum()),
+            }
+
+    # every raw variation by label, for pseudo-data
+    variations: dict[str, dict[str, np.ndarray]] = {}
+    for pname, p in procs.items():
+        for _hname, (vals, labels) in p.variations.items():
+            for i, label in enumerate(labels):
+                variations.setdefault(label, {})[pname] = fit_region(vals[..., i])
+
+    mc = tuple(p for p in procs)
+    norms: list[tuple[str, tuple[str, ...], float, str]] = [("lumi", mc, LUMI_KAPPA, "gaussian")]
+    signal = SIGNAL if analysis == "wmass" else "Zmumu"
+    if analysis == "wmass":
+        for nname, which, kappa in BACKGROUND_NORMS:
+            present = tuple(p for p in which if p in procs)
+            if present:
+                norms.append((nname, present, kappa, "gaussian"))
+        zs = tuple(p for p in Z_PROCESSES if p in procs)
+        if zs:
+            norms.append(("norm_Z", zs, 1.03, "gaussian"))
+        ws = tuple(p for p in W_PROCESSES if p in procs)
+        norms.append(("norm_W", ws, 2.0, "none"))
+    else:
+        norms.append(("norm_Z", tuple(p for p in Z_PROCESSES if p in procs), 2.0, "none"))
+    pois = {}
+    for pname in procs:
+        poi = _mass_poi(pname, with_z_mass)
+        if poi and poi[0] in shapes:
+            pois[poi[0]] = (poi[1], MASS_STEP_MEV, "MeV")
+    if signal not in procs:
+        raise ConfigError("datasets", f"no {signal} simulation in the histograms", hf.path)
+    return ChannelSetup(
+        name=name or analysis,
+        analysis=analysis,
+        axes=list(fit_axes),
+        data=fit_region(data),
+        nominal=nominal,
+        sumw2=sumw2,
+        shapes=shapes,
+        norms=norms,
+        pois=pois,
+        variations=variations,
+        lumi_pb=lumi,
+        notes=notes,
+        closure=closure,
+    )
+
+
+def project(setup: ChannelSetup, fitvar: str) -> ChannelSetup:
+    """The channel in the axes named by ``fitvar`` (``"pt-eta-charge"``, ``"pt-eta"``,
+    ``"pt"``, ...): the other axes are summed over.
+
+    >>> # project(setup, "pt-eta")  # one charge-inclusive pT x eta channel: 1440 bins
+    """
+    names = [ax.name for ax in setup.axes]
+    wanted = [v for v in fitvar.split("-") if v]
+    unknown = [v for v in wanted if v not in names]
+    if unknown or not wanted:
+        raise ConfigError("--fitvar", f"{fitvar!r}: axes of {setup.analysis} are {names}")
+    order = [names.index(v) for v in wanted]
+    drop = tuple(i for i in range(len(names)) if i not in order)
+
+    def f(x: np.ndarray | None) -> np.ndarray | None:
+        if x is None:
+            return None
+        kept = sorted(order)
+        y = x.sum(axis=drop) if drop else x
+        return np.transpose(y, [kept.index(i) for i in order])
+
+    return ChannelSetup(
+        name=setup.name,
+        analysis=setup.analysis,
+        axes=[setup.axes[i] for i in order],
+        data=f(setup.data),
+        nominal={p: f(v) for p, v in setup.nominal.items()},
+        sumw2={p: f(v) for p, v in setup.sumw2.items()},
+        shapes={
+            n: {p: (f(u), f(d)) for p, (u, d) in per.items()} for n, per in setup.shapes.items()
+        },
+        norms=setup.norms,
+        pois=setup.pois,
+        variations={k: {p: f(v) for p, v in per.items()} for k, per in setup.variations.items()},
+        lumi_pb=setup.lumi_pb,
+        notes=setup.notes,
+        closure=setup.closure,
+    )
+
+
+def _pseudodata(setup: ChannelSetup, pseudodata: str | None) -> np.ndarray:
+    if pseudodata in (None, "observed", "data"):
+        return setup.data
+    total = sum(setup.nominal.values())
+    if pseudodata == "asimov":
+        return total
+    if pseudodata not in setup.variations:
+        known = sorted(setup.variations)
+        raise ConfigError(
+            "--pseudodata",
+            f"no variation {pseudodata!r}; choose asimov or a label, e.g. {known[:5]}",
+        )
+    for p, varied in setup.variations[pseudodata].items():
+        total = total - setup.nominal[p] + varied
+    return total
+
+
+def _hist(axes: list[Any], values: np.ndarray, variance: np.ndarray | None = None) -> hist.Hist:
+    h = hist.Hist(*axes, storage=hist.storage.Weight() if variance is not None else None)
+    if variance is not None:
+        h[...] = np.stack([values, variance], axis=-1)
+    else:
+        h[...] = values
+    return h
+
+
+def build_fit_input(
+    setups: list[ChannelSetup],
+    *,
+    pseudodata: str | None = None,
+    signal: tuple[str, ...] = ("Wmunu", "Zmumu"),
+) -> tuple[Any, str]:
+    """The :class:`fit.FitInput` of one or several channels and a text summary of it.
+
+    ``pseudodata``: ``None`` (observed data), ``"asimov"`` (the sum of the nominal
+    predictions) or a variation label (e.g. ``massShift50MeV``: the nominal with that
+    variation applied to every process that has it).
+    """
+    from fit.writer import FitInputBuilder
+
+    b = FitInputBuilder()
+    for s in setups:
+        b.add_channel(s.name, _hist(s.axes, _pseudodata(s, pseudodata)))
+    for s in setups:
+        for p, vals in s.nominal.items():
+            b.add_process(s.name, p, _hist(s.axes, vals, s.sumw2.get(p)), signal=p in signal)
+    pois: dict[str, tuple[float, float, str]] = {}
+    for s in setups:
+        pois.update(s.pois)
+    shapes: dict[str, dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]] = {}
+    for s in setups:
+        for nname, per_proc in s.shapes.items():
+            for p, (up, down) in per_proc.items():
+                shapes.setdefault(nname, {})[(s.name, p)] = (up.ravel(), down.ravel())
+    for poi, (offset, scale, unit) in pois.items():
+        b.add_poi(poi, variations=shapes.pop(poi), offset=offset, scale=scale, unit=unit)
+    for nname, variations in shapes.items():
+        b.add_systematic(nname, variations, group=systematic_group(nname))
+    norms: dict[str, tuple[dict[tuple[str, str], float], str]] = {}
+    for s in setups:
+        for nname, procs, kappa, constraint in s.norms:
+            entry = norms.setdefault(nname, ({}, constraint))
+            for p in procs:
+                entry[0][(s.name, p)] = kappa
+    for nname, (variations, constraint) in norms.items():
+        b.add_systematic(
+            nname, variations, group=_norm_group(nname), constraint=constraint, kind="lnN"
+        )
+    fit_input = b.build()
+    return fit_input, summary_text(fit_input, setups, pseudodata)
+
+
+def _norm_group(name: str) -> str:
+    if name in ("norm_W", "norm_Z"):
+        return "Signal normalisation"
+    return systematic_group(name)
+
+
+def summary_text(fit_input: Any, setups: list[ChannelSetup], pseudodata: str | None) -> str:
+    """The ``.log`` summary: channels, processes and yields, nuisances per group."""
+    lines = ["wmass setup-fit", "=" * 60]
+    for s in setups:
+        ch = fit_input.channel(s.name)
+        lines.append(
+            f"channel {s.name} ({s.analysis}): {ch.nbins} bins "
+            f"[{' x '.join(f'{ax.name} {len(ax)}' for ax in s.axes)}], lumi {s.lumi_pb} /pb"
+        )
+        data = fit_input.data[ch.slice].sum()
+        lines.append(f"  data ({pseudodata or 'observed'}): {data:14.1f}")
+        total = 0.0
+        for p, vals in s.nominal.items():
+            lines.append(f"  {p:<12} {vals.sum():14.1f}")
+            total += vals.sum()
+        lines.append(f"  {'total':<12} {total:14.1f}")
+        for note in s.notes:
+            lines.append(f"  note: {note}")
+        for k, v in s.closure.items():
+            lines.append(f"  closure {k}: {v:.1f}")
+    lines.append("-" * 60)
+    lines.append(f"{'systematic group':<32}{'nuisances':>10}")
+    counts = Counter(str(g) for g in fit_input.groups)
+    for group, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"{group:<32}{n:>10}")
+    lines.append(f"{'total parameters':<32}{fit_input.nparams:>10}")
+    pois = ", ".join(
+        f"{p.name} = {p.offset:g} + {p.scale:g} * theta {p.unit}" for p in fit_input.pois
+    )
+    lines.append(f"POIs: {pois}")
+    return "\n".join(lines) + "\n"
