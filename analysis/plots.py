@@ -24,7 +24,9 @@ import numpy as np
 
 __all__ = [
     "PLOTLY_JS",
+    "band_from_covariance",
     "nuisance_page",
+    "project",
     "stack_plot",
     "unroll",
     "write_plot_log",
@@ -47,6 +49,34 @@ def unroll(values: np.ndarray, axis_names: Sequence[str]) -> tuple[np.ndarray, s
         return values, axis_names[0] if axis_names else "bin"
     label = f"unrolled bin ({' x '.join(axis_names)}, {axis_names[-1]} fastest)"
     return values.reshape(-1), label
+
+
+def project(values: np.ndarray, shape: Sequence[int], keep: Sequence[int]) -> np.ndarray:
+    """Sum flat bin contents ``values[nbins, ...]`` (C order over ``shape``) onto the axes ``keep``.
+
+    Trailing dimensions of ``values`` (e.g. processes) are kept. ``keep=()`` gives the total.
+
+    >>> project(np.arange(6.0), (2, 3), keep=[1]).tolist()
+    [3.0, 5.0, 7.0]
+    """
+    values = np.asarray(values)
+    tail = values.shape[1:]
+    full = values.reshape(*shape, *tail)
+    drop = tuple(i for i in range(len(shape)) if i not in set(keep))
+    out = full.sum(axis=drop) if drop else full
+    return out.reshape(-1, *tail) if keep else out.reshape(1, *tail)
+
+
+def band_from_covariance(jacobian: Any, covariance: np.ndarray) -> np.ndarray:
+    """Uncertainty per row of ``y = f(x)`` from the parameters' covariance, linearised.
+
+    ``jacobian`` is ``dy/dx`` ``[n, K]`` (dense or scipy.sparse), ``covariance`` ``[K, K]``:
+    returns ``sqrt(diag(J C J^T))``, so correlations between nuisances (e.g. anticorrelated
+    normalisations after the fit) shrink or grow the band of a sum of bins correctly.
+    """
+    jac = jacobian.toarray() if hasattr(jacobian, "toarray") else np.asarray(jacobian, float)
+    var = np.einsum("ik,ik->i", jac @ np.asarray(covariance, dtype=float), jac)
+    return np.sqrt(np.clip(var, 0.0, None))
 
 
 def yields_table(
@@ -166,6 +196,11 @@ def stack_plot(
     ax.set_ylabel(ylabel)
     if logy:
         ax.set_yscale("log")
+    else:  # room for the legend above the tallest bin
+        top = max(float(np.max(total + (band if band is not None else 0), initial=0)), 1.0)
+        if data is not None:
+            top = max(top, float(np.max(data + np.sqrt(np.clip(data, 0, None)), initial=0)))
+        ax.set_ylim(0, 1.45 * top)
     ax.legend(ncol=2, fontsize="small")
     if title:
         ax.set_title(title, fontsize="medium")
@@ -248,12 +283,16 @@ def nuisance_page(
     unit: str = "MeV",
     title: str = "Nuisance parameters",
     out: str | os.PathLike,
+    plotly_js: str | None = None,
+    header: str = "",
 ) -> Path:
     """An interactive page of all nuisances: pull, constraint and impact, searchable and sortable.
 
     Usable with thousands of rows: the plot shows one page at a time (sorted by impact by
     default), the search box and the group selector filter it, and the table below lists every
-    row; column headers sort. Plotly is loaded from ``plotly.min.js`` beside the page.
+    row; column headers sort. Plotly is loaded from ``plotly.min.js`` beside the page, or
+    from ``plotly_js`` (a relative URL, e.g. ``"../plotly.min.js"``: the caller serves it).
+    ``header`` is HTML put above the controls (e.g. a link back to the run page).
     """
     n = len(names)
     groups = list(groups) if groups is not None else [""] * n
@@ -273,7 +312,9 @@ def nuisance_page(
         for i in range(n)
     ]
     out = Path(out)
-    write_plotly_js(out.parent)
+    if plotly_js is None:
+        write_plotly_js(out.parent)
+        plotly_js = PLOTLY_JS
     options = "".join(
         f'<option value="{html.escape(g)}">{html.escape(g)}</option>'
         for g in sorted(set(groups))
@@ -286,11 +327,11 @@ def nuisance_page(
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<script src="{PLOTLY_JS}"></script>
+<script src="{html.escape(plotly_js)}"></script>
 <style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;font-size:12px}}
 td,th{{border:1px solid #ccc;padding:2px 6px}} th{{cursor:pointer;background:#eee}}
 #controls *{{margin-right:.6em}}</style></head>
-<body><h1>{html.escape(title)}</h1>
+<body>{header}<h1>{html.escape(title)}</h1>
 <div id="controls"><input id="q" placeholder="search nuisances" oninput="applyFilter()">
 <select id="group" onchange="applyFilter()"><option value="">all groups</option>{options}</select>
 <button onclick="step(-1)">previous</button><button onclick="step(1)">next</button>

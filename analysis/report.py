@@ -1,0 +1,735 @@
+"""``wmass report``: a static, offline HTML site of fit results that people can browse.
+
+``wmass report fitresult.h5 [hists.h5 ...] --out site/`` adds one *run* to the site::
+
+    site/index.html            every run written into this --out, newest first (runs.json)
+    site/runs.json             the index, machine-readable
+    site/plotly.min.js         plotly's bundle, served from the site itself (no CDN)
+    site/<run>/index.html      POIs, goodness of fit, global impacts per group, likelihood
+                               scans, pre- and post-fit distributions, yields, samples, logs
+    site/<run>/impacts_<poi>.html   pulls, constraints and impacts of every nuisance
+    site/<run>/plots/*.png|pdf|log  every plot with its .log (command, yields, provenance)
+
+Pre- and post-fit distributions are drawn for each channel unrolled and projected on each of
+its axes. Their uncertainty bands come from the covariance through the model's Jacobian
+(``sqrt(diag(J C J^T))`` of the projected yields), so correlations are right in every
+projection; this needs the fit input, found in the fit result's provenance or given with
+``--fitinput``. Without it, the unrolled plots use the per-bin bands stored by the fit.
+
+>>> from analysis.report import write_report
+>>> page = write_report("fitresult.h5", ["hists.h5"], out="site")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import html
+import json
+import os
+import re
+import shlex
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.plots import (
+    PLOTLY_JS,
+    band_from_covariance,
+    nuisance_page,
+    project,
+    stack_plot,
+    write_plot_log,
+    write_plotly_js,
+    yields_table,
+)
+from fit.provenance import provenance
+from processors.errors import WMassError
+
+__all__ = ["ReportError", "add_arguments", "main", "run_name", "write_report"]
+
+RUNS_JSON = "runs.json"
+
+
+class ReportError(WMassError):
+    """A report cannot be written from these inputs (names the file or the key)."""
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _load_result(path: Path):
+    from fit.result import FitResult
+
+    try:
+        return FitResult.read(path)
+    except WMassError as err:
+        raise ReportError(f"{path}: not a fit result: {err}") from None
+    except Exception as err:  # a fit helper's error type outside our hierarchy
+        raise ReportError(f"{path}: not a fit result: {err}") from None
+
+
+def _find_fitinput(result: Any, explicit: Path | None, fitresult: Path) -> Path | None:
+    """The fit input of ``result``: ``explicit``, else an input named in its provenance."""
+    if explicit is not None:
+        if not explicit.is_file():
+            raise ReportError(f"{explicit}: --fitinput does not exist")
+        return explicit
+    import h5py
+
+    for name in result.meta.get("inputs", []) or []:
+        for cand in (Path(name), fitresult.parent / Path(name).name):
+            try:
+                with h5py.File(cand, "r") as f:
+                    if f.attrs.get("kind") == "fitinput":
+                        return cand
+            except (OSError, ValueError):
+                continue
+    return None
+
+
+def _read_fitinput(path: Path):
+    from fit.writer import FitInput
+
+    try:
+        return FitInput.read(path)
+    except Exception as err:
+        raise ReportError(f"{path}: not a fit input: {err}") from None
+
+
+def run_name(result: Any, fitresult: Path) -> str:
+    """A stable, URL-safe name of a run: the fit's time and the file's stem.
+
+    Reporting the same fit result again into the same site replaces its run, never doubles it.
+    """
+    stamp = str(result.meta.get("time", "")) or "unknown-time"
+    stamp = stamp.replace("+00:00", "Z")
+    raw = f"{stamp}-{fitresult.stem}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")
+
+
+# ----------------------------------------------------------------------------- plots
+
+
+@dataclass
+class _Plot:
+    title: str
+    png: str
+    pdf: str | None
+    log: str
+    channel: str
+    stage: str
+
+
+def _axis_edges(ax: Mapping[str, Any]) -> tuple[np.ndarray, str]:
+    name = str(ax.get("name", "bin"))
+    if "edges" in ax:
+        edges = np.asarray(ax["edges"], dtype=float)
+        if not np.all(np.isfinite(edges)):  # an open last bin ([40, inf)): draw it one bin wide
+            finite = edges[np.isfinite(edges)]
+            width = np.diff(finite)[-1] if finite.size > 1 else 1.0
+            edges = np.where(np.isposinf(edges), finite.max() + width, edges)
+            edges = np.where(np.isneginf(edges), finite.min() - width, edges)
+        return edges, name
+    n = len(ax["categories"])
+    return np.arange(n + 1, dtype=float) - 0.5, name
+
+
+def _channel_shape(axes: Sequence[Mapping[str, Any]], nbins: int) -> tuple[int, ...]:
+    dims = [len(a["edges"]) - 1 if "edges" in a else len(a["categories"]) for a in axes]
+    return tuple(dims) if dims and int(np.prod(dims)) == nbins else (nbins,)
+
+
+class _Bands:
+    """Projected pre-/post-fit uncertainties from the model's Jacobian and a covariance."""
+
+    def __init__(self, fit_input: Any, result: Any) -> None:
+        from fit.model import Model
+
+        self.fi = fit_input
+        self.model = Model(fit_input)
+        k = self.model.K
+        if k != len(result.parameters):
+            raise ReportError(
+                f"fit input has {k} parameters, fit result {len(result.parameters)}: not its input"
+            )
+        x0 = np.zeros(k) if result.theta0 is None else np.asarray(result.theta0, dtype=float)
+        cons = np.asarray(result.constrained, dtype=bool)
+        self.points = {
+            "prefit": (np.where(cons, x0, 0.0), np.diag(cons.astype(float))),
+            "postfit": (np.asarray(result.values, float), np.asarray(result.covariance, float)),
+        }
+        self._jac: dict[str, Any] = {}
+
+    def jacobian(self, stage: str) -> Any:
+        if stage not in self._jac:
+            x, _ = self.points[stage]
+            self._jac[stage] = self.model.bin_jacobian(x).tocsr()
+        return self._jac[stage]
+
+    def process_errors(self, stage: str, channel: str) -> np.ndarray:
+        """Uncertainty of each process's total yield in ``channel``, ``[P]``."""
+        x, cov = self.points[stage]
+        ch = self.fi.channel(channel)
+        P = self.model.P
+        e = self.model.yields(x)[ch.slice]  # [nb, P]
+        jac = self.model.jacobian(x)[ch.first_bin * P : (ch.first_bin + ch.nbins) * P]
+        # d(sum_b n_bp)/dx = sum_b e_bp J[b*P + p]: a [P, nb*P] selection-and-weight matrix
+        import scipy.sparse as sp
+
+        rows = np.tile(np.arange(P), ch.nbins)
+        w = sp.csr_array((e.ravel(), (rows, np.arange(ch.nbins * P))), shape=(P, ch.nbins * P))
+        return band_from_covariance((w @ jac).toarray(), cov)
+
+    def band(self, stage: str, channel: str, shape: Sequence[int], keep: Sequence[int]):
+        """Uncertainty of the channel's total yield projected onto axes ``keep``."""
+        ch = self.fi.channel(channel)
+        jac = self.jacobian(stage)[ch.slice].toarray()
+        pj = project(jac, shape, keep)  # [n_proj, K]
+        return band_from_covariance(pj, self.points[stage][1])
+
+
+def _proc_errors(y: Mapping[str, Any], stage: str, processes: Sequence[str]) -> dict:
+    err = y.get(f"proc_{stage}_err")
+    if err is None:
+        return {}
+    return {p: float(e) for p, e in zip(processes, np.asarray(err), strict=False)}
+
+
+def _make_plots(
+    result: Any,
+    bands: _Bands | None,
+    plots_dir: Path,
+    meta: Mapping[str, Any],
+    inputs_meta: Mapping[str, Mapping[str, Any]],
+    formats: Sequence[str],
+) -> tuple[list[_Plot], dict[str, dict[str, Any]]]:
+    """Every channel, pre- and post-fit, unrolled and projected on each axis; the yields."""
+    plots: list[_Plot] = []
+    totals: dict[str, dict[str, Any]] = {}
+    for channel, y in result.yields.items():
+        processes = list(y["processes"])
+        axes = list(y.get("axes") or [])
+        nbins = int(np.asarray(y["prefit"]).shape[0])
+        shape = _channel_shape(axes, nbins)
+        names = [str(a.get("name", f"axis{i}")) for i, a in enumerate(axes)] or ["bin"]
+        data = None if y.get("masked") or y.get("data") is None else np.asarray(y["data"], float)
+        totals[channel] = {"processes": processes, "data": None if data is None else data.sum()}
+        views: list[tuple[str, list[int]]] = [("unrolled", list(range(len(shape))))]
+        if len(shape) > 1 or axes:
+            views += [(names[i], [i]) for i in range(len(shape))]
+        for stage in ("prefit", "postfit"):
+            values = np.asarray(y[stage], float)  # [nbins, P]
+            stored_err = y.get(f"{stage}_err")
+            tot_err = None
+            if bands is not None:
+                tot_err = float(bands.band(stage, channel, shape, [])[0])
+            totals[channel][stage] = values.sum(axis=0)
+            totals[channel][f"{stage}_err"] = (
+                dict(zip(processes, bands.process_errors(stage, channel).tolist(), strict=True))
+                if bands is not None
+                else _proc_errors(y, stage, processes)
+            )
+            totals[channel][f"{stage}_total_err"] = tot_err
+            for view, keep in views:
+                proj = project(values, shape, keep)  # [n, P]
+                dproj = None if data is None else project(data, shape, keep)
+                if view == "unrolled":
+                    edges = np.arange(proj.shape[0] + 1, dtype=float)
+                    if len(shape) == 1 and axes:
+                        edges = _axis_edges(axes[0])[0]
+                    xlabel = names[0] if len(shape) == 1 else f"unrolled bin ({' x '.join(names)})"
+                    band = (
+                        bands.band(stage, channel, shape, keep)
+                        if bands is not None
+                        else (None if stored_err is None else np.asarray(stored_err, float))
+                    )
+                else:
+                    edges, xlabel = _axis_edges(axes[keep[0]])
+                    band = bands.band(stage, channel, shape, keep) if bands is not None else None
+                stack = {p: proj[:, i] for i, p in enumerate(processes)}
+                stem = f"{channel}_{stage}_{view}"
+                title = f"{channel}, {stage.replace('fit', '-fit')}, {view}"
+                paths = stack_plot(
+                    edges,
+                    stack,
+                    data=None if dproj is None else dproj.astype(float),
+                    band=band,
+                    xlabel=xlabel,
+                    title=title,
+                    out=plots_dir / stem,
+                    formats=formats,
+                )
+                errors = dict(totals[channel][f"{stage}_err"])
+                if tot_err is not None:
+                    errors["Total"] = tot_err
+                extra = f"Channel {channel}, {stage}, projection on {view}; band: " + (
+                    "sqrt(diag(J C J^T)) of the projected yields"
+                    if bands is not None
+                    else "per-bin uncertainty stored by the fit"
+                    if band is not None
+                    else "none (no fit input)"
+                )
+                log = write_plot_log(
+                    paths[0],
+                    meta=meta,
+                    yields=yields_table(stack, errors, data=dproj),
+                    inputs_meta=inputs_meta,
+                    extra=extra,
+                )
+                by_suffix = {p.suffix: p.name for p in paths}
+                plots.append(
+                    _Plot(
+                        title=title,
+                        png=by_suffix.get(".png", paths[0].name),
+                        pdf=by_suffix.get(".pdf"),
+                        log=log.name,
+                        channel=channel,
+                        stage=stage,
+                    )
+                )
+    return plots, totals
+
+
+# ----------------------------------------------------------------------------- HTML
+
+_CSS = """body{font-family:sans-serif;margin:1.2em;max-width:1400px}
+table{border-collapse:collapse;font-size:13px;margin:.5em 0}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#eee} td:first-child,th:first-child{text-align:left}
+.plots{display:flex;flex-wrap:wrap;gap:12px}
+.plot{width:440px;font-size:12px} .plot img{width:100%;border:1px solid #ddd}
+pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
+nav a{margin-right:1em}"""
+
+
+def _e(x: Any) -> str:
+    return html.escape(str(x))
+
+
+def _num(x: Any, fmt: str = ".6g") -> str:
+    if x is None:
+        return ""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return _e(x)
+    return format(v, fmt) if np.isfinite(v) else str(v)
+
+
+def _page(title: str, body: str, plotly_src: str | None) -> str:
+    script = f'<script src="{_e(plotly_src)}"></script>' if plotly_src else ""
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{_e(title)}</title>{script}<style>{_CSS}</style></head>\n"
+        f"<body>\n{body}\n</body></html>\n"
+    )
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _plotly_div(fig: Any, div_id: str) -> str:
+    return fig.to_html(include_plotlyjs=False, full_html=False, div_id=div_id)
+
+
+def _global_impacts_section(result: Any) -> str:
+    import plotly.graph_objects as go
+
+    parts = []
+    for poi, glob in result.global_impacts.items():
+        unit = result.pois.get(poi, {}).get("unit", "")
+        trad = result.group_impacts.get(poi, {})
+        names = [k for k in glob if k != "total"]
+        names.sort(key=lambda k: -abs(float(glob[k])))
+        rows = [
+            [_e(k), _num(glob[k], ".4g"), _num(trad.get(k), ".4g") if k in trad else ""]
+            for k in [*names, "total"]
+            if k in glob
+        ]
+        parts.append(f"<h3>Global impacts on {_e(poi)} ({_e(unit)})</h3>")
+        parts.append(
+            _table(["group", f"global impact ({unit})", f"traditional impact ({unit})"], rows)
+        )
+        fig = go.Figure(
+            go.Bar(
+                x=[float(glob[k]) for k in names][::-1],
+                y=names[::-1],
+                orientation="h",
+                marker_color="#1f77b4",
+            )
+        )
+        fig.update_layout(
+            height=max(250, 28 * len(names) + 100),
+            margin={"l": 160, "r": 20, "t": 30, "b": 40},
+            xaxis_title=f"global impact on {poi} ({unit})",
+        )
+        parts.append(_plotly_div(fig, f"global-{poi}"))
+    if not parts:
+        return "<p>No global impacts in this fit result (run <code>wmass fit --global-impacts</code>).</p>"
+    return "\n".join(parts)
+
+
+def _scans_section(result: Any) -> str:
+    if not result.scans:
+        return ""
+    import plotly.graph_objects as go
+
+    parts = ["<h2>Likelihood scans</h2>"]
+    for poi, s in result.scans.items():
+        unit = result.pois.get(poi, {}).get("unit", "")
+        fig = go.Figure(go.Scatter(x=np.asarray(s["values"]), y=2 * np.asarray(s["dnll"])))
+        fig.update_layout(
+            height=350,
+            xaxis_title=f"{poi} ({unit})",
+            yaxis_title="-2 Δ ln L",
+            margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        )
+        parts.append(_plotly_div(fig, f"scan-{poi}"))
+    return "\n".join(parts)
+
+
+def _yields_section(totals: Mapping[str, Mapping[str, Any]]) -> str:
+    parts = []
+    for channel, t in totals.items():
+        rows = []
+        for i, p in enumerate(t["processes"]):
+            pre_e = t["prefit_err"].get(p)
+            post_e = t["postfit_err"].get(p)
+            rows.append(
+                [
+                    _e(p),
+                    _num(t["prefit"][i], ".2f"),
+                    _num(pre_e, ".2f"),
+                    _num(t["postfit"][i], ".2f"),
+                    _num(post_e, ".2f"),
+                ]
+            )
+        rows.append(
+            [
+                "<b>Total</b>",
+                _num(np.sum(t["prefit"]), ".2f"),
+                _num(t.get("prefit_total_err"), ".2f"),
+                _num(np.sum(t["postfit"]), ".2f"),
+                _num(t.get("postfit_total_err"), ".2f"),
+            ]
+        )
+        if t.get("data") is not None:
+            d = float(t["data"])
+            rows.append(["<b>Data</b>", _num(d, ".0f"), _num(np.sqrt(d), ".2f"), "", ""])
+        parts.append(f"<h3>{_e(channel)}</h3>")
+        parts.append(_table(["process", "pre-fit", "±", "post-fit", "±"], rows, cls="yields"))
+    return "\n".join(parts)
+
+
+def _samples_section(hists: Sequence[Path]) -> tuple[str, dict[str, dict[str, Any]]]:
+    if not hists:
+        return "", {}
+    from analysis.io import describe
+
+    parts, metas = ["<h2>Samples</h2>"], {}
+    for path in hists:
+        try:
+            d = describe(path)
+        except WMassError as err:
+            raise ReportError(f"{path}: not a histograms file: {err}") from None
+        metas[path.name] = d.get("meta", {})
+        rows = []
+        for name, ds in d["datasets"].items():
+            rows.append(
+                [
+                    _e(name),
+                    "data" if ds["is_data"] else "MC",
+                    _num(ds.get("xsec_pb"), ".6g"),
+                    f"{ds['events_read']:,}",
+                    f"{ds['events_selected']:,}",
+                    _num(ds["sumw"], ".6g"),
+                    _num(ds.get("lumi_pb"), ".6g"),
+                    str(len(ds["files_processed"])),
+                    str(len(ds["files_failed"])),
+                ]
+            )
+        parts.append(f"<h3>{_e(path.name)}</h3>")
+        header = ["dataset", "kind", "xsec (pb)", "events read", "selected", "sum w"]
+        header += ["lumi (pb⁻¹)", "files", "failed files"]
+        parts.append(_table(header, rows))
+    return "\n".join(parts), metas
+
+
+def _run_page(
+    name: str,
+    result: Any,
+    fitresult: Path,
+    plots: Sequence[_Plot],
+    totals: Mapping[str, Any],
+    samples_html: str,
+    impact_pages: Mapping[str, str],
+    bands_note: str,
+) -> str:
+    pois = [
+        [
+            _e(p),
+            _num(d.get("value"), ".6g"),
+            _num(d.get("error"), ".4g"),
+            _e(d.get("unit", "")),
+        ]
+        for p, d in result.pois.items()
+    ]
+    gof = result.gof or {}
+    gof_html = (
+        f"<p>Saturated-model goodness of fit: χ² = {_num(gof.get('chi2'), '.2f')} / "
+        f"ndf = {_num(gof.get('ndf'), '.0f')}, p-value = {_num(gof.get('p_value'), '.3g')}</p>"
+        if gof
+        else "<p>No goodness-of-fit in this fit result.</p>"
+    )
+    status = [
+        ["status", _e(result.status)],
+        ["NLL", _num(result.nll, ".8g")],
+        ["EDM", _num(result.edm, ".3g")],
+        ["parameters", str(len(result.parameters))],
+        ["minimizer", _e(result.minimizer)],
+        ["fit time (s)", _num(result.time, ".3g")],
+        ["data", _e(result.data)],
+    ]
+    links = "".join(
+        f'<li><a href="{_e(page)}">pulls, constraints and impacts on {_e(poi)}</a> '
+        f"({len(result.parameters) - len(result.pois)} nuisances, searchable)</li>"
+        for poi, page in impact_pages.items()
+    )
+    by_channel: dict[str, list[_Plot]] = {}
+    for p in plots:
+        by_channel.setdefault(p.channel, []).append(p)
+    plot_html = []
+    for channel, ps in by_channel.items():
+        plot_html.append(f"<h3>{_e(channel)}</h3><div class='plots'>")
+        for p in ps:
+            pdf = f' · <a href="plots/{_e(p.pdf)}">pdf</a>' if p.pdf else ""
+            plot_html.append(
+                f'<div class="plot"><a href="plots/{_e(p.png)}"><img src="plots/{_e(p.png)}" '
+                f'alt="{_e(p.title)}" loading="lazy"></a><br>{_e(p.title)} · '
+                f'<a href="plots/{_e(p.log)}">log</a>{pdf}</div>'
+            )
+        plot_html.append("</div>")
+    meta = dict(result.meta)
+    diff = meta.pop("git_diff", "")
+    logs = "".join(f'<li><a href="plots/{_e(p.log)}">{_e(p.log)}</a></li>' for p in plots)
+    body = f"""<nav><a href="../index.html">all runs</a></nav>
+<h1>Fit result {_e(name)}</h1>
+<p>From <code>{_e(fitresult)}</code>, made by <code>{_e(meta.get("command", ""))}</code>
+at {_e(meta.get("time", ""))}, git {_e(str(meta.get("git_hash", ""))[:12])}.</p>
+<h2>Parameters of interest</h2>
+{_table(["POI", "value", "uncertainty", "unit"], pois, cls="pois")}
+{gof_html}
+{_table(["fit", ""], status)}
+<h2>Impacts</h2>
+<ul>{links}</ul>
+{_global_impacts_section(result)}
+{_scans_section(result)}
+<h2>Distributions</h2>
+<p>{_e(bands_note)}</p>
+{"".join(plot_html)}
+<h2>Yields</h2>
+{_yields_section(totals)}
+{samples_html}
+<h2>Logs</h2>
+<ul>{logs}</ul>
+<h2>Provenance of the fit result</h2>
+<details><summary>meta</summary><pre>{_e(json.dumps(meta, indent=2))}</pre></details>
+<details><summary>git diff</summary><pre>{_e(diff or "(clean)")}</pre></details>"""
+    return _page(f"wmass run {name}", body, f"../{PLOTLY_JS}")
+
+
+def _index_page(runs: Sequence[Mapping[str, Any]]) -> str:
+    rows = []
+    for r in runs:
+        pois = "<br>".join(
+            f"{_e(p)} = {_num(d.get('value'), '.6g')} ± {_num(d.get('error'), '.3g')} "
+            f"{_e(d.get('unit', ''))}"
+            for p, d in r.get("pois", {}).items()
+        )
+        gof = r.get("gof") or {}
+        rows.append(
+            [
+                f'<a href="{_e(r["name"])}/index.html">{_e(r["name"])}</a>',
+                _e(r.get("time", "")),
+                pois,
+                _e(r.get("status", "")),
+                _num(gof.get("p_value"), ".3g"),
+                str(r.get("n_parameters", "")),
+                f"<code>{_e(r.get('command', ''))}</code>",
+            ]
+        )
+    body = (
+        "<h1>wmass fit results</h1>"
+        f"<p>{len(runs)} run(s). Each run links to its POIs, impacts, plots and logs.</p>"
+        + _table(
+            ["run", "fit time", "POIs", "status", "GOF p", "parameters", "command"],
+            rows,
+            cls="runs",
+        )
+    )
+    return _page("wmass fit results", body, None)
+
+
+def _update_index(out: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    path = out / RUNS_JSON
+    runs: list[dict[str, Any]] = []
+    if path.exists():
+        try:
+            runs = json.loads(path.read_text())["runs"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ReportError(f"{path}: not a wmass site index: {err}") from None
+    runs = [r for r in runs if r.get("name") != entry["name"]]
+    runs.append(dict(entry))
+    runs.sort(key=lambda r: (str(r.get("time", "")), r["name"]), reverse=True)
+    _atomic_text(path, json.dumps({"runs": runs}, indent=1))
+    _atomic_text(out / "index.html", _index_page(runs))
+    return runs
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- API
+
+
+def write_report(
+    fitresult: str | os.PathLike,
+    hists: Sequence[str | os.PathLike] = (),
+    *,
+    out: str | os.PathLike = "site",
+    fitinput: str | os.PathLike | None = None,
+    name: str | None = None,
+    formats: Sequence[str] = ("png", "pdf"),
+    command: str | None = None,
+) -> Path:
+    """Add the run of ``fitresult`` to the site in ``out``; return its page ``out/<run>/index.html``."""
+    fitresult = Path(fitresult)
+    out = Path(out)
+    hists = [Path(h) for h in hists]
+    for h in hists:
+        if not h.is_file():
+            raise ReportError(f"{h}: no such histograms file")
+    if not fitresult.is_file():
+        raise ReportError(f"{fitresult}: no such fit result")
+    result = _load_result(fitresult)
+    fi_path = _find_fitinput(result, Path(fitinput) if fitinput else None, fitresult)
+    bands = None
+    if fi_path is not None:
+        bands = _Bands(_read_fitinput(fi_path), result)
+        note = (
+            f"Bands: uncertainty of the total prediction from the covariance propagated through "
+            f"the model of {fi_path.name} (pre-fit: unit prior widths; post-fit: the fit's "
+            "covariance), exact in every projection."
+        )
+    else:
+        note = (
+            "Bands: per-bin uncertainties stored by the fit (unrolled plots only); give "
+            "--fitinput for bands on the projections."
+        )
+    name = name or run_name(result, fitresult)
+    run_dir = out / name
+    plots_dir = run_dir / "plots"
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    write_plotly_js(out)
+    inputs = [str(fitresult), *(str(h) for h in hists)] + ([str(fi_path)] if fi_path else [])
+    meta = provenance(
+        args={"fitresult": str(fitresult), "hists": [str(h) for h in hists], "out": str(out)},
+        inputs=inputs,
+        command=command,
+    )
+    samples_html, hist_metas = _samples_section(hists)
+    inputs_meta = {fitresult.name: result.meta, **hist_metas}
+    plots, totals = _make_plots(result, bands, plots_dir, meta, inputs_meta, formats)
+    impact_pages = {}
+    # one row per nuisance: every parameter but the POIs themselves
+    nuis = np.array([p not in result.pois for p in result.parameters], dtype=bool)
+    for poi in result.pois:
+        imp = result.impacts.get(poi)
+        page = f"impacts_{re.sub(r'[^A-Za-z0-9_-]+', '_', poi)}.html"
+        unit = result.pois[poi].get("unit", "")
+        nuisance_page(
+            [p for p, keep in zip(result.parameters, nuis, strict=True) if keep],
+            np.asarray(result.pulls)[nuis],
+            np.asarray(result.constraints)[nuis],
+            None if imp is None else np.asarray(imp)[nuis],
+            groups=[str(g) for g, keep in zip(result.groups, nuis, strict=True) if keep],
+            poi=poi,
+            unit=unit or "",
+            title=f"{name}: pulls, constraints and impacts on {poi}",
+            out=run_dir / page,
+            plotly_js=f"../{PLOTLY_JS}",
+            header='<nav><a href="index.html">run</a> <a href="../index.html">all runs</a></nav>',
+        )
+        impact_pages[poi] = page
+    page = run_dir / "index.html"
+    _atomic_text(
+        page,
+        _run_page(name, result, fitresult, plots, totals, samples_html, impact_pages, note),
+    )
+    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    _update_index(
+        out,
+        {
+            "name": name,
+            "time": result.meta.get("time", ""),
+            "reported": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "fitresult": str(fitresult),
+            "command": result.meta.get("command", ""),
+            "status": result.status,
+            "pois": {
+                p: {"value": d.get("value"), "error": d.get("error"), "unit": d.get("unit", "")}
+                for p, d in result.pois.items()
+            },
+            "gof": {k: float(v) for k, v in (result.gof or {}).items()},
+            "n_parameters": len(result.parameters),
+        },
+    )
+    return page
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("fitresult", type=Path, help="fitresult.h5 written by wmass fit")
+    parser.add_argument(
+        "hists", type=Path, nargs="*", help="hists.h5 files: sample table and provenance"
+    )
+    parser.add_argument("--out", type=Path, default=Path("site"), help="the site directory")
+    parser.add_argument(
+        "--fitinput",
+        type=Path,
+        default=None,
+        help="fitinput.h5 for exact bands on projections (default: from the fit's provenance)",
+    )
+    parser.add_argument("--name", default=None, help="run name (default: fit time + file stem)")
+    parser.add_argument(
+        "--formats", default="png,pdf", help="comma-separated plot formats (png first)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    page = write_report(
+        args.fitresult,
+        args.hists,
+        out=args.out,
+        fitinput=args.fitinput,
+        name=args.name,
+        formats=formats or ("png",),
+        command="wmass " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None,
+    )
+    print(f"[report] wrote {page}")
+    print(f"[report] index {Path(args.out) / 'index.html'}")
+    return 0
