@@ -58,17 +58,20 @@ def simulate(
     """Reconstruct ``gen`` with the data or the MC detector of ``truth``."""
     n = gen.n
     source = "data" if is_data else "mc"
-    n_true = truth.sample_pileup(rng, source, n)
-    n_pu = rng.poisson(n_true)
-    npvs = 1 + rng.binomial(n_pu, 0.75)
+    # independent streams per stage: data and MC simulated from the same seed share the muon
+    # smearing and the uniforms of the flags, whatever the pileup profiles consume
+    rng_pu, rng_mu, rng_flag, rng_met, rng = rng.spawn(5)
+    n_true = truth.sample_pileup(rng_pu, source, n)
+    n_pu = rng_pu.poisson(n_true)
+    npvs = 1 + rng_pu.binomial(n_pu, 0.75)
 
     pt, eta, phi = pt_eta_phi(gen.mu_p4)
     k = pt.shape[1]
     accepted = gen.mu_valid & (np.abs(eta) < 2.4) & (pt > 3.0)
     sigma = pt_resolution(eta, pt)
-    pt_reco = pt / np.abs(1.0 + sigma * rng.standard_normal((n, k)))
-    eta_reco = eta + rng.normal(0.0, 5e-4, (n, k))
-    phi_reco = np.mod(phi + rng.normal(0.0, 5e-4, (n, k)) + np.pi, 2 * np.pi) - np.pi
+    pt_reco = pt / np.abs(1.0 + sigma * rng_mu.standard_normal((n, k)))
+    eta_reco = eta + rng_mu.normal(0.0, 5e-4, (n, k))
+    phi_reco = np.mod(phi + rng_mu.normal(0.0, 5e-4, (n, k)) + np.pi, 2 * np.pi) - np.pi
     pt_meas = pt_reco * (1.0 + truth.momentum_bias(eta_reco)) if is_data else pt_reco
 
     pileup_iso = rng.gamma(2.0, (0.3 + 0.03 * n_pu)[:, None] / 2.0, (n, k))
@@ -80,9 +83,9 @@ def simulate(
         rng.laplace(0.0, gen.mu_dxy_scale, (n, k)),
     )
     dz = rng.normal(0.0, 0.01, (n, k)) + np.where(prompt, 0.0, rng.laplace(0.0, 0.03, (n, k)))
-    tight = rng.random((n, k)) < truth.efficiency("idip", source, eta_reco, pt_reco)
-    loose = tight | (rng.random((n, k)) < 0.7)
-    medium = tight | (loose & (rng.random((n, k)) < 0.5))
+    tight = rng_flag.random((n, k)) < truth.efficiency("idip", source, eta_reco, pt_reco)
+    loose = tight | (rng_flag.random((n, k)) < 0.7)
+    medium = tight | (loose & (rng_flag.random((n, k)) < 0.5))
 
     # pT order inside each event, accepted muons first
     order = np.argsort(np.where(accepted, -pt_meas, np.inf), axis=1, kind="stable")
@@ -100,15 +103,15 @@ def simulate(
     has_tight = np.any(accepted & tight, axis=1)
     rows = np.arange(n)
     p_trig = truth.efficiency("trigger", source, eta_reco[rows, lead], pt_reco[rows, lead])
-    hlt = has_tight & (rng.random(n) < p_trig)
+    hlt = has_tight & (rng_flag.random(n) < p_trig)
 
     # MET from the recoil
     mu_px = np.where(gen.mu_valid, gen.mu_p4[1], 0.0).sum(axis=1)
     mu_py = np.where(gen.mu_valid, gen.mu_p4[2], 0.0).sum(axis=1)
     ux, uy = -(mu_px + gen.nu_px), -(mu_py + gen.nu_py)
     u_sigma = np.sqrt(gen.recoil_sigma**2 + (0.12 * n_pu) ** 2 + 0.01 * (ux**2 + uy**2))
-    ux = ux + u_sigma * rng.standard_normal(n)
-    uy = uy + u_sigma * rng.standard_normal(n)
+    ux = ux + u_sigma * rng_met.standard_normal(n)
+    uy = uy + u_sigma * rng_met.standard_normal(n)
     reco_px = np.where(accepted, pt_meas * np.cos(phi_reco), 0.0).sum(axis=1)
     reco_py = np.where(accepted, pt_meas * np.sin(phi_reco), 0.0).sum(axis=1)
     met_x, met_y = -(reco_px + ux), -(reco_py + uy)

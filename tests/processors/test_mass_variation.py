@@ -23,12 +23,16 @@ def test_mass_weight_matches_sample_generated_at_that_mass(tmp_path, load_events
     generate.generate_samples(tmp_path, events=60_000, seed=11, mw=mw_ref + 0.1)
     spec = yaml.safe_load((tmp_path / "datasets.yaml").read_text())
     lumi = spec["lumi_pb"]
-    proc = WMassProcessor(variations=["massWeight"])
+    # the corrections the generator builds from its truth (SFs, pileup, prefiring, scale)
+    proc = WMassProcessor(corrections=tmp_path / "corrections.json", variations=["massWeight"])
     pred = {"nominal": 0.0, "shift": 0.0, "var": 0.0}
     data = None
     for name, ds in spec["datasets"].items():
         for f in ds["files"]:
-            out = proc.process(load_events(tmp_path / f, name, is_data=ds["is_data"]))[name]
+            # data outside the golden JSON are masked (lumi_pb counts the golden LS only)
+            meta = {"golden_json": str(tmp_path / ds["golden_json"])} if ds["is_data"] else {}
+            out = proc.process(load_events(tmp_path / f, name, is_data=ds["is_data"], **meta))
+            out = out[name]
             h = out["histograms"]
             # pT projection of isolated, high-mT muons (the signal region)
             nominal = h["nominal"][:, :, :, True, 2j:].project("pt")
