@@ -275,3 +275,24 @@ def test_bad_inputs_are_named(w_hists, tmp_path):
         setup_fit([w_hists], tmp_path / "x.h5", fitvars=["pt-mll"])
     with pytest.raises(ConfigError, match="analysis"):
         setup_fit([w_hists], tmp_path / "x.h5", analyses=["zprime"])
+
+
+def test_asimov_fit_gives_the_reference_w_mass_exactly(w_hists):
+    from analysis.io import read_histograms
+    from fit import fit
+
+    fi, _ = build_fit_input([channel_setup(read_histograms(w_hists))], pseudodata="asimov")
+    result = fit(fi, data="asimov")
+    assert result.pois["mW"]["value"] == pytest.approx(80379.0, abs=1e-6)
+    assert 5 < result.pois["mW"]["error"] < 40  # MeV: 4e6 signal events in 2880 bins
+
+
+@pytest.mark.slow
+def test_fit_of_data_at_another_mass_gives_it_back_within_its_uncertainty(tmp_path):
+    from fit import fit
+
+    hists = write_w_hists(tmp_path / "hists.h5", mw_data=80.429, seed=4)
+    fi, _ = setup_fit([hists], tmp_path / "fitinput.h5")
+    mw = fit(fi).pois["mW"]
+    assert mw["error"] < 25  # MeV: the 50 MeV shift is resolved at > 2 sigma
+    assert abs(mw["value"] - 80429.0) < 3 * mw["error"]
