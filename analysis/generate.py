@@ -225,6 +225,100 @@ def _counts(events: int, files_per_process: int) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """Everything a worker needs to write one file (picklable)."""
+
+    out: Path
+    seed: int
+    mw: float
+    truth: DetectorTruth
+    lumi: LumiPlan
+    compression: str
+    batch_size: int
+    n_mc: dict[str, list[int]]  # dataset -> events per file
+    n_data: dict[str, list[int]]  # dataset -> data events per data file (before prefiring)
+
+
+def _coefficients(seed: int) -> dict[str, TheoryCoefficients]:
+    return {
+        name: TheoryCoefficients(np.random.SeedSequence(seed, spawn_key=(_COEFF, i)))
+        for i, name in enumerate(PROCESSES)
+    }
+
+
+def _write_mc_file(plan: _Plan, name: str, k: int, progress: Any = None) -> dict[str, Any]:
+    """MC file ``k`` of dataset ``name``; returns its path, sum of weights and events."""
+    i = list(PROCESSES).index(name)
+    spec = PROCESSES[name]
+    coefficients = _coefficients(plan.seed)[name]
+    rel = f"{name}/nano_{k}.root"
+    writer = _Writer(plan.out / rel, plan.compression)
+    first = sum(plan.n_mc[name][:k])  # event ids continue over the files of a dataset
+    sumw, written = 0.0, 0
+    for b, n in enumerate(_batches(plan.n_mc[name][k], plan.batch_size)):
+        batch = generate_batch(
+            spec, n, _rng(plan.seed, _MC, i, k, b), plan.truth, coefficients, is_data=False
+        )
+        ids = np.uint64(first + written) + np.arange(n, dtype=np.uint64)
+        batch.flat["run"] = np.ones(n, np.uint32)
+        batch.flat["luminosityBlock"] = (1 + ids // np.uint64(1000)).astype(np.uint32)
+        batch.flat["event"] = ids + np.uint64(1)
+        sumw += float(batch.flat["genWeight"].astype(np.float64).sum())
+        written += n
+        writer.write(to_branches(batch))
+        if progress is not None:
+            progress.update(n)
+    writer.close()
+    return {"name": name, "k": k, "file": rel, "sumw": sumw, "nevents": written}
+
+
+def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any]:
+    """Data file ``k``: every process mixed in each batch, sorted by (run, lumisection);
+    event numbers count the generated events (those lost to prefiring leave gaps)."""
+    coefficients = _coefficients(plan.seed)
+    total = sum(plan.n_data[name][k] for name in PROCESSES)
+    n_rounds = max(1, math.ceil(total / plan.batch_size))
+    shares = {name: _split(plan.n_data[name][k], n_rounds) for name in PROCESSES}
+    first = sum(plan.n_data[name][j] for name in PROCESSES for j in range(k))
+    rel = f"data/nano_{k}.root"
+    writer = _Writer(plan.out / rel, plan.compression)
+    written = 0
+    for r in range(n_rounds):
+        pieces = []
+        for i, (name, spec) in enumerate(PROCESSES.items()):
+            n = shares[name][r]
+            if n == 0:
+                continue
+            rng = _rng(plan.seed, _DATA, i, k, r)
+            mw = plan.mw if spec.w_mass else MW_REF
+            pieces.append(
+                generate_batch(spec, n, rng, plan.truth, coefficients[name], is_data=True, mw=mw)
+            )
+            if progress is not None:
+                progress.update(n)
+        generated = sum(shares[name][r] for name in PROCESSES)
+        batch = Batch.concatenate(pieces) if pieces else None
+        if batch is not None and len(batch):
+            n = len(batch)
+            run, ls = plan.lumi.assign(_rng(plan.seed, _DATA_MIX, k, r), n)
+            order = np.lexsort((ls, run))
+            batch = batch.reorder(order)
+            batch.flat["run"] = run[order]
+            batch.flat["luminosityBlock"] = ls[order]
+            batch.flat["event"] = np.uint64(first + 1) + np.arange(n, dtype=np.uint64)
+            writer.write(to_branches(batch))
+            written += n
+        first += generated
+    writer.close()
+    return {"name": "data", "k": k, "file": rel, "nevents": written}
+
+
+def _run_task(plan: _Plan, task: tuple[str, int]) -> dict[str, Any]:
+    name, k = task
+    return _write_data_file(plan, k) if name == "data" else _write_mc_file(plan, name, k)
+
+
 def generate_samples(
     out_dir: str | os.PathLike,
     *,
@@ -235,6 +329,7 @@ def generate_samples(
     lumi_pb: float | None = None,
     compression: str = DEFAULT_COMPRESSION,
     batch_size: int = BATCH_SIZE,
+    jobs: int = 1,
     corrections: bool = True,
     progress: bool = False,
     command: str | None = None,
@@ -243,75 +338,70 @@ def generate_samples(
 
     ``events`` MC events in total (shared among the processes, the signal most); ``mw`` the W
     mass of the data (GeV); ``lumi_pb`` the golden luminosity of the data (default: the signal
-    MC has 4x the data's W events); ``compression`` one of :data:`COMPRESSIONS`.
+    MC has 4x the data's W events); ``compression`` one of :data:`COMPRESSIONS`; ``jobs``
+    processes writing files in parallel (the arrays do not depend on it).
     """
-    if events < len(PROCESSES) * files_per_process:
-        raise ConfigError("events", f"{events} is fewer than one event per file")
     if files_per_process < 1:
         raise ConfigError("files_per_process", f"must be >= 1, got {files_per_process}")
+    if events < len(PROCESSES) * files_per_process:
+        raise ConfigError("events", f"{events} is fewer than one event per file")
     if compression not in COMPRESSIONS:
         raise ConfigError("compression", f"{compression!r} not in {sorted(COMPRESSIONS)}")
     if not 50.0 < mw < 200.0:
         raise ConfigError("mw", f"{mw} GeV is outside the Breit-Wigner window 50-200 GeV")
+    if jobs < 1:
+        raise ConfigError("jobs", f"must be >= 1, got {jobs}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     truth = DetectorTruth.from_seed(seed)
     n_mc = _counts(events, files_per_process)
     if lumi_pb is None:
         lumi_pb = n_mc["wmunu"] / (4.0 * PROCESSES["wmunu"].xsec_pb)
-    plan = plan_lumisections(lumi_pb, _rng(seed, _LUMI))
-    coefficients = {
-        name: TheoryCoefficients(np.random.SeedSequence(seed, spawn_key=(_COEFF, i)))
-        for i, name in enumerate(PROCESSES)
-    }
+    if not lumi_pb > 0:
+        raise ConfigError("lumi_pb", f"must be > 0, got {lumi_pb}")
+    lumi = plan_lumisections(lumi_pb, _rng(seed, _LUMI))
     data_rng = _rng(seed, _DATA)
     n_data = {
-        name: int(data_rng.poisson(s.xsec_pb * plan.lumi_all_pb)) for name, s in PROCESSES.items()
+        name: int(data_rng.poisson(s.xsec_pb * lumi.lumi_all_pb)) for name, s in PROCESSES.items()
     }
+    plan = _Plan(
+        out=out,
+        seed=seed,
+        mw=float(mw),
+        truth=truth,
+        lumi=lumi,
+        compression=compression,
+        batch_size=batch_size,
+        n_mc={name: _split(n, files_per_process) for name, n in n_mc.items()},
+        n_data={name: _split(n, files_per_process) for name, n in n_data.items()},
+    )
+    tasks = [(name, k) for name in [*PROCESSES, "data"] for k in range(files_per_process)]
     bar = _progress(sum(n_mc.values()) + sum(n_data.values()), progress)
+    results = _run(plan, tasks, jobs, bar)
+    bar.close()
+
     datasets: dict[str, dict[str, Any]] = {}
-    for i, (name, spec) in enumerate(PROCESSES.items()):
-        files, sumw, written = [], 0.0, 0
-        for k, n_file in enumerate(_split(n_mc[name], files_per_process)):
-            rel = f"{name}/nano_{k}.root"
-            writer = _Writer(out / rel, compression)
-            for b, n in enumerate(_batches(n_file, batch_size)):
-                batch = generate_batch(
-                    spec, n, _rng(seed, _MC, i, k, b), truth, coefficients[name], is_data=False
-                )
-                ids = written + np.arange(n, dtype=np.uint64)
-                batch.flat["run"] = np.ones(n, np.uint32)
-                batch.flat["luminosityBlock"] = (1 + ids // 1000).astype(np.uint32)
-                batch.flat["event"] = ids + np.uint64(1)
-                sumw += float(batch.flat["genWeight"].astype(np.float64).sum())
-                written += n
-                writer.write(to_branches(batch))
-                bar.update(n)
-            writer.close()
-            files.append(rel)
+    for name, spec in PROCESSES.items():
+        mine = sorted((r for r in results if r["name"] == name), key=lambda r: r["k"])
         datasets[name] = {
             "process": spec.process,
             "is_data": False,
             "xsec_pb": float(spec.xsec_pb),
-            "sumw": sumw,
-            "nevents": written,
-            "files": files,
+            "sumw": sum(r["sumw"] for r in mine),
+            "nevents": sum(r["nevents"] for r in mine),
+            "files": [r["file"] for r in mine],
         }
-    data_files, data_written = _write_data(
-        out, seed, plan, truth, coefficients, n_data, mw, files_per_process, compression,
-        batch_size, bar,
-    )  # fmt: skip
-    bar.close()
+    data = sorted((r for r in results if r["name"] == "data"), key=lambda r: r["k"])
     datasets["data"] = {
         "process": "Data",
         "is_data": True,
         "xsec_pb": None,
-        "files": data_files,
+        "files": [r["file"] for r in data],
         "lumi_csv": "lumi.csv",
         "golden_json": "golden.json",
     }
-    plan.write_csv(out / "lumi.csv")
-    plan.write_golden(out / "golden.json")
+    lumi.write_csv(out / "lumi.csv")
+    lumi.write_golden(out / "golden.json")
     truth_json = truth.to_json(
         generator_version=GENERATOR_VERSION,
         mw_ref_gev=MW_REF,
@@ -320,11 +410,11 @@ def generate_samples(
         mz_ref_gev=MZ_REF,
         mass_weights_mev=MASS_SHIFTS_MEV.tolist(),
         mass_weights_processes={"W": ["wmunu", "wtaunu"], "Z": ["zmumu", "ztautau"]},
-        lumi_pb=plan.lumi_golden_pb,
-        lumi_all_ls_pb=plan.lumi_all_pb,
+        lumi_pb=lumi.lumi_golden_pb,
+        lumi_all_ls_pb=lumi.lumi_all_pb,
         events_mc=n_mc,
         events_data_generated=n_data,
-        events_data_written=data_written,
+        events_data_written=sum(r["nevents"] for r in data),
         xsec_pb={name: s.xsec_pb for name, s in PROCESSES.items()},
     )
     _write_text(out / "truth.json", json.dumps(truth_json, indent=1))
@@ -332,7 +422,7 @@ def generate_samples(
         from corrections import build_corrections
 
         build_corrections(out / "truth.json", out / "corrections.json")
-    spec_yaml = {"lumi_pb": plan.lumi_golden_pb, "datasets": datasets}
+    spec_yaml = {"lumi_pb": lumi.lumi_golden_pb, "datasets": datasets}
     _write_text(out / "datasets.yaml", yaml.safe_dump(spec_yaml, sort_keys=False))
     from fit.provenance import provenance
 
@@ -351,61 +441,34 @@ def generate_samples(
     return out / "datasets.yaml"
 
 
-def _write_data(
-    out: Path,
-    seed: int,
-    plan: LumiPlan,
-    truth: DetectorTruth,
-    coefficients: dict[str, TheoryCoefficients],
-    n_data: dict[str, int],
-    mw: float,
-    files_per_process: int,
-    compression: str,
-    batch_size: int,
-    bar: Any,
-) -> tuple[list[str], int]:
-    """The data files: every process mixed in each batch, sorted by (run, lumisection)."""
-    per_file = {name: _split(n, files_per_process) for name, n in n_data.items()}
-    files, written = [], 0
-    for k in range(files_per_process):
-        total = sum(per_file[name][k] for name in PROCESSES)
-        n_rounds = max(1, math.ceil(total / batch_size))
-        shares = {name: _split(per_file[name][k], n_rounds) for name in PROCESSES}
-        rel = f"data/nano_{k}.root"
-        writer = _Writer(out / rel, compression)
-        for r in range(n_rounds):
-            pieces = []
-            for i, (name, spec) in enumerate(PROCESSES.items()):
-                n = shares[name][r]
-                if n == 0:
-                    continue
-                pieces.append(
-                    generate_batch(
-                        spec,
-                        n,
-                        _rng(seed, _DATA, i, k, r),
-                        truth,
-                        coefficients[name],
-                        is_data=True,
-                        mw=mw if spec.w_mass else MW_REF,
-                    )
-                )
-                bar.update(n)
-            if not pieces:
-                continue
-            batch = Batch.concatenate(pieces)
-            n = len(batch)
-            run, ls = plan.assign(_rng(seed, _DATA_MIX, k, r), n)
-            order = np.lexsort((ls, run))
-            batch = batch.reorder(order)
-            batch.flat["run"] = run[order]
-            batch.flat["luminosityBlock"] = ls[order]
-            batch.flat["event"] = written + np.arange(1, n + 1, dtype=np.uint64)
-            written += n
-            writer.write(to_branches(batch))
-        writer.close()
-        files.append(rel)
-    return files, written
+def _run(plan: _Plan, tasks: list[tuple[str, int]], jobs: int, bar: Any) -> list[dict[str, Any]]:
+    """Write the files of ``tasks``, in this process or in ``jobs`` forked workers."""
+    if jobs == 1 or len(tasks) == 1:
+        out = []
+        for name, k in tasks:
+            if name == "data":
+                out.append(_write_data_file(plan, k, bar))
+            else:
+                out.append(_write_mc_file(plan, name, k, bar))
+        return out
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # the largest files first, so that the workers finish together
+    def size(task):
+        name, k = task
+        n = plan.n_data if name == "data" else plan.n_mc
+        return sum(v[k] for v in n.values()) if name == "data" else n[name][k]
+
+    ordered = sorted(tasks, key=size, reverse=True)
+    results = []
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = {pool.submit(_run_task, plan, t): t for t in ordered}
+        for future in as_completed(futures):
+            results.append(future.result())
+            bar.update(size(futures[future]))
+    return results
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -449,6 +512,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="golden luminosity of the data (default: data W events = signal MC / 4)",
     )
     parser.add_argument("--compression", choices=sorted(COMPRESSIONS), default=DEFAULT_COMPRESSION)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="processes writing files in parallel (same arrays)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -462,6 +528,7 @@ def main(args: argparse.Namespace) -> int:
         files_per_process=args.files_per_process,
         lumi_pb=args.lumi_pb,
         compression=args.compression,
+        jobs=args.jobs,
         progress=not args.no_progress and args.events >= 500_000,
     )
     spec = yaml.safe_load(yaml_path.read_text())

@@ -45,10 +45,12 @@ class TheoryCoefficients:
 
 def theory_weights(gen: GenEvents, coeff: TheoryCoefficients) -> tuple[np.ndarray, np.ndarray]:
     """``(LHEPdfWeight [n, 103], LHEScaleWeight [n, 9])`` as float32."""
-    f = coeff.features(gen)
+    f = coeff.features(gen).astype(np.float32)
     pdf = np.empty((gen.n, N_PDF), dtype=np.float32)
     pdf[:, 0] = 1.0
-    pdf[:, 1:101] = 1.0 + f @ coeff.pdf
+    # float32, the precision of the branch (a float64 dgemm of this shape is ~10x slower)
+    np.matmul(f, coeff.pdf.astype(np.float32), out=pdf[:, 1:101])
+    pdf[:, 1:101] += np.float32(1.0)
     lpt = np.tanh((gen.system_pt - 10.0) / 15.0)
     a_s = coeff.alpha_s[0] + 0.5 * coeff.alpha_s[1] * lpt
     pdf[:, 101] = 1.0 - a_s

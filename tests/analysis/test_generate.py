@@ -253,9 +253,10 @@ def _all_arrays(path):
 
 
 def test_same_seed_gives_identical_arrays_and_another_seed_different_ones(tmp_path):
+    """Also with the files written by two worker processes."""
     kwargs = {"events": 3500, "files_per_process": 2, "corrections": False}
     generate_samples(tmp_path / "a", seed=5, **kwargs)
-    generate_samples(tmp_path / "b", seed=5, **kwargs)
+    generate_samples(tmp_path / "b", seed=5, jobs=2, **kwargs)  # parallel: the same arrays
     generate_samples(tmp_path / "c", seed=6, **kwargs)
     for rel in ("wmunu/nano_1.root", "qcd/nano_0.root", "data/nano_1.root"):
         a, b, c = (_all_arrays(tmp_path / d / rel) for d in "abc")
