@@ -8,14 +8,17 @@ chunk is processed once and appears once in the output (the processors return ``
 
 How partial results are merged (``executor="dask"``): each worker keeps **one accumulator in its
 own memory** and adds every chunk it processes into it (coffea's in-place ``iadd``); a chunk
-task returns only a few numbers (dataset, events, the chunk). At the end the driver fetches the
-workers' accumulators one at a time and adds them up. Histogram memory is therefore
-(workers + 1) x the size of one output, whatever the number of chunks, and a 100 MB W
-histogram is never serialised per chunk. (coffea's ``DaskExecutor`` instead returns every
+task returns only a few numbers (the worker, the events). At each checkpoint and at the end the
+driver harvests the workers' accumulators one at a time and adds them up. Histogram memory is
+therefore (workers + 2) x the size of one output, whatever the number of chunks, and a 100 MB
+W histogram is never serialised per chunk. (coffea's ``DaskExecutor`` instead returns every
 chunk's output and tree-reduces them in groups of 20, so up to ~20 outputs per reduction stay
 alive and each is pickled and shipped once or twice; ``benchmarks/histmaker.py`` measures it.)
-The driver knows which worker holds which chunks (``RunResult.placement``): when a worker is
-lost, exactly its chunks must be redone -- the hook for recovery and ``--resume``.
+The driver keeps a ledger of which worker holds which chunks (:mod:`analysis.ledger`): a
+worker that dies has exactly its chunks redone, no chunk is counted twice, a broken file
+stops the run or (``skip_bad_files``) is given up with its dataset normalised without it, and
+with ``checkpoint=PATH`` the merged output is checkpointed so an interrupted run can
+``resume`` (:mod:`analysis.execute`, :mod:`analysis.badfiles`, :mod:`analysis.checkpoint`).
 
 ``executor="iterative"`` does the same in this process, one chunk after another (debugging,
 profiling). A progress bar (tqdm) counts events and shows events/s; the Dask dashboard
@@ -30,23 +33,26 @@ address is printed.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-import threading
 import time
-import uuid
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from coffea.processor.accumulator import iadd
 from coffea.processor.executor import FileMeta, WorkItem
 
 from analysis.datasets import Dataset, num_entries, open_events
-from processors.errors import BadInputFile, WMassError
+from analysis.execute import execute
+from analysis.ledger import ChunkLedger, LedgerStats, chunk_key
+from fit.provenance import provenance
+from processors.errors import BadInputFile, ConfigError, WMassError
 
 __all__ = [
+    "DEFAULT_CHECKPOINT_INTERVAL",
     "DEFAULT_CHUNKSIZE",
     "EXECUTORS",
     "RunResult",
@@ -57,6 +63,8 @@ __all__ = [
 ]
 
 DEFAULT_CHUNKSIZE = 200_000
+#: seconds between checkpoints (each one harvests the workers' accumulators)
+DEFAULT_CHECKPOINT_INTERVAL = 60.0
 EXECUTORS = ("dask", "iterative")
 
 
@@ -66,7 +74,10 @@ class RunResult:
 
     ``output``: the merged processor output ``{dataset: {...}}``; ``chunks``: every planned
     chunk; ``files_failed``: ``{dataset: [{"file", "error"}]}`` (only with
-    ``skip_bad_files``); ``placement``: worker address -> chunks merged into its accumulator.
+    ``skip_bad_files``); ``placement``: worker address -> chunks merged into its accumulator;
+    ``events``: events processed in this session (without those of a resumed checkpoint);
+    ``stats``: recovery counts (chunks redone, workers lost, ...); ``resumed_chunks``: chunks
+    taken from a checkpoint.
     """
 
     output: dict[str, Any]
@@ -78,6 +89,8 @@ class RunResult:
     executor: str = "iterative"
     workers: int = 1
     dashboard: str | None = None
+    stats: LedgerStats | None = None
+    resumed_chunks: int = 0
 
     @property
     def events_per_second(self) -> float:
@@ -183,37 +196,6 @@ def process_chunk(processor: Any, item: WorkItem) -> dict[str, Any]:
         raise BadInputFile(item.filename, " ".join(reason.split())) from err
 
 
-# -- worker-side accumulation ------------------------------------------------------------------
-
-_ACCUMULATORS: dict[str, Any] = {}
-_LOCK = threading.Lock()
-
-
-def _worker_address() -> str:
-    try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
-        return "local"
-
-
-def _process_into_worker(processor: Any, item: WorkItem, run_id: str) -> dict[str, Any]:
-    """Dask task: process a chunk and add it to this worker's accumulator of run ``run_id``."""
-    out = process_chunk(processor, item)
-    with _LOCK:
-        if run_id in _ACCUMULATORS:
-            _ACCUMULATORS[run_id] = iadd(_ACCUMULATORS[run_id], out)
-        else:
-            _ACCUMULATORS[run_id] = out
-    return {"worker": _worker_address(), "events": len(item)}
-
-
-def _pop_accumulator(run_id: str) -> Any:
-    with _LOCK:
-        return _ACCUMULATORS.pop(run_id, None)
-
-
 # -- the loop --------------------------------------------------------------------------------
 
 
@@ -245,47 +227,6 @@ def _check_chunks(output: Mapping[str, Any], chunks: Iterable[WorkItem]) -> None
             )
 
 
-def _run_iterative(processor, chunks, bar) -> tuple[Any, dict[str, list[WorkItem]]]:
-    acc = None
-    for item in chunks:
-        out = process_chunk(processor, item)
-        acc = out if acc is None else iadd(acc, out)
-        bar.update(len(item))
-    return acc, {"local": list(chunks)}
-
-
-def _run_dask(processor, chunks, bar, client) -> tuple[Any, dict[str, list[WorkItem]]]:
-    from distributed import as_completed
-
-    run_id = uuid.uuid4().hex
-    proc = client.scatter(processor, broadcast=True, hash=False)
-    futures = {
-        client.submit(
-            _process_into_worker, proc, item, run_id, pure=False, key=f"chunk-{run_id}-{i}"
-        ): item
-        for i, item in enumerate(chunks)
-    }
-    placement: dict[str, list[WorkItem]] = defaultdict(list)
-    try:
-        for future in as_completed(futures):
-            info = future.result()  # raises the chunk's exception
-            placement[info["worker"]].append(futures[future])
-            bar.update(info["events"])
-        acc = None
-        for worker in list(placement):
-            part = client.run(_pop_accumulator, run_id, workers=[worker])[worker]
-            if part is None:
-                raise RuntimeError(f"worker {worker} lost its accumulator (restarted?)")
-            acc = part if acc is None else iadd(acc, part)
-            del part
-        return acc, dict(placement)
-    finally:
-        for f in futures:
-            f.cancel()
-        with contextlib.suppress(Exception):
-            client.run(_pop_accumulator, run_id)
-
-
 @contextlib.contextmanager
 def _client_for(executor: str, client: Any, workers: int | None, quiet: bool) -> Iterator[Any]:
     if executor != "dask":
@@ -312,45 +253,125 @@ def run(
     workers: int | None = None,
     progress: bool = True,
     skip_bad_files: bool = False,
+    retries: int = 2,
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+    resume: bool = False,
+    config: Mapping[str, Any] | None = None,
+    meta: Mapping[str, Any] | None = None,
 ) -> RunResult:
     """Process every file of ``datasets`` with ``processor`` (a coffea ``ProcessorABC``).
 
     ``executor``: ``"dask"`` (``client``, or an embedded ``LocalCluster`` of ``workers``
     single-threaded processes) or ``"iterative"`` (this process). ``chunksize``: target
-    entries per chunk. ``skip_bad_files``: files that cannot be opened when the chunks are
-    planned are recorded in ``files_failed`` instead of stopping the run; a file that fails
-    later, while its entries are read, stops the run with :class:`BadInputFile`.
+    entries per chunk. ``skip_bad_files``: a file that cannot be read or lacks a branch is
+    given up and recorded in ``files_failed`` (and its dataset normalised without it) instead
+    of stopping the run (:mod:`analysis.badfiles`). ``retries``: Dask retries of a chunk that
+    failed otherwise, before :class:`~analysis.badfiles.ChunkFailed`.
+
+    ``checkpoint``: a path where the merged output and the done chunks are written every
+    ``checkpoint_interval`` seconds (:mod:`analysis.checkpoint`; ``meta``: its provenance);
+    ``resume=True`` continues from it (refused if ``config`` -- the options that shape the
+    output, e.g. analysis and variations -- the datasets, the chunk plan or the code
+    differ); an existing checkpoint without ``resume`` is an error, so no work is lost
+    silently. Worker deaths and exactly-once accounting: :mod:`analysis.execute`.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    say = (lambda *_: None) if not progress else (lambda m: print(m, file=sys.stderr))
     t0 = time.perf_counter()
     with _client_for(executor, client, workers, not progress) as c:
         info_fn = _dask_file_info(c) if c is not None else None
         chunks, failed = plan(datasets, chunksize, file_info=info_fn, skip_bad_files=skip_bad_files)
+        ledger = ChunkLedger(chunks)
+        on_harvest = None
+        if checkpoint is not None:
+            on_harvest = _checkpointing(
+                ledger, datasets, processor, chunksize, checkpoint, resume, config, meta, say
+            )
+        initial = set(ledger.done_keys())
         total = sum(len(item) for item in chunks)
         desc = f"{executor}: {len(chunks)} chunks"
         with _progress(total, progress, desc) as bar:
-            if c is None:
-                acc, placement = _run_iterative(processor, chunks, bar)
-                n_workers = 1
-            else:
-                acc, placement = _run_dask(processor, chunks, bar, c)
-                n_workers = len(c.scheduler_info().get("workers", {}))
+            execute(
+                ledger,
+                processor,
+                client=c,
+                retries=retries,
+                skip_bad_files=skip_bad_files,
+                checkpoint_interval=checkpoint_interval if checkpoint is not None else None,
+                on_harvest=on_harvest,
+                progress=bar,
+                say=say,
+            )
+        n_workers = 1 if c is None else len(c.scheduler_info().get("workers", {}))
         dashboard = None if c is None else c.dashboard_link
-    output = dict(processor.postprocess(acc) or {}) if acc is not None else {}
-    _check_chunks(output, chunks)
-    seconds = time.perf_counter() - t0
+    output = dict(processor.postprocess(ledger.total) or {}) if ledger.total else {}
+    done = [
+        item for item, state in zip(ledger.chunks, ledger.state, strict=True) if state == "done"
+    ]
+    _check_chunks(output, done)
+    for name, files in ledger.files_failed.items():
+        for path, reason in files.items():
+            failed.setdefault(name, []).append({"file": path, "error": reason})
+    events = sum(len(item) for item in done if chunk_key(item) not in initial)
     return RunResult(
         output=output,
         chunks=chunks,
         files_failed=failed,
-        placement=placement,
-        events=total,
-        seconds=seconds,
+        placement=ledger.placement(),
+        events=events,
+        seconds=time.perf_counter() - t0,
         executor=executor,
         workers=n_workers,
         dashboard=dashboard,
+        stats=ledger.stats,
+        resumed_chunks=len(initial),
     )
+
+
+def _checkpointing(
+    ledger: ChunkLedger,
+    datasets: Mapping[str, Dataset],
+    processor: Any,
+    chunksize: int,
+    path: str | os.PathLike,
+    resume: bool,
+    config: Mapping[str, Any] | None,
+    meta: Mapping[str, Any] | None,
+    say: Callable[[str], None],
+) -> Callable[[ChunkLedger], None]:
+    """Restore ``ledger`` from the checkpoint at ``path`` (``resume``) and return the callback
+    that writes it after each harvest."""
+    from analysis.checkpoint import read_checkpoint, run_config, write_checkpoint
+
+    options = {"processor": type(processor).__qualname__, "chunksize": chunksize}
+    options.update(config or {})
+    cfg = run_config(options, chunks=ledger.chunks, datasets=datasets)
+    path = Path(path)
+    if path.exists():
+        if not resume:
+            raise ConfigError(
+                "resume",
+                f"{path} holds the checkpoint of an interrupted run: rerun with --resume to "
+                "continue it, or delete it to start over",
+            )
+        ck = read_checkpoint(path, cfg)
+        index = {chunk_key(c): i for i, c in enumerate(ledger.chunks)}
+        ledger.restore(ck.total, [index[k] for k in ck.done], ck.files_failed)
+        say(f"[resume] {path}: {len(ck.done)} of {len(ledger.chunks)} chunks already done")
+    elif resume:
+        say(f"[resume] no checkpoint at {path}: starting from the beginning")
+    written = {"done": len(ledger.done_keys())}
+
+    def write(ledger: ChunkLedger) -> None:
+        done = ledger.done_keys()
+        if not done or len(done) == written["done"]:
+            return
+        write_checkpoint(path, cfg, ledger.total, done, ledger.files_failed, meta or provenance())
+        written["done"] = len(done)
+
+    return write
 
 
 def _dask_file_info(client: Any) -> Callable[[list[tuple[str, str]]], list[Any]]:
