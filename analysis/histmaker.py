@@ -25,10 +25,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from analysis.checkpoint import checkpoint_path
 from analysis.datasets import Dataset, load_datasets
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi
-from analysis.run import DEFAULT_CHUNKSIZE, EXECUTORS, RunResult, run
+from analysis.run import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHUNKSIZE, EXECUTORS, RunResult, run
 from processors.errors import ConfigError
 
 __all__ = [
@@ -132,25 +133,21 @@ def histmaker(
     skip_bad_files: bool = False,
     progress: bool = True,
     meta: Mapping[str, Any] | None = None,
+    resume: bool = False,
+    checkpoint_interval: float = DEFAULT_CHECKPOINT_INTERVAL,
+    retries: int = 2,
 ) -> tuple[Path, dict[str, DatasetHistograms], RunResult]:
-    """Fill and write ``out``; returns (path, per-dataset content, the run's result)."""
+    """Fill and write ``out``; returns (path, per-dataset content, the run's result).
+
+    A checkpoint ``out.checkpoint`` is written every ``checkpoint_interval`` seconds and removed
+    once ``out`` is written; ``resume=True`` continues an interrupted run from it.
+    """
     datasets = load_datasets(datasets_yaml, max_files=max_files)
     if corrections is None:
         corrections = default_corrections(datasets_yaml)
     elif not Path(corrections).is_file():
         raise ConfigError("corrections", f"no such file {corrections}")
     processor = make_processor(analysis, datasets, corrections=corrections, variations=variations)
-    options = dict(chunksize=chunksize, progress=progress, skip_bad_files=skip_bad_files)
-    if executor == "dask" and client is None:
-        from analysis.cluster import dask_client
-
-        where = scheduler or cluster
-        with dask_client(where, workers=workers, tls=tls, quiet=not progress) as c:
-            result = run(processor, datasets, executor="dask", client=c, **options)
-    else:
-        result = run(processor, datasets, executor=executor, client=client, **options)
-    content, data_lumi = to_histograms(result, datasets)
-    lumi = data_lumi if data_lumi is not None else datasets.lumi_pb
     inputs = [str(Path(datasets_yaml).resolve())]
     inputs += [f for ds in datasets.values() for f in ds.files]
     if corrections is not None:
@@ -166,11 +163,47 @@ def histmaker(
                 "max_files": max_files,
                 "corrections": None if corrections is None else str(corrections),
                 "variations": variations if isinstance(variations, bool) else list(variations),
+                "skip_bad_files": skip_bad_files,
+                "resume": resume,
             },
             inputs=inputs,
         )
+    checkpoint = checkpoint_path(out)
+    options = dict(
+        chunksize=chunksize,
+        progress=progress,
+        skip_bad_files=skip_bad_files,
+        retries=retries,
+        checkpoint=checkpoint,
+        checkpoint_interval=checkpoint_interval,
+        resume=resume,
+        config={
+            "analysis": analysis,
+            "variations": variations if isinstance(variations, bool) else sorted(variations),
+            "corrections": _file_digest(corrections),
+        },
+    )
+    if executor == "dask" and client is None:
+        from analysis.cluster import dask_client
+
+        where = scheduler or cluster
+        with dask_client(where, workers=workers, tls=tls, quiet=not progress) as c:
+            result = run(processor, datasets, executor="dask", client=c, meta=meta, **options)
+    else:
+        result = run(processor, datasets, executor=executor, client=client, meta=meta, **options)
+    content, data_lumi = to_histograms(result, datasets)
+    lumi = data_lumi if data_lumi is not None else datasets.lumi_pb
     path = write_histograms(out, content, meta, analysis=analysis, lumi_pb=lumi)
+    checkpoint.unlink(missing_ok=True)  # the output is safely in place
     return path, content, result
+
+
+def _file_digest(path: str | os.PathLike | None) -> str | None:
+    import hashlib
+
+    if path is None:
+        return None
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def summary_table(content: Mapping[str, DatasetHistograms], result: RunResult) -> Any:
@@ -246,7 +279,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip-bad-files",
         action="store_true",
-        help="record files that cannot be opened as failed instead of stopping",
+        help="give up files that cannot be read or lack a branch (listed in files_failed with "
+        "the reason; sumw and lumi count only the files processed) instead of stopping",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run from OUT.checkpoint (same datasets, analysis, "
+        "chunksize and code, else refused)",
+    )
+    parser.add_argument(
+        "--checkpoint-interval",
+        type=float,
+        default=DEFAULT_CHECKPOINT_INTERVAL,
+        metavar="SECONDS",
+        help="how often the merged histograms and the chunks done are checkpointed",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="Dask retries of a chunk that fails for a reason other than its file",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -257,25 +310,44 @@ def main(args: argparse.Namespace) -> int:
     variations: bool | list[str] = True if args.variations is None else list(args.variations)
     if variations == []:
         variations = False
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="coffea")
-        path, content, result = histmaker(
-            args.analysis,
-            args.datasets,
-            args.out,
-            executor=args.executor,
-            chunksize=args.chunksize,
-            workers=args.workers,
-            scheduler=args.scheduler,
-            cluster=args.cluster,
-            tls=args.tls,
-            max_files=args.max_files,
-            corrections=args.corrections,
-            variations=variations,
-            skip_bad_files=args.skip_bad_files,
-            progress=not args.quiet,
-        )
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module="coffea")
+            path, content, result = histmaker(
+                args.analysis,
+                args.datasets,
+                args.out,
+                executor=args.executor,
+                chunksize=args.chunksize,
+                workers=args.workers,
+                scheduler=args.scheduler,
+                cluster=args.cluster,
+                tls=args.tls,
+                max_files=args.max_files,
+                corrections=args.corrections,
+                variations=variations,
+                skip_bad_files=args.skip_bad_files,
+                progress=not args.quiet,
+                resume=args.resume,
+                checkpoint_interval=args.checkpoint_interval,
+                retries=args.retries,
+            )
+    except KeyboardInterrupt:
+        ck = checkpoint_path(args.out)
+        if ck.exists():
+            print(f"interrupted: the work done so far is in {ck}; rerun with --resume to continue")
+        raise
     console = Console()
     console.print(summary_table(content, result))
+    for name, ds in content.items():
+        for failed in ds.files_failed:
+            console.print(f"[red]failed[/red] {name}: {failed['file']}: {failed['error']}")
+    stats = result.stats
+    if stats is not None and (stats.redone or stats.workers_lost or result.resumed_chunks):
+        console.print(
+            f"recovery: {result.resumed_chunks} chunks from the checkpoint, {stats.redone} "
+            f"redone, {len(stats.workers_lost)} workers lost, {stats.dropped_entries} partial "
+            "results dropped; every chunk counted once"
+        )
     console.print(f"wrote {path}")
     return 0
