@@ -42,8 +42,11 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "GROUPS",
     "WorkspaceError",
+    "WorkspaceFit",
     "WorkspaceModel",
+    "fit_model",
     "fit_workspace",
     "read_workspace",
     "simple_workspace",
@@ -124,6 +127,7 @@ class WorkspaceModel:
     observed: np.ndarray  # [bins]
     auxdata: np.ndarray  # [n] auxiliary observations of constrained parameters (nan if none)
     modifier_settings: dict[str, dict[str, str]]
+    groups: np.ndarray  # [n] impact group of each parameter (see GROUPS)
     _arrays: dict[str, Any] = field(repr=False)
 
     @property
@@ -647,6 +651,7 @@ def read_workspace(
         observed=observed,
         auxdata=auxdata,
         modifier_settings=settings,
+        groups=np.array([GROUPS[p.kind] for p in psets for _ in range(p.n)], dtype=object),
         _arrays=arrays,
     )
 
@@ -691,6 +696,7 @@ class WorkspaceFit:
     values: np.ndarray
     errors: np.ndarray  # 0 for fixed parameters
     covariance: np.ndarray  # [n, n], zero rows/columns for fixed parameters
+    hessian: np.ndarray  # [free, free] at the minimum
     nll: float  # pyhf's -logpdf minus the saturated constant
     edm: float
     n_iter: int
@@ -726,131 +732,363 @@ def _compiled() -> dict[str, Any]:
             )[1],
             static_argnames=static,
         )
+        # d(grad)/d(main data) and d(grad)/d(auxdata): the global impacts' responses
+        _COMPILED["dgrad_dinputs"] = jax.jit(
+            jax.jacfwd(grad, argnums=(4, 5)), static_argnames=static
+        )
     return _COMPILED
 
 
-def _objective(model: WorkspaceModel, observed: np.ndarray, auxdata: np.ndarray):
-    """Value+gradient, Hessian and HVP of the NLL as functions of the free parameters."""
-    import jax.numpy as jnp
+@dataclass(frozen=True)
+class _Objective:
+    """The NLL as a function of the free parameters, with the rest held at ``base``."""
 
-    c = _compiled()
-    free = np.flatnonzero(~model.fixed)
-    args = (
-        model._arrays,
-        jnp.asarray(model.init),
-        jnp.asarray(free),
-        jnp.asarray(observed, dtype=jnp.float64),
-        jnp.asarray(auxdata, dtype=jnp.float64),
-    )
-    codes = model._codes
+    model: WorkspaceModel
+    free: np.ndarray  # indices
+    args: tuple
 
-    def value_and_grad(x):
-        v, g = c["vg"](jnp.asarray(x), *args, **codes)
+    @classmethod
+    def make(cls, model, observed, auxdata, fixed=None, base=None) -> _Objective:
+        import jax.numpy as jnp
+
+        fixed = model.fixed if fixed is None else fixed
+        free = np.flatnonzero(~fixed)
+        base = model.init if base is None else base
+        args = (
+            model._arrays,
+            jnp.asarray(base, dtype=jnp.float64),
+            jnp.asarray(free),
+            jnp.asarray(observed, dtype=jnp.float64),
+            jnp.asarray(auxdata, dtype=jnp.float64),
+        )
+        return cls(model, free, args)
+
+    def value_and_grad(self, x):
+        import jax.numpy as jnp
+
+        v, g = _compiled()["vg"](jnp.asarray(x), *self.args, **self.model._codes)
         return float(v), np.asarray(g)
 
-    def hessian(x):
-        return np.asarray(c["hess"](jnp.asarray(x), *args, **codes))
+    def hessian(self, x):
+        import jax.numpy as jnp
 
-    def hessp(x, v):
-        return np.asarray(c["hvp"](jnp.asarray(x), jnp.asarray(v), *args, **codes))
+        return np.asarray(_compiled()["hess"](jnp.asarray(x), *self.args, **self.model._codes))
 
-    return free, value_and_grad, hessian, hessp
+    def hessp(self, x, v):
+        import jax.numpy as jnp
+
+        c = _compiled()["hvp"]
+        return np.asarray(c(jnp.asarray(x), jnp.asarray(v), *self.args, **self.model._codes))
+
+    def dgrad_dinputs(self, x):
+        import jax.numpy as jnp
+
+        c = _compiled()["dgrad_dinputs"]
+        dn, daux = c(jnp.asarray(x), *self.args, **self.model._codes)
+        return np.asarray(dn), np.asarray(daux)
 
 
-def _edm(g: np.ndarray, h: np.ndarray) -> float:
-    import scipy.linalg
+def _minimize(obj: _Objective, x0: np.ndarray, *, minimizer: str, tol: float, max_iter: int):
+    """(x, nll, hessian, edm, n_iter) of the minimum, by H2's trust-region Newton or MINUIT."""
+    from .minimize import minimize
 
-    try:
-        c = scipy.linalg.cho_factor(h)
-    except np.linalg.LinAlgError:
-        return float("nan")
-    return float(0.5 * g @ scipy.linalg.cho_solve(c, g))
+    if minimizer == "minuit":
+        from iminuit import Minuit
 
+        m = Minuit(lambda x: obj.value_and_grad(x)[0], x0, grad=lambda x: obj.value_and_grad(x)[1])
+        m.errordef = Minuit.LIKELIHOOD
+        m.strategy = 2
+        m.tol = 1e-6
+        m.migrad(ncall=100_000)
+        x = np.asarray(m.values)
+        f, g = obj.value_and_grad(x)
+        h = obj.hessian(x)
+        if not m.valid:
+            from .errors import FitDidNotConverge
 
-def _minimize(value_and_grad, hessian, hessp, x0: np.ndarray, *, tolerance: float, max_iter: int):
-    """Trust-region Newton with the exact Hessian: H2's ``fit.minimize`` when present."""
-    import scipy.optimize
-
-    from .errors import FitDidNotConverge
-
-    res = scipy.optimize.minimize(
-        value_and_grad,
-        x0,
-        jac=True,
-        hess=hessian,
-        method="trust-exact",
-        options={"gtol": 1e-10, "maxiter": max_iter},
-    )
-    x = res.x
-    f, g = value_and_grad(x)
-    if not np.isfinite(f):
-        raise FitDidNotConverge("non-finite NLL", x=x, n_iter=res.nit)
-    h = hessian(x)
-    edm = _edm(g, h)
-    # polish with plain Newton steps (the trust region may stop on its gradient test early)
-    for _ in range(3):
-        if not np.isfinite(edm) or edm < tolerance * 1e-3:
-            break
-        step = np.linalg.solve(h, g)
-        f_new, g_new = value_and_grad(x - step)
-        if not (f_new <= f):
-            break
-        x, f, g = x - step, f_new, g_new
-        h = hessian(x)
-        edm = _edm(g, h)
-    if not np.isfinite(edm):
-        raise FitDidNotConverge("Hessian not positive definite", x=x, n_iter=res.nit)
-    if edm > tolerance:
-        raise FitDidNotConverge(
-            f"edm {edm:.3g} above tolerance {tolerance:g}", x=x, edm=edm, n_iter=res.nit
-        )
-    return x, f, h, edm, int(res.nit)
+            raise FitDidNotConverge(f"minuit: invalid minimum (edm {m.fmin.edm:.3g})", x=x)
+        edm = float(0.5 * g @ np.linalg.solve(h, g))
+        return x, f, h, edm, int(m.nfcn)
+    res = minimize(obj.value_and_grad, x0, hess=obj.hessian, tol=tol, max_iter=max_iter)
+    return res.x, float(res.fun), res.hess, float(res.edm), int(res.n_iter)
 
 
 def fit_model(
     model: WorkspaceModel,
     *,
     data: str | Sequence[float] = "observed",
+    auxdata: Sequence[float] | None = None,
     init: Sequence[float] | None = None,
-    tolerance: float = 1e-10,
+    fixed: Sequence[bool] | None = None,
+    minimizer: str = "trust",
+    tol: float = 1e-10,
     max_iter: int = 200,
 ) -> WorkspaceFit:
-    """Maximum-likelihood fit of a :class:`WorkspaceModel` (free parameters only).
+    """Maximum-likelihood fit of a :class:`WorkspaceModel` (its free parameters only).
 
     ``data``: ``"observed"``, ``"asimov"`` (expected yields at the initial values, auxiliary
-    data unchanged) or the main-channel counts. Errors are ``sqrt(diag(H^-1))`` of the NLL's
-    exact Hessian (pyhf/minuit HESSE with ``errordef=1`` on ``2 NLL``).
+    data unchanged) or the main-channel counts; ``auxdata`` replaces the auxiliary data (toys).
+    ``fixed``/``init``: hold more parameters, at ``init``. Errors are ``sqrt(diag(H^-1))`` of
+    the exact Hessian of the NLL (pyhf/MINUIT HESSE, ``errordef=1`` on ``2 NLL``).
+    ``minimizer``: ``"trust"`` (:func:`fit.minimize.minimize`, exact Hessian) or ``"minuit"``
+    (MIGRAD with the JAX gradient, strategy 2, then the exact Hessian).
     """
     _enable_x64()
-    if isinstance(data, str):
-        if data == "observed":
-            observed = model.observed
-        elif data == "asimov":
-            observed = model.asimov()
-        else:
-            raise WorkspaceError(f"data {data!r}: choose 'observed', 'asimov' or counts")
-    else:
-        observed = np.asarray(data, dtype=np.float64)
-        if observed.shape != model.observed.shape:
-            raise WorkspaceError(f"data has {observed.size} bins, the model {model.observed.size}")
-    free, value_and_grad, hessian, hessp = _objective(model, observed, model.auxdata)
-    x0 = np.asarray(model.init if init is None else init, dtype=np.float64)[free]
+    from .uncertainties import covariance
+
+    observed = _main_data(model, data)
+    aux = model.auxdata if auxdata is None else np.asarray(auxdata, dtype=np.float64)
+    fixed = model.fixed if fixed is None else np.asarray(fixed, dtype=bool)
+    start = np.asarray(model.init if init is None else init, dtype=np.float64)
+    obj = _Objective.make(model, observed, aux, fixed=fixed, base=start)
     x, f, h, edm, n_iter = _minimize(
-        value_and_grad, hessian, hessp, x0, tolerance=tolerance, max_iter=max_iter
+        obj, start[obj.free], minimizer=minimizer, tol=tol, max_iter=max_iter
     )
-    values = model.init.copy()
-    values[free] = x
+    values = start.copy()
+    values[obj.free] = x
     cov = np.zeros((model.n_parameters, model.n_parameters))
-    cov[np.ix_(free, free)] = np.linalg.inv(h)
-    errors = np.sqrt(np.clip(np.diag(cov), 0, None))
+    cov[np.ix_(obj.free, obj.free)] = covariance(h)
     return WorkspaceFit(
         parameters=model.parameters,
         values=values,
-        errors=errors,
+        errors=np.sqrt(np.clip(np.diag(cov), 0, None)),
         covariance=cov,
+        hessian=h,
         nll=f,
         edm=edm,
         n_iter=n_iter,
         poi=model.poi,
-        fixed=model.fixed.copy(),
+        fixed=fixed.copy(),
     )
+
+
+def _main_data(model: WorkspaceModel, data: str | Sequence[float]) -> np.ndarray:
+    if isinstance(data, str):
+        if data == "observed":
+            return model.observed
+        if data == "asimov":
+            return model.asimov()
+        raise WorkspaceError(f"data {data!r}: choose 'observed', 'asimov' or counts")
+    observed = np.asarray(data, dtype=np.float64)
+    if observed.shape != model.observed.shape:
+        raise WorkspaceError(f"data has {observed.size} bins, the model {model.observed.size}")
+    return observed
+
+
+#: Impact groups of the pyhf modifier types; the MC-statistics gammas form ``mc_stat``.
+GROUPS = {
+    "histosys": "histosys",
+    "lumi": "lumi",
+    "normsys": "normsys",
+    "staterror": "mc_stat",
+    "shapesys": "mc_stat",
+    "normfactor": "free",
+    "shapefactor": "free",
+}
+
+
+def _global_impacts(model, obj, fit, observed, i_free) -> dict[str, float]:
+    """Linear response of a parameter to each random input, summed in quadrature per source.
+
+    ``dx/dy = -H^-1 d(grad)/dy`` for the main counts (variance: the fitted yield), the Gaussian
+    global observables (variance ``sigma**2``) and the Poisson ones (variance ``gamma tau``).
+    On Asimov data the sources add up in quadrature to the total error exactly.
+    """
+    x = fit.values[obj.free]
+    dn, daux = obj.dgrad_dinputs(x)  # [free, bins], [free, n_par]
+    v_i = np.linalg.solve(fit.hessian, np.eye(len(x))[i_free])  # row i of H^-1
+    r_n, r_aux = -(v_i @ dn), -(v_i @ daux)
+    nu = np.asarray(model.expected(fit.values))
+    out = {"data_stat": float(np.sqrt(np.sum(r_n**2 * nu)))}
+    a = model._arrays
+    var = np.zeros(model.n_parameters)
+    gi = np.asarray(a["gauss_index"])
+    var[gi] = np.asarray(a["gauss_sigma"]) ** 2
+    pi = np.asarray(a["pois_index"])
+    var[pi] = fit.values[pi] * np.asarray(a["pois_tau"])
+    var[model.fixed] = 0.0
+    groups = model.groups
+    for g in dict.fromkeys(groups[np.isfinite(model.auxdata)]):
+        idx = (groups == g) & np.isfinite(model.auxdata)
+        out[str(g)] = float(np.sqrt(np.sum(r_aux[idx] ** 2 * var[idx])))
+    out.setdefault("mc_stat", 0.0)
+    out["total"] = float(np.sqrt(sum(v**2 for v in out.values())))
+    return out
+
+
+def fit_workspace(
+    ws: str | os.PathLike | Mapping[str, Any] | WorkspaceModel,
+    *,
+    data: str | Sequence[float] = "observed",
+    toys: int | None = None,
+    seed: int = 0,
+    impacts: bool = False,
+    global_impacts: bool = False,
+    minimizer: str = "trust",
+    scan: Sequence[str] = (),
+    scan_points: int = 21,
+    scan_range: float = 3.0,
+    measurement: str | None = None,
+    modifier_settings: Mapping[str, Mapping[str, str]] | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+    meta: dict[str, Any] | None = None,
+) -> Any:
+    """Fit a pyhf workspace and return a :class:`fit.FitResult` (what ``wmass fit ws.json`` does).
+
+    The POI is reported under ``pois[<the measurement's poi>]`` as the fitted parameter itself
+    (identity transform). ``toys`` follows combine's ``-t`` (-1 Asimov, 0 observed, N toys
+    generated at the initial values: Poisson counts, Gaussian and Poisson global observables).
+    Impact groups are the modifier types (``normsys``, ``histosys``, ``lumi``; ``staterror`` and
+    ``shapesys`` are ``mc_stat``). ``pulls`` are ``value - auxdata`` (not divided by the width).
+
+    >>> r = fit_workspace(simple_workspace([5.0, 10.0], [50.0, 60.0], [55, 70]))
+    >>> round(r.pois["mu"]["value"], 4)
+    1.0
+    """
+    import time
+
+    from .provenance import provenance
+    from .result import FitResult
+    from .uncertainties import group_impacts as _group_impacts
+    from .uncertainties import impacts as _impacts
+
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+    model = (
+        ws
+        if isinstance(ws, WorkspaceModel)
+        else read_workspace(ws, measurement=measurement, modifier_settings=modifier_settings)
+    )
+    timings["build"] = time.perf_counter() - t_start
+    if toys is not None and toys != 0:
+        data = "asimov"
+    elif toys == 0:
+        data = "observed"
+    label = data if isinstance(data, str) else "pseudodata"
+    if toys is not None and toys > 0:
+        label = "toys"
+    observed = _main_data(model, data)
+    t = time.perf_counter()
+    best = fit_model(model, data=observed, minimizer=minimizer, tol=tol, max_iter=max_iter)
+    timings["minimize"] = time.perf_counter() - t
+    constrained = np.isfinite(model.auxdata)
+    result = FitResult(
+        parameters=list(model.parameters),
+        values=best.values,
+        errors=best.errors,
+        covariance=best.covariance,
+        constrained=constrained,
+        groups=model.groups.astype(object),
+        pois={},
+        nll=best.nll,
+        edm=best.edm,
+        n_iter=best.n_iter,
+        minimizer=minimizer,
+        data=label,
+        theta0=np.where(constrained, model.auxdata, 0.0),
+        timings=timings,
+    )
+    pois = [model.poi] if model.poi is not None else []
+    obj = _Objective.make(model, observed, model.auxdata)
+    free_pos = {int(k): j for j, k in enumerate(obj.free)}
+    for name in pois:
+        i = model.index(name)
+        result.pois[name] = {
+            "name": name,
+            "kind": "nuisance",
+            "offset": 0.0,
+            "scale": 1.0,
+            "unit": "",
+            "value": float(best.values[i]),
+            "error": float(best.errors[i]),
+            "index": i,
+            "x": float(best.values[i]),
+            "x_error": float(best.errors[i]),
+        }
+        if impacts:
+            t = time.perf_counter()
+            result.impacts[name] = _impacts(best.covariance, i)
+            members = constrained & ~model.fixed
+            result.group_impacts[name] = _group_impacts(best.covariance, i, model.groups, members)
+            timings["impacts"] = time.perf_counter() - t
+        if global_impacts and i in free_pos:
+            t = time.perf_counter()
+            result.global_impacts[name] = _global_impacts(model, obj, best, observed, free_pos[i])
+            timings["global_impacts"] = time.perf_counter() - t
+    from .gof import saturated_gof
+
+    n_free_unconstrained = int((~constrained & ~model.fixed).sum())
+    result.gof = saturated_gof(best.nll, model.observed.size, n_free_unconstrained)
+    for name in scan:
+        t = time.perf_counter()
+        result.scans[name] = _scan(model, best, observed, name, scan_points, scan_range, tol)
+        timings[f"scan_{name}"] = time.perf_counter() - t
+    if toys is not None and toys > 0:
+        t = time.perf_counter()
+        result.toys = _toys(model, toys, seed, pois, minimizer, tol, max_iter)
+        timings["toys"] = time.perf_counter() - t
+    result.time = time.perf_counter() - t_start
+    result.meta = (
+        meta
+        if meta is not None
+        else provenance(
+            args={"data": label, "toys": toys, "seed": seed, "minimizer": minimizer},
+            inputs=[] if isinstance(ws, (Mapping, WorkspaceModel)) else [str(ws)],
+        )
+    )
+    return result
+
+
+def _scan(model, best, observed, name, points, width, tol) -> dict[str, np.ndarray]:
+    i = model.index(name)
+    grid = best.values[i] + best.errors[i] * np.linspace(-width, width, points)
+    fixed = model.fixed.copy()
+    fixed[i] = True
+    dnll = np.empty(points)
+    start = best.values.copy()
+    for j, v in enumerate(grid):
+        start[i] = v
+        r = fit_model(model, data=observed, init=start, fixed=fixed, tol=tol)
+        dnll[j] = r.nll - best.nll
+        start = r.values.copy()
+    return {"x": grid, "values": grid.copy(), "dnll": dnll}
+
+
+def _toys(model, n, seed, pois, minimizer, tol, max_iter) -> dict[str, Any]:
+    from .errors import FitDidNotConverge
+
+    rng = np.random.default_rng(seed)
+    expected = model.asimov()
+    a = model._arrays
+    gi, pi = np.asarray(a["gauss_index"]), np.asarray(a["pois_index"])
+    sigma, tau = np.asarray(a["gauss_sigma"]), np.asarray(a["pois_tau"])
+    values = np.full((n, model.n_parameters), np.nan)
+    errors = np.full_like(values, np.nan)
+    nll = np.full(n, np.nan)
+    status = []
+    for j in range(n):
+        counts = rng.poisson(expected).astype(np.float64)
+        aux = model.auxdata.copy()
+        aux[gi] = model.init[gi] + sigma * rng.standard_normal(gi.size)
+        aux[pi] = rng.poisson(model.init[pi] * tau).astype(np.float64)
+        try:
+            r = fit_model(
+                model, data=counts, auxdata=aux, minimizer=minimizer, tol=tol, max_iter=max_iter
+            )
+        except FitDidNotConverge as err:
+            status.append(err.reason)
+            continue
+        values[j], errors[j], nll[j] = r.values, r.errors, r.nll
+        status.append("converged")
+    out: dict[str, Any] = {
+        "values": values,
+        "errors": errors,
+        "nll": nll,
+        "status": status,
+        "x_gen": model.init.copy(),
+    }
+    for name in pois:
+        i = model.index(name)
+        out[f"poi_{name}"] = np.stack([values[:, i], errors[:, i]], axis=1)
+    return out

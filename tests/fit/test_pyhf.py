@@ -14,7 +14,7 @@ import numpy as np
 import pyhf
 import pytest
 
-from fit.pyhf import WorkspaceError, fit_model, read_workspace
+from fit.pyhf import WorkspaceError, fit_model, fit_workspace, read_workspace
 
 CODES_PYHF_DEFAULT = (
     None  # what pyhf.Workspace(spec).model() builds: normsys code4, histosys code4p
@@ -314,3 +314,66 @@ def test_workspace_is_read_from_a_json_file(tmp_path):
     assert from_file.parameters == from_dict.parameters
     p = from_dict.init + 0.1
     assert float(from_file.nll(p)) == float(from_dict.nll(p))
+
+
+# ---------------------------------------------------------------- FitResult and wmass fit ws.json
+
+
+def test_fit_workspace_gives_a_fitresult_with_the_poi_by_name(tmp_path):
+    from fit import FitResult, describe
+
+    spec = make_workspace(seed=11)
+    result = fit_workspace(spec, impacts=True)
+    best = fit_model(read_workspace(spec))
+    assert result.pois["mu"]["value"] == pytest.approx(best.value("mu"), rel=1e-9)
+    assert result.pois["mu"]["error"] == pytest.approx(best.error("mu"), rel=1e-9)
+    # traditional impact of mu on itself is its error; constrained groups are all there
+    assert result.impacts["mu"][result.parameters.index("mu")] == pytest.approx(
+        result.pois["mu"]["error"]
+    )
+    assert set(result.group_impacts["mu"]) == {"normsys", "histosys", "lumi", "mc_stat"}
+    path = result.write(tmp_path / "fitresult.h5")
+    back = FitResult.read(path)
+    np.testing.assert_array_equal(back.values, result.values)
+    info = describe(path)
+    assert info["kind"] == "fitresult"
+    assert info["pois"]["mu"]["value"] == pytest.approx(result.pois["mu"]["value"])
+
+
+def test_global_impacts_add_up_to_the_total_error_on_asimov():
+    # identity: sum over sources of (dx/dy)^2 var(y) = (H^-1 I_Fisher H^-1)_ii, and on Asimov
+    # data the Fisher information is the Hessian, so the sources add up to the total error
+    spec = make_workspace(seed=12)
+    result = fit_workspace(spec, toys=-1, global_impacts=True)
+    gi = result.global_impacts["mu"]
+    sources = [v for k, v in gi.items() if k != "total"]
+    assert set(gi) == {"data_stat", "normsys", "histosys", "lumi", "mc_stat", "total"}
+    assert math.sqrt(sum(v * v for v in sources)) == pytest.approx(gi["total"], rel=1e-12)
+    assert gi["total"] == pytest.approx(result.pois["mu"]["error"], rel=1e-8)
+    assert gi["data_stat"] > gi["mc_stat"] > 0
+
+
+def test_wmass_fit_on_a_workspace_json_writes_a_fitresult(tmp_path, capsys):
+    from analysis.cli import main
+    from fit import describe
+
+    spec = make_workspace(seed=13)
+    ws = tmp_path / "ws.json"
+    ws.write_text(json.dumps(spec))
+    out = tmp_path / "fitresult.h5"
+    assert main(["fit", str(ws), "--out", str(out)]) == 0
+    assert "mu = " in capsys.readouterr().out
+    best = fit_model(read_workspace(spec))
+    assert describe(out)["pois"]["mu"]["value"] == pytest.approx(best.value("mu"), rel=1e-8)
+
+
+def test_wmass_fit_on_a_bad_workspace_names_the_culprit(tmp_path, capsys):
+    from analysis.cli import main
+
+    spec = make_workspace(seed=13)
+    spec["channels"][0]["samples"][0]["data"][2] = -1.0
+    ws = tmp_path / "ws.json"
+    ws.write_text(json.dumps(spec))
+    assert main(["fit", str(ws), "--out", str(tmp_path / "r.h5")]) == 1
+    assert "channel 'sr' sample 'signal'" in capsys.readouterr().err
+    assert not (tmp_path / "r.h5").exists()
