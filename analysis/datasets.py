@@ -196,9 +196,12 @@ def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:
         raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
     try:
         tree = file[treename]
+    except uproot.KeyInFileError as err:
+        file.close()
+        raise BadInputFile(path, f"no {treename!r} tree") from err
     except Exception as err:
         file.close()
-        raise BadInputFile(path, f"no {treename!r} tree ({type(err).__name__})") from err
+        raise BadInputFile(path, f"cannot read the {treename!r} tree ({_why(err)})") from err
     if not hasattr(tree, "num_entries"):
         file.close()
         raise BadInputFile(path, f"{treename!r} is not a tree")

@@ -1,0 +1,121 @@
+"""Show what an output file holds and how it was made (``wmass inspect FILE [--json]``).
+
+Dispatches on the root attribute ``kind`` of the HDF5 file: ``histograms`` ->
+:func:`analysis.io.describe`; ``fitinput`` / ``fitresult`` -> ``fit.describe``. ``--json``
+prints the machine-readable description (the contract in ``contract/inspect-*.schema.json``);
+without it, rich tables. A file that is not a wmass HDF5 output raises
+:class:`~processors.errors.BadInputFile` naming it.
+
+>>> describe_file("hists.h5")["datasets"]["wmunu"]["sumw"]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from analysis.io import describe as describe_histograms
+from analysis.io import file_kind
+from processors.errors import BadInputFile, WMassError
+
+__all__ = ["add_arguments", "describe_file", "main", "render"]
+
+
+class FitPackageMissing(WMassError):
+    """``fit.describe`` is needed for this kind of file but is not available."""
+
+
+def describe_file(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON-able description of any wmass output file, by its ``kind``."""
+    kind = file_kind(path)
+    if kind == "histograms":
+        return describe_histograms(path)
+    if kind in ("fitinput", "fitresult"):
+        try:
+            from fit import describe as fit_describe
+        except ImportError as err:
+            raise FitPackageMissing(
+                f"{path}: a {kind} file needs fit.describe, which this installation lacks ({err})"
+            ) from err
+        return fit_describe(str(path))
+    raise BadInputFile(str(path), f"unknown kind {kind!r} (histograms, fitinput, fitresult)")
+
+
+def _meta_table(meta: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title="provenance", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", overflow="fold")
+    for key in ("command", "time", "git_hash", "inputs", "args"):
+        if key in meta:
+            value = meta[key]
+            if key == "inputs" and isinstance(value, list) and len(value) > 6:
+                value = [*value[:6], f"... {len(value) - 6} more"]
+            table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+    if meta.get("git_diff"):
+        table.add_row("git_diff", f"{len(meta['git_diff'].splitlines())} lines (uncommitted)")
+    return table
+
+
+def render(desc: dict[str, Any]) -> list[Any]:
+    """Rich renderables of a description (histograms files in detail, others as key/values)."""
+    from rich.table import Table
+
+    out: list[Any] = []
+    if desc.get("kind") == "histograms":
+        title = f"histograms ({desc.get('analysis') or '?'}), lumi {desc.get('lumi_pb')} pb-1"
+        table = Table(title=title)
+        for col in ("dataset", "data", "xsec [pb]", "read", "selected", "sumw", "lumi", "files"):
+            table.add_column(col, justify="left" if col == "dataset" else "right")
+        for name, d in desc["datasets"].items():
+            failed = len(d["files_failed"])
+            table.add_row(
+                name,
+                "yes" if d["is_data"] else "",
+                "-" if d.get("xsec_pb") is None else f"{d['xsec_pb']:.6g}",
+                f"{d['events_read']:,}",
+                f"{d['events_selected']:,}",
+                f"{d['sumw']:.6g}",
+                "-" if d.get("lumi_pb") is None else f"{d['lumi_pb']:.6g}",
+                f"{len(d['files_processed'])}" + (f" ({failed} failed)" if failed else ""),
+            )
+        out.append(table)
+        hists = Table(title="histograms")
+        for col in ("dataset", "name", "axes", "shape", "sum"):
+            hists.add_column(col)
+        for name, d in desc["datasets"].items():
+            for h, s in d["histograms"].items():
+                shape = "x".join(map(str, s["shape"]))
+                hists.add_row(name, h, ", ".join(s["axes"]), shape, f"{s['sum']:.6g}")
+        out.append(hists)
+    else:
+        table = Table(title=str(desc.get("kind")), show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value", overflow="fold")
+        for key, value in desc.items():
+            if key != "meta":
+                table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+        out.append(table)
+    out.append(_meta_table(desc.get("meta", {})))
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", help="a wmass output: hists.h5, fitinput.h5, fitresult.h5")
+    parser.add_argument("--json", action="store_true", help="machine-readable JSON on stdout")
+
+
+def main(args: argparse.Namespace) -> int:
+    desc = describe_file(args.file)
+    if args.json:
+        print(json.dumps(desc, indent=2, sort_keys=False, default=str))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    for item in render(desc):
+        console.print(item)
+    return 0
