@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "PALETTE",
     "PLOTLY_JS",
     "band_from_covariance",
     "nuisance_page",
@@ -33,6 +34,20 @@ __all__ = [
     "write_plotly_js",
     "yields_table",
 ]
+
+#: The CMS 10-colour palette (colour-blind safe), one colour per process in input order.
+PALETTE = (
+    "#3f90da",
+    "#ffa90e",
+    "#bd1f01",
+    "#94a4a2",
+    "#832db6",
+    "#a96b59",
+    "#e76300",
+    "#b9ac70",
+    "#717581",
+    "#92dadd",
+)
 
 #: File name of the plotly bundle every HTML page loads from its own directory (no CDN).
 PLOTLY_JS = "plotly.min.js"
@@ -175,6 +190,7 @@ def stack_plot(
         stack=True,
         histtype="fill",
         label=[names[i] for i in order],
+        color=[PALETTE[i % len(PALETTE)] for i in order],
         ax=ax,
     )
     ratio_ref = np.where(total > 0, total, np.nan)
@@ -200,7 +216,8 @@ def stack_plot(
         top = max(float(np.max(total + (band if band is not None else 0), initial=0)), 1.0)
         if data is not None:
             top = max(top, float(np.max(data + np.sqrt(np.clip(data, 0, None)), initial=0)))
-        ax.set_ylim(0, 1.45 * top)
+        legend_rows = (len(names) + 2 + 1) // 2  # processes, band and data in two columns
+        ax.set_ylim(0, top * (1.25 + 0.09 * legend_rows))
     ax.legend(ncol=2, fontsize="small")
     if title:
         ax.set_title(title, fontsize="medium")

@@ -34,6 +34,10 @@ def course_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("course")
 
 
+def test_the_course_has_its_six_notebooks():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03", "04", "05"]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_committed_notebook_is_what_build_py_writes(path, tmp_path):
     build = _load_build()
