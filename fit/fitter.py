@@ -88,7 +88,7 @@ def minimize_model(
     y0 = x0[free]
     out: dict[str, Any] = {}
     if minimizer == "trust":
-        res = minimize(vg, y0, hess=hess, tol=tol, max_iter=max_iter)
+        res = minimize(vg, y0, hess=hess, hessp=hessp, tol=tol, max_iter=max_iter)
         y, n_iter, H = res.x, res.n_iter, res.hess
     elif minimizer == "cg":
         res = minimize(vg, y0, hessp=hessp, tol=tol, max_iter=max_iter)

@@ -3,7 +3,12 @@
 The objective comes as callables: ``value_and_grad(x) -> (f, g)`` and either ``hess(x) -> H``
 (dense, exact: Newton steps with a Cholesky factorisation and a dogleg inside the trust region;
 a Hessian that is not positive definite is shifted, Levenberg-Marquardt style, for the step only)
-or ``hessp(x, v) -> H v`` (Steihaug-Toint truncated conjugate gradient inside the trust region).
+or ``hessp(x, v) -> H v`` (Steihaug-Toint truncated conjugate gradient inside the trust region),
+or both: then the exact Hessian is computed and factorised only now and then, and the Newton
+steps in between are solved by conjugate gradients on Hessian-vector products preconditioned
+with the last Cholesky factor (a handful of HVPs per step), with a backtracking line search;
+the Hessian is refreshed when that preconditioned solve stalls or meets negative curvature, and
+always at the end, so the returned ``hess`` is the exact Hessian at the minimum.
 
 Convergence: the estimated distance to the minimum ``EDM = g^T H^-1 g / 2 < tol`` with ``H``
 positive definite at that point. Anything else raises :class:`fit.errors.FitDidNotConverge`
@@ -133,6 +138,8 @@ def minimize(
     """
     if hess is None and hessp is None:
         raise ValueError("minimize needs hess or hessp")
+    if hess is not None and hessp is not None:
+        return _newton_pcg(value_and_grad, x0, hess, hessp, tol=tol, max_iter=max_iter)
     t0 = time.perf_counter()
     x = np.array(x0, dtype=np.float64)
     f, g = value_and_grad(x)
@@ -221,6 +228,132 @@ def minimize(
             history.append(f)
         if radius < 1e-14 * max(1.0, float(np.linalg.norm(x))):
             raise FitDidNotConverge("trust region collapsed", x=x, edm=edm, n_iter=it)
+    raise FitDidNotConverge("max iterations", x=x, edm=edm, n_iter=max_iter)
+
+
+def _pcg(hv, b: np.ndarray, precond, rtol: float, maxiter: int) -> tuple[np.ndarray, str, int]:
+    """Preconditioned CG for ``A p = b``; stops at negative curvature."""
+    x = np.zeros_like(b)
+    r = b.copy()
+    z = precond(r)
+    d = z.copy()
+    rz = r @ z
+    stop = rtol * np.linalg.norm(b)
+    for i in range(maxiter):
+        Ad = hv(d)
+        dAd = d @ Ad
+        if dAd <= 0:
+            return x, "negative curvature", i + 1
+        alpha = rz / dAd
+        x += alpha * d
+        r -= alpha * Ad
+        if np.linalg.norm(r) <= stop:
+            return x, "ok", i + 1
+        z = precond(r)
+        rz_new = r @ z
+        d = z + (rz_new / rz) * d
+        rz = rz_new
+    return x, "maxiter", maxiter
+
+
+def _newton_pcg(value_and_grad, x0, hess, hessp, *, tol: float, max_iter: int, max_cg: int = 40):
+    """Newton with occasional exact Hessians, preconditioned CG in between (module doc)."""
+    t0 = time.perf_counter()
+    x = np.array(x0, dtype=np.float64)
+    f, g = value_and_grad(x)
+    nfev = 1
+    if not np.isfinite(f) or not np.all(np.isfinite(g)):
+        raise FitDidNotConverge("non-finite NLL at the starting point", x=x)
+    history = [f]
+    edm = np.inf
+    cho = None
+    fresh = False
+    radius = None
+    H = None
+    for it in range(1, max_iter + 1):
+        if cho is None:
+            H = hess(x)
+            if not np.all(np.isfinite(H)):
+                raise FitDidNotConverge("non-finite Hessian", x=x, n_iter=it)
+            cho, shift = _factor(H)
+            fresh = True
+        if fresh:
+            p = -la.cho_solve(cho, g, check_finite=False)
+            if shift == 0.0:
+                edm = -0.5 * float(g @ p)
+                if edm < tol:
+                    return MinimizeResult(
+                        x,
+                        f,
+                        g,
+                        edm,
+                        it,
+                        nfev,
+                        hess=H,
+                        method="newton-pcg",
+                        time=time.perf_counter() - t0,
+                        history=history,
+                    )
+            else:
+                # indefinite: a trust-region dogleg step on the true quadratic model
+                if radius is None:
+                    radius = max(1.0, float(np.linalg.norm(p)))
+                p = _dogleg(g, H @ g, p, radius)
+                predicted = -float(g @ p + 0.5 * p @ (H @ p))
+                f_new, g_new = value_and_grad(x + p)
+                nfev += 1
+                ok = np.isfinite(f_new) and f_new < f and predicted > 0
+                rho = (f - f_new) / predicted if ok else -np.inf
+                step = float(np.linalg.norm(p))
+                radius = 0.25 * step if rho < 0.25 else (2 * radius if rho > 0.75 else radius)
+                if rho > 1e-4:
+                    x, f, g = x + p, f_new, g_new
+                    history.append(f)
+                    cho = None
+                elif radius < 1e-14 * max(1.0, float(np.linalg.norm(x))):
+                    raise FitDidNotConverge("trust region collapsed", x=x, edm=edm, n_iter=it)
+                continue
+        else:
+            gnorm = float(np.linalg.norm(g))
+            p, status, _ = _pcg(
+                lambda v, x=x: hessp(x, v),
+                -g,
+                lambda r: la.cho_solve(cho, r, check_finite=False),
+                rtol=min(0.1, max(gnorm, 1e-8)),
+                maxiter=max_cg,
+            )
+            if status != "ok":
+                cho = None
+                continue
+            edm = -0.5 * float(g @ p)
+            if edm < tol:
+                cho = None  # confirm with the exact Hessian at this point
+                continue
+        # backtracking line search along the Newton direction
+        slope = float(g @ p)
+        if slope >= 0:
+            cho = None
+            continue
+        alpha, accepted = 1.0, False
+        for _ in range(12):
+            f_new, g_new = value_and_grad(x + alpha * p)
+            nfev += 1
+            if np.isfinite(f_new) and f_new <= f + 1e-4 * alpha * slope + 1e-13 * max(1.0, abs(f)):
+                accepted = True
+                break
+            alpha *= 0.5
+        if not accepted:
+            if fresh:
+                raise FitDidNotConverge(
+                    "line search failed at a fresh Hessian", x=x, edm=edm, n_iter=it
+                )
+            cho = None
+            continue
+        x, f, g = x + alpha * p, f_new, g_new
+        history.append(f)
+        fresh = False
+        if alpha < 1.0:
+            cho = None
     raise FitDidNotConverge("max iterations", x=x, edm=edm, n_iter=max_iter)
 
 

@@ -22,19 +22,29 @@ def model_input():
     return fit_models.w_like_model(asymmetric=True, mc_stat=0.02, masked=True)
 
 
-@pytest.mark.parametrize("point", [0.0, 0.3, 0.8])
-def test_structured_derivatives_equal_jax_autodiff(model_input, point):
+@pytest.fixture(scope="module")
+def dense_reference(model_input):
+    return DenseModel(model_input)
+
+
+@pytest.mark.parametrize(
+    ("point", "dense_fraction"), [(0.0, 0.3), (0.3, 0.0), (0.8, 0.3), (0.8, 1.0)]
+)
+def test_structured_derivatives_equal_jax_autodiff(
+    model_input, dense_reference, point, dense_fraction
+):
     """Gradient, Hessian (dense/sparse column split) and HVP of the sparse path = jax.grad/hessian,
     with asymmetric interpolation, Barlow-Beeston-lite and a masked channel, inside (|x| < 1/2)
-    and outside the interpolation's polynomial region."""
+    and outside the interpolation's polynomial region; with all columns dense (BLAS blocks),
+    none, or a mix."""
     rng = np.random.default_rng(11)
     x = (
         point
         * rng.choice([-1.0, 1.0], model_input.nparams)
         * rng.uniform(0.5, 1.5, model_input.nparams)
     )
-    sparse = Model(model_input, dense_fraction=0.3)  # some columns dense, some sparse
-    dense = DenseModel(model_input)
+    sparse = Model(model_input, dense_fraction=dense_fraction)
+    dense = dense_reference
     f_s, g_s = sparse.value_and_grad(x)
     f_d, g_d = dense.value_and_grad(x)
     assert f_s == pytest.approx(f_d, rel=1e-12)
