@@ -318,7 +318,7 @@ def _newton_pcg(value_and_grad, x0, hess, hessp, *, tol: float, max_iter: int, m
             p, status, _ = _pcg(
                 lambda v, x=x: hessp(x, v),
                 -g,
-                lambda r: la.cho_solve(cho, r, check_finite=False),
+                lambda r, cho=cho: la.cho_solve(cho, r, check_finite=False),
                 rtol=min(0.1, max(gnorm, 1e-8)),
                 maxiter=max_cg,
             )
