@@ -155,6 +155,10 @@ def test_files_follow_the_branch_contract(sample):
     for b in ("GenPart_pdgId", "GenPart_status", "GenPart_statusFlags", "GenPart_genPartIdxMother"):
         assert mc[b].typename == "int32_t[]", b
     assert mc["Muon_genPartIdx"].typename == "int32_t[]"
+    for counter, n in (("nLHEPdfWeight", 103), ("nLHEScaleWeight", 9), ("nMEParamWeight", 21)):
+        assert np.all(mc[counter].array(library="np") == n), counter
+    n_muon = np.diff(mc["Muon_pt"].array().layout.offsets.data)
+    np.testing.assert_array_equal(mc["nMuon"].array(library="np"), n_muon)
     for b in ("genWeight", "LHEPdfWeight", "MEParamWeight", "GenPart_pt", "Pileup_nTrueInt"):
         assert b not in data, b
     # one basket per 100k-event batch at most

@@ -205,3 +205,19 @@ def test_trigger_turns_on_near_24_gev_with_the_truth_efficiency(detector):
     assert fired[low].mean() < 0.05
     assert not fired[~tight].any()
     assert EFF_ETA_EDGES.size == 49 and EFF_PT_EDGES[0] <= 10 <= 100 <= EFF_PT_EDGES[-1]
+
+
+def test_isolation_and_recoil_resolution_get_worse_with_pileup(detector):
+    _, gen, mc, _ = detector
+    mu = mc.collections["Muon"]
+    one = mu.counts == 1
+    first = np.concatenate([[0], np.cumsum(mu.counts)[:-1]])[one]
+    iso = mu.fields["pfRelIso04_all"][first]
+    n_pu = mc.flat["Pileup_nPU"][one]
+    low, high = n_pu < 20, n_pu > 45
+    assert np.median(iso[high]) > 1.5 * np.median(iso[low])
+    assert np.mean(iso[high] < 0.15) < np.mean(iso[low] < 0.15)
+    # MET - true neutrino pT: the recoil resolution, which grows with pileup
+    met_x = mc.flat["MET_pt"] * np.cos(mc.flat["MET_phi"])
+    resid = (met_x - gen.nu_px)[one]
+    assert 2.0 < np.std(resid[low]) < np.std(resid[high]) < 12.0
