@@ -738,9 +738,15 @@ def _compiled() -> dict[str, Any]:
             )[1],
             static_argnames=static,
         )
-        # d(grad)/d(main data) and d(grad)/d(auxdata): the global impacts' responses
-        _COMPILED["dgrad_dinputs"] = jax.jit(
-            jax.jacfwd(grad, argnums=(4, 5)), static_argnames=static
+
+        # v . d(grad)/d(main data) and v . d(grad)/d(auxdata), by one reverse pass over the
+        # gradient: the responses of the global impacts
+        def _v_dot_grad(n, aux, x, v, a, base, free, histosys, normsys):
+            g = grad(x, a, base, free, n, aux, histosys=histosys, normsys=normsys)
+            return v @ g
+
+        _COMPILED["v_dgrad_dinputs"] = jax.jit(
+            jax.grad(_v_dot_grad, argnums=(0, 1)), static_argnames=static
         )
     return _COMPILED
 
@@ -786,11 +792,13 @@ class _Objective:
         c = _compiled()["hvp"]
         return np.asarray(c(jnp.asarray(x), jnp.asarray(v), *self.args, **self.model._codes))
 
-    def dgrad_dinputs(self, x):
+    def v_dgrad_dinputs(self, x, v):
+        """``v . d(grad)/d(main data)`` [bins] and ``v . d(grad)/d(auxdata)`` [parameters]."""
         import jax.numpy as jnp
 
-        c = _compiled()["dgrad_dinputs"]
-        dn, daux = c(jnp.asarray(x), *self.args, **self.model._codes)
+        a, base, free, n, aux = self.args
+        c = _compiled()["v_dgrad_dinputs"]
+        dn, daux = c(n, aux, jnp.asarray(x), jnp.asarray(v), a, base, free, **self.model._codes)
         return np.asarray(dn), np.asarray(daux)
 
 
@@ -901,9 +909,9 @@ def _global_impacts(model, obj, fit, observed, i_free) -> dict[str, float]:
     On Asimov data the sources add up in quadrature to the total error exactly.
     """
     x = fit.values[obj.free]
-    dn, daux = obj.dgrad_dinputs(x)  # [free, bins], [free, n_par]
     v_i = np.linalg.solve(fit.hessian, np.eye(len(x))[i_free])  # row i of H^-1
-    r_n, r_aux = -(v_i @ dn), -(v_i @ daux)
+    dn, daux = obj.v_dgrad_dinputs(x, v_i)
+    r_n, r_aux = -dn, -daux
     nu = np.asarray(model.expected(fit.values))
     out = {"data_stat": float(np.sqrt(np.sum(r_n**2 * nu)))}
     a = model._arrays
