@@ -45,6 +45,8 @@ __all__ = ["execute", "harvest_local", "held_chunks"]
 _RUNS: dict[str, dict[int, list[Any]]] = {}
 #: run id -> id of the Dask client (driver) that owns it
 _OWNERS: dict[str, str] = {}
+#: runs that ended: a task of theirs still running when they ended adds nothing
+_CLOSED: set[str] = set()
 _LOCK = threading.Lock()
 
 
@@ -68,6 +70,8 @@ def _process_into_worker(
     except WMassError as err:
         return {"worker": _worker_address(), "error": err}
     with _LOCK:
+        if run_id in _CLOSED:
+            return {"worker": _worker_address(), "events": 0, "closed": True}
         _OWNERS[run_id] = owner
         slot = _RUNS.setdefault(run_id, {}).get(epoch)
         if slot is None:
@@ -84,6 +88,14 @@ def _pop_run(run_id: str) -> list[tuple[int, Any, dict[str, list[tuple[int, int]
         run = _RUNS.pop(run_id, {})
         _OWNERS.pop(run_id, None)
     return [(epoch, acc, ids) for epoch, (acc, ids) in sorted(run.items())]
+
+
+def _close_run(run_id: str) -> None:
+    """The run ended (or failed): drop its accumulators, ignore its late tasks."""
+    with _LOCK:
+        _RUNS.pop(run_id, None)
+        _OWNERS.pop(run_id, None)
+        _CLOSED.add(run_id)
 
 
 def _drop_orphans(live_owners: list[str]) -> int:
@@ -216,9 +228,12 @@ def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harve
                 if ledger.state[i] != "todo":
                     continue  # a file failure earlier in this pass settled it
                 attempt, epoch = ledger.start(i)
-                res = _process_into_worker(
-                    processor, ledger.chunks[i], run_id, "local", i, attempt, epoch
-                )
+                item = ledger.chunks[i]
+                try:
+                    res = _process_into_worker(processor, item, run_id, "local", i, attempt, epoch)
+                except Exception as err:
+                    error = f"{type(err).__name__}: {err}"
+                    raise ChunkFailed(chunk_label(item), chunk_key(item)[1], error) from err
                 if "error" in res:
                     _handle_error(ledger, i, res["error"], skip_bad_files, say)
                 else:
@@ -231,7 +246,7 @@ def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harve
                     last = time.monotonic()
             harvest_local(ledger, run_id)
     finally:
-        _pop_run(run_id)
+        _close_run(run_id)
 
 
 def _execute_dask(
@@ -316,7 +331,7 @@ def _execute_dask(
         for fut, _, _ in futures.values():
             fut.cancel()
         with contextlib.suppress(Exception):
-            client.run(_pop_run, run_id)
+            client.run(_close_run, run_id)
 
 
 def _cancel_stale(

@@ -1,0 +1,177 @@
+"""Running on a real Dask cluster started from the command line (``dask scheduler`` + two
+``dask worker`` processes): a worker SIGKILLed mid-run has exactly its chunks redone, a file
+that breaks half-way through a dataset is given up with the dataset normalised without it, and
+the histograms are those of an uninterrupted run in this process, every chunk counted once."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+from analysis.badfiles import ChunkFailed
+from analysis.datasets import load_datasets
+from analysis.execute import held_chunks
+from analysis.run import run
+from processors import WMassProcessor
+from processors.errors import MissingBranch
+
+HERE = Path(__file__).resolve().parent
+CHUNK = 150
+
+
+def _load(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+h5 = _load("h5_scale_samples", HERE / "scale_samples.py")
+synthetic = _load("h5_synthetic", HERE.parent / "processors" / "synthetic.py")
+
+pytestmark = pytest.mark.dask
+
+
+@pytest.fixture(autouse=True)
+def _quiet():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="coffea")
+        yield
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    return h5.generate(tmp_path_factory.mktemp("scale") / "gen")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One cluster for the module; the test that kills a worker runs last."""
+    c = h5.CommandLineCluster(tmp_path_factory.mktemp("cluster"), workers=2)
+    yield c
+    c.close()
+
+
+def _processor(sample: Path, datasets):
+    return WMassProcessor(
+        datasets, corrections=str(sample.parent / "corrections.json"), variations=("pileup",)
+    )
+
+
+def _planned(result, name):
+    return {(c.filename, c.entrystart, c.entrystop) for c in result.chunks if c.dataset == name}
+
+
+def test_file_failing_mid_dataset_is_skipped_and_the_dataset_redone(sample, cluster, tmp_path):
+    """The broken file sits between two good ones: the good chunks of its dataset merged
+    before it failed are dropped and redone, so the result equals a run without it."""
+    bad = synthetic.write_sample(tmp_path / "no_met.root", 300, seed=3, drop=("MET_pt",))
+    good = load_datasets(h5.fileset(sample, tmp_path / "good.yaml"))
+    files = list(good["wmunu"].files)
+    with_bad = h5.fileset(sample, tmp_path / "bad.yaml", extra={"wmunu": [str(bad)]})
+    doc = h5.yaml.safe_load(with_bad.read_text())
+    doc["datasets"]["wmunu"]["files"] = [files[0], str(bad), files[1]]
+    with_bad.write_text(h5.yaml.safe_dump(doc))
+    datasets = load_datasets(with_bad)
+
+    reference = run(
+        _processor(sample, good), good, executor="iterative", chunksize=CHUNK, progress=False
+    )
+    with pytest.raises(MissingBranch, match=r"missing branch 'MET_pt' in .*no_met\.root"):
+        run(
+            _processor(sample, datasets),
+            datasets,
+            executor="dask",
+            client=cluster.client,
+            chunksize=CHUNK,
+            progress=False,
+        )
+    result = run(
+        _processor(sample, datasets),
+        datasets,
+        executor="dask",
+        client=cluster.client,
+        chunksize=CHUNK,
+        progress=False,
+        skip_bad_files=True,
+    )
+    assert result.files_failed == {
+        "wmunu": [{"file": str(bad), "error": f"missing branch 'MET_pt' in {bad}"}]
+    }
+    assert result.stats.resets == 1
+    h5.assert_same_output(result.output, reference.output)
+    assert result.output["wmunu"]["sumw"] == pytest.approx(h5.sum_genweight(files), rel=1e-12)
+
+
+class _FailsOnSecondFile:
+    """A processor whose chunks of ``nano_1.root`` raise: a bug, not a bad file."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def process(self, events):
+        if str(events.metadata["filename"]).endswith("nano_1.root"):
+            raise ZeroDivisionError("the analysis divided by zero")
+        return self.inner.process(events)
+
+    def postprocess(self, acc):
+        return acc
+
+
+def test_a_chunk_that_keeps_failing_stops_the_run_naming_chunk_file_and_error(sample, tmp_path):
+    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml", keep=("wmunu",)))
+    proc = _FailsOnSecondFile(WMassProcessor(datasets, variations=False))
+    with pytest.raises(ChunkFailed) as info:
+        run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
+    err = info.value
+    assert err.filename == datasets["wmunu"].files[1]
+    assert err.chunk.startswith(f"chunk wmunu:{err.filename}[0:")  # its first chunk
+    assert "ZeroDivisionError: the analysis divided by zero" in str(err)
+
+
+def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_path):
+    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml"))
+    proc = _processor(sample, datasets)
+    reference = run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
+
+    finished = threading.Event()
+    killed: dict = {}
+
+    def kill_a_worker_holding_chunks():
+        while not finished.is_set():
+            held = cluster.client.run(held_chunks)
+            for address, n in held.items():
+                if n >= 2:
+                    killed.update(address=address, held=n)
+                    cluster.kill(address)
+                    return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_a_worker_holding_chunks)
+    watcher.start()
+    try:
+        result = run(
+            proc, datasets, executor="dask", client=cluster.client, chunksize=CHUNK, progress=False
+        )
+    finally:
+        finished.set()
+        watcher.join()
+
+    assert killed, "the run ended before a worker held two chunks: make it longer"
+    assert result.stats.workers_lost == [killed["address"]]
+    # its accumulator was lost with it: the chunks it held were processed again (those the
+    # driver had heard of by the ledger, those it had not by Dask's own rescheduling)
+    assert result.stats.redone >= 1
+    survivor = set(cluster.workers)
+    assert set(result.placement) == survivor
+    for name in datasets:
+        assert result.output[name]["chunks"] == _planned(result, name)
+        assert result.output[name]["events_read"] == h5.n_events(list(datasets[name].files))
+    h5.assert_same_output(result.output, reference.output)
+    # nothing of the run is left on the surviving worker
+    assert sum(cluster.client.run(held_chunks).values()) == 0
