@@ -310,6 +310,15 @@ def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any
             writer.write(to_branches(batch))
             written += n
         first += generated
+    if written == 0:  # a tiny sample: still a valid file, with an empty Events tree
+        spec = PROCESSES["wmunu"]
+        rng = _rng(plan.seed, _DATA, 0, k, n_rounds)
+        empty = generate_batch(spec, 1, rng, plan.truth, coefficients["wmunu"], is_data=True)
+        empty = empty.select(np.zeros(len(empty), dtype=bool))
+        empty.flat["run"] = np.zeros(0, np.uint32)
+        empty.flat["luminosityBlock"] = np.zeros(0, np.uint32)
+        empty.flat["event"] = np.zeros(0, np.uint64)
+        writer.write(to_branches(empty))
     writer.close()
     return {"name": "data", "k": k, "file": rel, "nevents": written}
 

@@ -16,6 +16,7 @@ import yaml
 
 from analysis.generate import generate_samples
 from analysis.generate_processes import MW_REF, MZ_REF, PROCESSES
+from processors.errors import ConfigError
 
 MU_PT_CUT = 26.0
 
@@ -296,3 +297,14 @@ def test_mw_sets_the_w_mass_of_the_data_only(tmp_path):
     shift = np.median(data) - np.median(mc)
     err = 1.25 * np.hypot(np.std(data) / np.sqrt(len(data)), np.std(mc) / np.sqrt(len(mc)))
     assert 1.5 < shift < 3.5 and shift > 5 * err, (shift, err)
+
+
+def test_a_sample_without_data_events_still_has_a_readable_data_file(tmp_path, sample):
+    generate_samples(tmp_path, events=7, seed=1, lumi_pb=1e-9, corrections=False)
+    empty = uproot.open(tmp_path / "data" / "nano_0.root")["Events"]
+    full = uproot.open(sample / "data" / "nano_0.root")["Events"]
+    assert empty.num_entries == 0
+    assert set(empty.keys()) == set(full.keys())
+    assert empty["Muon_pt"].typename == full["Muon_pt"].typename
+    with pytest.raises(ConfigError, match="lumi_pb"):
+        generate_samples(tmp_path / "x", events=100, lumi_pb=-1.0)
