@@ -11,7 +11,7 @@ branches.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,6 +40,13 @@ __all__ = [
     "PROCESSES",
     "GenEvents",
     "ProcessSpec",
+    "diboson",
+    "qcd",
+    "ttbar",
+    "wmunu",
+    "wtaunu",
+    "zmumu",
+    "ztautau",
 ]
 
 MW_REF = 80.379
@@ -81,7 +88,6 @@ class GenEvents:
     gen_valid: np.ndarray  # [n, g]
     recoil_sigma: float = 2.5  # GeV, hadronic-recoil resolution before pileup
     mass_weights: np.ndarray | None = None  # [n, 21] or None (all ones)
-    extra: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
