@@ -160,8 +160,10 @@ def fingerprint(config: Mapping[str, Any]) -> str:
 def _first_difference(
     stored: Mapping[str, Any], current: Mapping[str, Any]
 ) -> tuple[str, Any, Any]:
-    """The first key (dotted) whose value differs, with both values."""
-    for key in sorted(set(stored) | set(current)):
+    """The first key (dotted) whose value differs, with both values (the options first, the
+    chunk plan last: it differs whenever anything upstream does)."""
+    order = {"options": 0, "datasets": 1, "code": 2, "chunks": 3}
+    for key in sorted(set(stored) | set(current), key=lambda k: (order.get(k, 1), k)):
         a, b = stored.get(key), current.get(key)
         if a == b:
             continue

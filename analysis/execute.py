@@ -332,6 +332,7 @@ def _execute_dask(
             fut.cancel()
         with contextlib.suppress(Exception):
             client.run(_close_run, run_id)
+            client.run(_drop_orphans, client.run_on_scheduler(_scheduler_clients))
 
 
 def _cancel_stale(

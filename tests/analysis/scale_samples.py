@@ -28,6 +28,13 @@ def generate(out: Path, *, events: int = 3000, seed: int = 5) -> Path:
     return generate_samples(out, events=events, files_per_process=2, seed=seed, batch_size=400)
 
 
+def shared_sample(tmp_path_factory) -> Path:
+    """The generated sample, made once per test session (its datasets.yaml)."""
+    base = tmp_path_factory.getbasetemp() / "h5-generated"
+    done = base / "datasets.yaml"
+    return done if done.exists() else generate(base)
+
+
 def fileset(
     source: Path,
     out: Path,

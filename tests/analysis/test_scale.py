@@ -46,7 +46,7 @@ def _quiet():
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
-    return h5.generate(tmp_path_factory.mktemp("scale") / "gen")
+    return h5.shared_sample(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

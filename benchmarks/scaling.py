@@ -1,0 +1,201 @@
+"""Scaling of the histmaker on Dask: events/s with 1 and 2 workers, and peak memory (RSS) of
+the driver and the workers when the same data is cut into 10x more chunks.
+
+    .venv/bin/python benchmarks/scaling.py [--events 60000] [--chunksize 10000] [--variations all]
+
+One generated sample (``analysis.generate``: W -> mu nu and data, 2 files each); every
+configuration runs in a fresh Python process with its own ``LocalCluster`` (single-threaded
+worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alone:
+
+- ``ours``: :func:`analysis.run.run` -- one accumulator per worker, harvested at the end
+  (memory should not grow with the number of chunks);
+- ``coffea``: coffea's ``Runner`` + ``DaskExecutor`` on the same processor and chunks -- every
+  chunk's output goes back through Dask and is tree-reduced (``treereduction=20``).
+
+The table gives events/s (wall, after the cluster is up), the speed-up of 2 workers over 1,
+and the RSS ratios "10x chunks / 1x chunks" (1.0 = flat). The machine is shared: compare the
+ratios of one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+# run as a script, this directory would shadow the packages (benchmarks/fit.py vs fit)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _one(cfg: dict) -> dict:
+    """Run one configuration in this process; returns its measurements."""
+    warnings.filterwarnings("ignore")
+    from analysis.cluster import dask_client
+    from analysis.datasets import load_datasets
+    from analysis.histmaker import make_processor
+
+    datasets = load_datasets(cfg["datasets"])
+    variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
+    proc = make_processor("wmass", datasets, corrections=cfg["corrections"], variations=variations)
+    with dask_client(workers=cfg["workers"], quiet=True) as client:
+        client.wait_for_workers(cfg["workers"])
+        t0 = time.perf_counter()
+        if cfg["how"] == "ours":
+            from analysis.run import run
+
+            result = run(
+                proc,
+                datasets,
+                executor="dask",
+                client=client,
+                chunksize=cfg["chunksize"],
+                progress=False,
+            )
+            n_chunks, output = len(result.chunks), result.output
+        else:
+            from coffea import processor
+            from coffea.nanoevents import NanoAODSchema
+
+            from analysis.run import chunk_metadata
+
+            fileset = {
+                name: {"files": {f: ds.treename for f in ds.files}, "metadata": chunk_metadata(ds)}
+                for name, ds in datasets.items()
+            }
+            runner = processor.Runner(
+                executor=processor.DaskExecutor(client=client, status=False, treereduction=20),
+                schema=NanoAODSchema,
+                chunksize=cfg["chunksize"],
+            )
+            output = runner(fileset, proc, treename="Events")
+            n_chunks = sum(len(c) for c in output.values() for c in [c["chunks"]])
+        seconds = time.perf_counter() - t0
+        workers_rss = client.run(_peak_rss_mb)
+    events = sum(int(v["events_read"]) for v in output.values())
+    return {
+        "events": events,
+        "seconds": seconds,
+        "chunks": n_chunks,
+        "driver_mb": _peak_rss_mb(),
+        "worker_mb": max(workers_rss.values()),
+    }
+
+
+def _measure(cfg: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _sample(events: int, where: Path) -> tuple[Path, Path]:
+    import yaml
+
+    from analysis.generate import generate_samples
+
+    src = generate_samples(where / "gen", events=events, files_per_process=2, seed=11)
+    doc = yaml.safe_load(src.read_text())
+    keep = {k: doc["datasets"][k] for k in ("wmunu", "data")}
+    for entry in keep.values():
+        entry["files"] = [str(src.parent / f) for f in entry["files"]]
+        for key in ("lumi_csv", "golden_json"):
+            if entry.get(key):
+                entry[key] = str(src.parent / entry[key])
+    path = where / "datasets.yaml"
+    path.write_text(yaml.safe_dump({"lumi_pb": doc.get("lumi_pb"), "datasets": keep}))
+    return path, src.parent / "corrections.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--events", type=int, default=60_000, help="MC events generated (all processes)"
+    )
+    parser.add_argument("--chunksize", type=int, default=10_000, help="the 1x chunk size")
+    parser.add_argument("--variations", default="all", help="'all' or a comma-separated list")
+    parser.add_argument("--skip-coffea", action="store_true", help="only our executor")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(json.loads(args.one))))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="wmass-scaling-") as tmp:
+        datasets, corrections = _sample(args.events, Path(tmp))
+        base = {
+            "datasets": str(datasets),
+            "corrections": str(corrections),
+            "variations": args.variations,
+        }
+        small = max(1, args.chunksize // 10)
+        configs = [
+            ("ours", 1, args.chunksize),
+            ("ours", 2, args.chunksize),
+            ("ours", 2, small),
+        ]
+        if not args.skip_coffea:
+            configs += [("coffea", 2, args.chunksize), ("coffea", 2, small)]
+        rows = {}
+        for how, workers, chunksize in configs:
+            cfg = {**base, "how": how, "workers": workers, "chunksize": chunksize}
+            rows[(how, workers, chunksize)] = _measure(cfg)
+            print(f"  measured {how} workers={workers} chunksize={chunksize}", file=sys.stderr)
+
+    print(f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data")
+    header = f"{'executor':8} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
+    print(header)
+    print("-" * len(header))
+    for (how, workers, _chunksize), r in rows.items():
+        if "error" in r:
+            print(f"{how:8} {workers:>7} {'-':>7} error: {r['error']}")
+            continue
+        rate = r["events"] / r["seconds"]
+        print(
+            f"{how:8} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
+            f"{r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
+        )
+
+    def ratio(a, b, key):
+        ra, rb = rows.get(a, {}), rows.get(b, {})
+        if "error" in ra or "error" in rb or not ra or not rb:
+            return float("nan")
+        if key == "rate":
+            return (rb["events"] / rb["seconds"]) / (ra["events"] / ra["seconds"])
+        return rb[key] / ra[key]
+
+    one, two, many = ("ours", 1, args.chunksize), ("ours", 2, args.chunksize), ("ours", 2, small)
+    print("\nratios")
+    print(f"  ours, 2 workers / 1 worker, events/s:          {ratio(one, two, 'rate'):.2f}x")
+    print(f"  ours, 10x chunks / 1x, driver peak RSS:        {ratio(two, many, 'driver_mb'):.2f}")
+    print(f"  ours, 10x chunks / 1x, worker peak RSS:        {ratio(two, many, 'worker_mb'):.2f}")
+    if not args.skip_coffea:
+        c1, c10 = ("coffea", 2, args.chunksize), ("coffea", 2, small)
+        print(f"  coffea, 10x chunks / 1x, driver peak RSS:      {ratio(c1, c10, 'driver_mb'):.2f}")
+        print(f"  coffea, 10x chunks / 1x, worker peak RSS:      {ratio(c1, c10, 'worker_mb'):.2f}")
+        print(
+            f"  10x chunks, driver RSS coffea / ours:          {ratio(many, c10, 'driver_mb'):.2f}"
+        )
+        print(
+            f"  10x chunks, events/s ours / coffea:            {1 / ratio(many, c10, 'rate'):.2f}x"
+        )
+
+
+if __name__ == "__main__":
+    main()
