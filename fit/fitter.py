@@ -84,12 +84,16 @@ def minimize_model(
     K = model.K
     x0 = np.zeros(K) if x0 is None else np.asarray(x0, dtype=np.float64)
     free = np.ones(K, dtype=bool) if fixed is None else ~np.asarray(fixed, dtype=bool)
-    vg, hess, hessp, embed = restrict(free, x0, model.value_and_grad, model.hessian, model.hessp)
+    vg, hess, hessp, embed, fisher = restrict(
+        free, x0, model.value_and_grad, model.hessian, model.hessp, model.fisher
+    )
     y0 = x0[free]
     out: dict[str, Any] = {}
     if minimizer == "trust":
-        res = minimize(vg, y0, hess=hess, hessp=hessp, tol=tol, max_iter=max_iter)
+        res = minimize(vg, y0, hess=hess, hessp=hessp, fisher=fisher, tol=tol, max_iter=max_iter)
         y, n_iter, H = res.x, res.n_iter, res.hess
+        if fixed is None:
+            out["factor"] = res.factor
     elif minimizer == "cg":
         res = minimize(vg, y0, hessp=hessp, tol=tol, max_iter=max_iter)
         y, n_iter, H = res.x, res.n_iter, None
@@ -259,7 +263,11 @@ def fit(
     timings["minimize"] = time.perf_counter() - t
     t = time.perf_counter()
     x = m["x"]
-    cov = m["covariance_free"] if minimizer == "minuit" else unc.covariance(m["hess"])
+    cov = (
+        m["covariance_free"]
+        if minimizer == "minuit"
+        else unc.covariance(m["hess"], m.get("factor"))
+    )
     errors = np.sqrt(np.diag(cov))
     timings["covariance"] = time.perf_counter() - t
     result = FitResult(

@@ -49,6 +49,7 @@ class MinimizeResult:
     n_iter: int
     nfev: int
     hess: np.ndarray | None = None
+    factor: tuple[np.ndarray, bool] | None = None
     status: str = "converged"
     method: str = "newton"
     time: float = 0.0
@@ -56,20 +57,30 @@ class MinimizeResult:
 
 
 def _factor(H: np.ndarray) -> tuple[tuple[np.ndarray, bool], float]:
-    """Cholesky of ``H + shift I`` with the smallest tried shift (0 first)."""
+    """Cholesky of ``H + shift I`` with the smallest shift that works (0 first).
+
+    For an indefinite ``H`` the shift starts just above ``-lambda_min`` (Lanczos, ARPACK), so
+    one or two factorisations suffice.
+    """
     try:
         return la.cho_factor(H, lower=False, check_finite=False), 0.0
     except la.LinAlgError:
         pass
     scale = max(float(np.abs(np.diag(H)).max()), 1e-12)
-    shift = 1e-8 * scale
+    try:
+        from scipy.sparse.linalg import eigsh
+
+        lam = float(eigsh(H, k=1, which="SA", tol=1e-3, return_eigenvectors=False, maxiter=5000)[0])
+        shift = max(-1.05 * lam, 0.0) + 1e-8 * scale
+    except Exception:  # ARPACK did not converge: fall back to a geometric search
+        shift = 1e-8 * scale
     while shift < 1e8 * scale:
         try:
             return la.cho_factor(
                 H + shift * np.eye(H.shape[0]), lower=False, check_finite=False
             ), shift
         except la.LinAlgError:
-            shift *= 10.0
+            shift *= 4.0
     raise FitDidNotConverge("Hessian not positive definite (no shift makes it so)")
 
 
@@ -130,16 +141,21 @@ def minimize(
     max_iter: int = 200,
     radius: float | None = None,
     max_cg: int | None = None,
+    fisher: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> MinimizeResult:
     """Minimise with a trust-region Newton method; see the module docstring.
 
     ``tol`` is the EDM goal (the NLL's units: 1e-10 puts the minimum ~1e-5 sigma from exact).
-    With ``hess`` the Hessian at the minimum is returned in ``.hess``.
+    With ``hess`` the Hessian at the minimum is returned in ``.hess`` (and its Cholesky factor
+    in ``.factor``). ``fisher``: an optional positive-definite approximation of the Hessian
+    (the expected information) used, with ``hess`` and ``hessp``, as the preconditioner and,
+    where the Hessian is indefinite, for the step; the exact Hessian is then computed once, at
+    the end.
     """
     if hess is None and hessp is None:
         raise ValueError("minimize needs hess or hessp")
     if hess is not None and hessp is not None:
-        return _newton_pcg(value_and_grad, x0, hess, hessp, tol=tol, max_iter=max_iter)
+        return _newton_pcg(value_and_grad, x0, hess, hessp, fisher, tol=tol, max_iter=max_iter)
     t0 = time.perf_counter()
     x = np.array(x0, dtype=np.float64)
     f, g = value_and_grad(x)
@@ -234,6 +250,8 @@ def minimize(
 def _pcg(hv, b: np.ndarray, precond, rtol: float, maxiter: int) -> tuple[np.ndarray, str, int]:
     """Preconditioned CG for ``A p = b``; stops at negative curvature."""
     x = np.zeros_like(b)
+    if not np.any(b):
+        return x, "ok", 0
     r = b.copy()
     z = precond(r)
     d = z.copy()
@@ -256,8 +274,10 @@ def _pcg(hv, b: np.ndarray, precond, rtol: float, maxiter: int) -> tuple[np.ndar
     return x, "maxiter", maxiter
 
 
-def _newton_pcg(value_and_grad, x0, hess, hessp, *, tol: float, max_iter: int, max_cg: int = 40):
-    """Newton with occasional exact Hessians, preconditioned CG in between (module doc)."""
+def _newton_pcg(
+    value_and_grad, x0, hess, hessp, fisher=None, *, tol: float, max_iter: int, max_cg: int = 50
+):
+    """Newton with occasional factorisations, preconditioned CG in between (module doc)."""
     t0 = time.perf_counter()
     x = np.array(x0, dtype=np.float64)
     f, g = value_and_grad(x)
@@ -266,76 +286,68 @@ def _newton_pcg(value_and_grad, x0, hess, hessp, *, tol: float, max_iter: int, m
         raise FitDidNotConverge("non-finite NLL at the starting point", x=x)
     history = [f]
     edm = np.inf
-    cho = None
-    fresh = False
-    radius = None
-    H = None
+    cho, kind, fresh, H = None, "", False, None
+    want_exact = fisher is None
+    n_factor = 0
     for it in range(1, max_iter + 1):
         if cho is None:
-            H = hess(x)
-            if not np.all(np.isfinite(H)):
-                raise FitDidNotConverge("non-finite Hessian", x=x, n_iter=it)
-            cho, shift = _factor(H)
-            fresh = True
-        if fresh:
-            p = -la.cho_solve(cho, g, check_finite=False)
-            if shift == 0.0:
-                edm = -0.5 * float(g @ p)
-                if edm < tol:
-                    return MinimizeResult(
-                        x,
-                        f,
-                        g,
-                        edm,
-                        it,
-                        nfev,
-                        hess=H,
-                        method="newton-pcg",
-                        time=time.perf_counter() - t0,
-                        history=history,
-                    )
+            if want_exact:
+                H = hess(x)
+                if not np.all(np.isfinite(H)):
+                    raise FitDidNotConverge("non-finite Hessian", x=x, n_iter=it)
+                cho, shift = _factor(H)
+                kind = "exact" if shift == 0.0 else "shifted"
             else:
-                # indefinite: a trust-region dogleg step on the true quadratic model
-                if radius is None:
-                    radius = max(1.0, float(np.linalg.norm(p)))
-                p = _dogleg(g, H @ g, p, radius)
-                predicted = -float(g @ p + 0.5 * p @ (H @ p))
-                f_new, g_new = value_and_grad(x + p)
-                nfev += 1
-                ok = np.isfinite(f_new) and f_new < f and predicted > 0
-                rho = (f - f_new) / predicted if ok else -np.inf
-                step = float(np.linalg.norm(p))
-                radius = 0.25 * step if rho < 0.25 else (2 * radius if rho > 0.75 else radius)
-                if rho > 1e-4:
-                    x, f, g = x + p, f_new, g_new
-                    history.append(f)
-                    cho = None
-                elif radius < 1e-14 * max(1.0, float(np.linalg.norm(x))):
-                    raise FitDidNotConverge("trust region collapsed", x=x, edm=edm, n_iter=it)
-                continue
+                cho, shift = _factor(fisher(x))
+                kind = "fisher"
+            fresh = True
+            n_factor += 1
+        n_cg = 0
+        if kind == "exact" and fresh:
+            p = -la.cho_solve(cho, g, check_finite=False)
+            edm = -0.5 * float(g @ p)
+            if edm < tol:
+                return MinimizeResult(
+                    x,
+                    f,
+                    g,
+                    edm,
+                    it,
+                    nfev,
+                    hess=H,
+                    factor=cho,
+                    method="newton-pcg",
+                    time=time.perf_counter() - t0,
+                    history=history,
+                )
         else:
             gnorm = float(np.linalg.norm(g))
-            p, status, _ = _pcg(
+            p, status, n_cg = _pcg(
                 lambda v, x=x: hessp(x, v),
                 -g,
                 lambda r, cho=cho: la.cho_solve(cho, r, check_finite=False),
-                rtol=min(0.1, max(gnorm, 1e-8)),
+                rtol=min(0.1, max(gnorm, 1e-10)),
                 maxiter=max_cg,
             )
-            if status != "ok":
-                cho = None
+            if status == "ok":
+                edm = -0.5 * float(g @ p)
+                if edm < tol:
+                    want_exact, cho = True, None  # confirm with the exact Hessian here
+                    continue
+            elif not fresh:
+                cho = None  # a stale preconditioner: refresh it first
                 continue
-            edm = -0.5 * float(g @ p)
-            if edm < tol:
-                cho = None  # confirm with the exact Hessian at this point
-                continue
-        # backtracking line search along the Newton direction
+            else:
+                # negative curvature (far from the minimum): the preconditioner's own step
+                p = -la.cho_solve(cho, g, check_finite=False)
         slope = float(g @ p)
         if slope >= 0:
+            if fresh:
+                raise FitDidNotConverge("no descent direction", x=x, edm=edm, n_iter=it)
             cho = None
             continue
         alpha, accepted = 1.0, False
-        for _ in range(12):
+        for _ in range(30):
             f_new, g_new = value_and_grad(x + alpha * p)
             nfev += 1
             if np.isfinite(f_new) and f_new <= f + 1e-4 * alpha * slope + 1e-13 * max(1.0, abs(f)):
@@ -344,15 +356,13 @@ def _newton_pcg(value_and_grad, x0, hess, hessp, *, tol: float, max_iter: int, m
             alpha *= 0.5
         if not accepted:
             if fresh:
-                raise FitDidNotConverge(
-                    "line search failed at a fresh Hessian", x=x, edm=edm, n_iter=it
-                )
+                raise FitDidNotConverge("line search failed", x=x, edm=edm, n_iter=it)
             cho = None
             continue
         x, f, g = x + alpha * p, f_new, g_new
         history.append(f)
         fresh = False
-        if alpha < 1.0:
+        if alpha < 1.0 or n_cg > max_cg // 3 or kind == "shifted":
             cho = None
     raise FitDidNotConverge("max iterations", x=x, edm=edm, n_iter=max_iter)
 
@@ -363,11 +373,12 @@ def restrict(
     value_and_grad: ValueAndGrad,
     hess: Callable[[np.ndarray], np.ndarray] | None = None,
     hessp: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
-) -> tuple[Callable, Callable | None, Callable | None, Callable[[np.ndarray], np.ndarray]]:
+    fisher: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[Callable, ...]:
     """The objective restricted to the ``free`` parameters (others fixed at ``x_full``).
 
-    Returns ``(value_and_grad, hess, hessp, embed)`` on the free sub-vector; ``embed(y)`` is
-    the full point.
+    Returns ``(value_and_grad, hess, hessp, embed)`` on the free sub-vector (and the restricted
+    ``fisher`` last when one is given); ``embed(y)`` is the full point.
     """
     free = np.asarray(free, dtype=bool)
     base = np.array(x_full, dtype=np.float64)
@@ -390,4 +401,7 @@ def restrict(
             full[free] = v
             return hessp(embed(y), full)[free]
 
-    return vg, h, hp, embed
+    if fisher is None:
+        return vg, h, hp, embed
+    fi = lambda y: fisher(embed(y))[np.ix_(free, free)]  # noqa: E731
+    return vg, h, hp, embed, fi

@@ -324,7 +324,13 @@ class Model(_Base):
         curv = self._curv(s, w)
         return out if curv is None else out + curv * v
 
-    def hessian(self, x: np.ndarray) -> np.ndarray:
+    def fisher(self, x: np.ndarray) -> np.ndarray:
+        """The expected information at ``x``: the Hessian with the data replaced by the
+        prediction (``dL/dn = 0``). Positive definite whenever the model is not singular, and
+        equal to the Hessian at an Asimov minimum; the minimiser's preconditioner."""
+        return self.hessian(x, expected=True)
+
+    def hessian(self, x: np.ndarray, *, expected: bool = False) -> np.ndarray:
         """The exact dense Hessian ``[K, K]`` from the block structure (see the module doc).
 
         Columns touching many bins ("dense", e.g. theory and normalisations) are filled, per
@@ -332,6 +338,13 @@ class Model(_Base):
         """
         s = self._state(x)
         e, L1, L2 = s["e"], s["L1"], s["L2"]
+        if expected:
+            ns = np.where(s["n"] > 0, s["n"], 1.0)
+            bins = self.bins
+            L1 = np.zeros_like(L1)
+            L2 = np.where(
+                bins.mask, 1.0 / ns - np.where(bins.bb, 1.0 / (ns + bins.k / bins.beta0), 0.0), 0.0
+            )
         w = L1[self.row_bin] * e
         NP, B, P = self.B * self.P, self.B, self.P
         data = self.a_vals if self.Hh is None else self.a_vals + self.h_vals * s["gp"][self.col_of]
@@ -442,6 +455,16 @@ class DenseModel(_Base):
 
     def hessian(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._hess(np.asarray(x, dtype=np.float64)))
+
+    def fisher(self, x: np.ndarray) -> np.ndarray:
+        """The expected information (see :meth:`Model.fisher`), from the bin Jacobian."""
+        x = np.asarray(x, dtype=np.float64)
+        M = np.asarray(self._binjac(x))
+        n = np.asarray(self._yields(x)).reshape(self.B, self.P).sum(axis=1)
+        ns = np.where(n > 0, n, 1.0)
+        b = self.bins
+        L2 = np.where(b.mask, 1.0 / ns - np.where(b.bb, 1.0 / (ns + b.k / b.beta0), 0.0), 0.0)
+        return M.T @ (L2[:, None] * M) + np.diag(self.constrained.astype(np.float64))
 
     def yields(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self._yields(np.asarray(x, dtype=np.float64))).reshape(self.B, self.P)

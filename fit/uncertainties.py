@@ -29,9 +29,13 @@ from .errors import FitDidNotConverge
 __all__ = ["covariance", "global_impacts", "group_impacts", "impacts"]
 
 
-def covariance(hess: np.ndarray) -> np.ndarray:
-    """``H^-1`` by Cholesky (LAPACK potrf/potri)."""
-    c, info = lapack.dpotrf(np.asarray(hess, dtype=np.float64), lower=0, clean=0)
+def covariance(hess: np.ndarray, factor: tuple[np.ndarray, bool] | None = None) -> np.ndarray:
+    """``H^-1`` by Cholesky (LAPACK potrf/potri); ``factor``: an upper Cholesky factor of ``H``
+    already computed (``scipy.linalg.cho_factor(H, lower=False)``, e.g. by the minimiser)."""
+    if factor is not None and not factor[1]:
+        c, info = factor[0], 0
+    else:
+        c, info = lapack.dpotrf(np.asarray(hess, dtype=np.float64), lower=0, clean=0)
     if info != 0:
         raise FitDidNotConverge(
             f"Hessian not positive definite at the minimum (leading minor {info})"
