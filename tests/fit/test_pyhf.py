@@ -474,3 +474,37 @@ def test_exported_workspace_is_valid_for_pyhf_and_fits_to_our_answer(tmp_path):
     assert exported.pois["mu"]["value"] == pytest.approx(mu, rel=1e-6)
     # our POI is log(mu): its linearised error mu * sigma_log(mu) is pyhf's error on mu
     assert exported.pois["mu"]["error"] == pytest.approx(mu_err, rel=1e-6)
+
+
+# ---------------------------------------------------------------- minuit, scans and toys
+
+
+def test_minuit_cross_check_agrees_with_the_trust_region_fit():
+    spec = make_workspace(seed=11)
+    trust = fit_workspace(spec)
+    minuit = fit_workspace(spec, minimizer="minuit")
+    assert minuit.minimizer == "minuit"
+    assert_values_agree(minuit.values, trust.values, trust.errors)
+    np.testing.assert_allclose(minuit.errors, trust.errors, rtol=1e-3)
+
+
+def test_profile_scan_is_zero_at_the_minimum_and_near_half_at_one_sigma():
+    spec = make_workspace(seed=11)
+    result = fit_workspace(spec, scan=["mu"], scan_points=3, scan_range=1.0)
+    scan = result.scans["mu"]
+    np.testing.assert_allclose(scan["x"][1], result.pois["mu"]["value"])
+    assert abs(scan["dnll"][1]) < 1e-9
+    # a profile likelihood is close to parabolic: 1/2 at +-1 sigma within a few per cent
+    np.testing.assert_allclose(scan["dnll"][[0, 2]], 0.5, rtol=0.1)
+
+
+def test_toys_are_seeded_and_scatter_around_the_generating_point():
+    spec = make_workspace(seed=11)
+    a = fit_workspace(spec, toys=8, seed=5)
+    b = fit_workspace(spec, toys=8, seed=5)
+    assert a.data == "toys" and a.toys["status"] == ["converged"] * 8
+    np.testing.assert_array_equal(a.toys["values"], b.toys["values"])
+    mu, err = a.toys["poi_mu"][:, 0], a.toys["poi_mu"][:, 1]
+    pulls = (mu - 1.0) / err
+    assert abs(pulls.mean()) < 3 / math.sqrt(8) + 0.2
+    assert np.all(np.abs(pulls) < 5)
