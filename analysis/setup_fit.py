@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-smoothing", action="store_true", help="nonprompt without the pT smoothing"
     )
     parser.add_argument(
-        "--smoothing-order", type=int, default=3, help="polynomial order of the smoothing"
+        "--smoothing-order", type=int, default=2, help="polynomial order of the smoothing"
     )
     parser.add_argument("--storage", choices=["sparse", "dense"], default="sparse")
     parser.add_argument("--pyhf-json", type=Path, default=None, help="also export a pyhf workspace")
@@ -70,7 +70,7 @@ def setup_fit(
     fitvars: list[str] | None = None,
     pseudodata: str | None = None,
     smoothing: bool = True,
-    smoothing_order: int = 3,
+    smoothing_order: int = 2,
     storage: str = "sparse",
     pyhf_json: Path | None = None,
     args: dict | None = None,

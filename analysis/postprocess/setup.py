@@ -237,13 +237,18 @@ def channel_setup(
     name: str | None = None,
     with_z_mass: bool | None = None,
     smoothing: bool = True,
-    smoothing_order: int = 3,
+    smoothing_order: int = 2,
+    smoothing_prior: float = 1.0,
     lumi_pb: float | None = None,
 ) -> ChannelSetup:
     """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
     of :func:`analysis.io.read_histograms`).
 
     ``with_z_mass``: make the Z-mass templates the ``mZ`` POI (default: for Z analyses only).
+    ``smoothing_order`` / ``smoothing_prior``: the nonprompt pT smoothing
+    (:func:`~analysis.postprocess.smoothing.fit_exp_poly`); order 2 with a prior width of 1
+    closes on generated samples down to ~1 nonprompt event per bin and slice, where a cubic
+    extrapolates wildly at the pT edges.
     Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
     """
     analysis = analysis or hf.analysis or "wmass"
@@ -294,13 +299,17 @@ def channel_setup(
         down = p.template(nu.hist_name, nu.down) if nu.down else mirror(p.nominal, up)
         return up, down
 
+    def positive(x: np.ndarray) -> np.ndarray:
+        # negative-weight events can leave a bin below 0: the fit needs yields >= 0
+        return np.clip(fit_region(x), 0, None)
+
     shapes: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
     for pname, nus in per_process.items():
         for nu in nus:
             up, down = templates(procs[pname], nu)
-            shapes.setdefault(nu.name, {})[pname] = (fit_region(up), fit_region(down))
+            shapes.setdefault(nu.name, {})[pname] = (positive(up), positive(down))
 
-    nominal = {p: fit_region(v.nominal) for p, v in procs.items()}
+    nominal = {p: positive(v.nominal) for p, v in procs.items()}
     sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
     closure: dict[str, float] = {}
 
@@ -320,7 +329,9 @@ def channel_setup(
         varied = nonprompt_estimate(data, prompt[..., None] + delta)
         pt = fit_axes[0].centers
         if smoothing:
-            smooth = smooth_nonprompt(est, pt, varied=varied, order=smoothing_order)
+            smooth = smooth_nonprompt(
+                est, pt, varied=varied, order=smoothing_order, prior_width=smoothing_prior
+            )
             np_nominal, np_varied = smooth.nominal, smooth.variations
             n_eta, n_q = np_nominal.shape[1:]
             flat = np_nominal.reshape(len(pt), n_eta * n_q)
@@ -355,7 +366,7 @@ def channel_setup(
     for pname, p in procs.items():
         for _hname, (vals, labels) in p.variations.items():
             for i, label in enumerate(labels):
-                variations.setdefault(label, {})[pname] = fit_region(vals[..., i])
+                variations.setdefault(label, {})[pname] = positive(vals[..., i])
 
     mc = tuple(p for p in procs)
     norms: list[tuple[str, tuple[str, ...], float, str]] = [("lumi", mc, LUMI_KAPPA, "gaussian")]

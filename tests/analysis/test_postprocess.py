@@ -167,20 +167,22 @@ def test_smoothing_all_variations_at_once_equals_a_loop():
     data = rng.poisson(qcd + prompt).astype(float)
     n_var = 5
     varied = prompt[..., None] * (1 + 0.05 * rng.standard_normal((*prompt.shape, n_var)))
+    varied[..., 0] = prompt  # a variation that changes nothing
     nominal = nonprompt_estimate(data, prompt)
     together = smooth_nonprompt(nominal, PT, varied=nonprompt_estimate(data, varied))
+    np.testing.assert_allclose(together.variations[..., 0], together.nominal, rtol=1e-12)
+    basis = together.fits["C"].basis
+    cov_d = sum(WEIGHTS[r] ** 2 * together.fits[r].covariance for r in WEIGHTS)
+    var_log = np.minimum(np.einsum("pk,...kl,pl->p...", basis, cov_d, basis), 1.0)
     for v in range(n_var):
         alone = nonprompt_estimate(data, varied[..., v])
         log_d = sum(
             w
             * fit_exp_poly(
-                alone.sidebands[r], nominal.variances[r], PT, expected=together.fits[r].values()
-            ).coefficients
+                nominal.sidebands[r], nominal.variances[r], PT, varied=alone.sidebands[r][..., None]
+            ).variations.coefficients[..., 0, :]
             for r, w in WEIGHTS.items()
         )
-        basis = together.fits["C"].basis
-        cov_d = sum(WEIGHTS[r] ** 2 * together.fits[r].covariance for r in WEIGHTS)
-        var_log = np.einsum("pk,...kl,pl->p...", basis, cov_d, basis)
         expected = np.exp(np.einsum("pk,...k->p...", basis, log_d) - var_log / 2)
         np.testing.assert_allclose(together.variations[..., v], expected, rtol=1e-12)
 

@@ -208,8 +208,8 @@ def test_setup_fit_writes_the_w_fit_input_with_provenance_and_summary(w_hists, t
     poi = fi.pois[0]
     assert (poi.offset, poi.scale, poi.unit) == (80379.0, 100.0, "MeV")
     groups = dict(zip(fi.parameters, fi.groups, strict=True))
-    # the nonprompt smoothing: 4 eigenvectors in each of 48 eta x 2 charge bins
-    assert sum(g == "Nonprompt background" for g in fi.groups) == 48 * 2 * 4
+    # the nonprompt smoothing: 3 eigenvectors (order 2) in each of 48 eta x 2 charge bins
+    assert sum(g == "Nonprompt background" for g in fi.groups) == 48 * 2 * 3
     assert groups["pdf2"] == "PDF" and groups["lumi"] == "Luminosity"
     assert sum(g == "Muon eff. stat." for g in fi.groups) == 8
     assert "QCD" not in fi.processes  # QCD simulation is never a fit process
@@ -220,7 +220,7 @@ def test_setup_fit_writes_the_w_fit_input_with_provenance_and_summary(w_hists, t
     np.testing.assert_array_equal(fi.data, data.ravel())
     # the summary is printed and written beside the output
     log = out.with_suffix(".log").read_text()
-    assert "Nonprompt background" in log and "384" in log and "Wmunu" in log
+    assert "Nonprompt background" in log and "288" in log and "Wmunu" in log
     assert log in printed
 
 
