@@ -85,6 +85,7 @@ def main(args: argparse.Namespace) -> int:
         global_impacts=args.global_impacts,
         minimizer=args.minimizer,
         scan=tuple(args.scan),
+        scan_points=args.scan_points,
     )
     meta = provenance(args=vars(args), inputs=[str(path)])
     try:
@@ -98,7 +99,6 @@ def main(args: argparse.Namespace) -> int:
                 fi,
                 backend=args.backend,
                 mc_stat=not args.no_mc_stat,
-                scan_points=args.scan_points,
                 meta=meta,
                 **options,
             )

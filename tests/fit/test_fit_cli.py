@@ -69,3 +69,21 @@ def test_wmass_fit_names_a_bad_input(tmp_path, capsys):
     assert main(["fit", str(bad), "--out", str(tmp_path / "r.h5")]) == 1
     assert "cannot open as HDF5" in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()
+
+
+def test_wmass_fit_reads_a_pyhf_workspace(tmp_path, capsys):
+    import json
+
+    from fit.pyhf import simple_workspace
+
+    ws = tmp_path / "ws.json"
+    ws.write_text(
+        json.dumps(simple_workspace(signal=[5.0, 10.0], background=[50.0, 60.0], observed=[60, 75]))
+    )
+    out = tmp_path / "ws-result.h5"
+    assert main(["fit", str(ws), "--out", str(out)]) == 0
+    res = FitResult.read(out)
+    assert res.status == "converged" and "mu" in res.pois
+    # background-only expectation 110, observed 135, signal 15: mu ~ 25 / 15
+    assert 1.0 < res.pois["mu"]["value"] < 2.5
+    assert f"wrote {out}" in capsys.readouterr().out
