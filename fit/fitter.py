@@ -183,9 +183,22 @@ def _yields(
         M = sp.csr_array(model.bin_jacobian(x))
         MV = M @ cov
         post_err = np.sqrt(np.maximum(np.asarray(M.multiply(MV).sum(axis=1)).ravel(), 0.0))
+    W0 = model.yield_jacobian(x0)
+    W = model.yield_jacobian(x) if cov is not None else W0
+    B, P = model.B, model.P
     out = {}
     for ch in fi.channels:
         sl = ch.slice
+        # sum over the channel's bins, per process: [P, B * P]
+        rows = np.tile(np.arange(P), ch.nbins)
+        cols = np.arange(ch.first_bin * P, (ch.first_bin + ch.nbins) * P)
+        G = sp.csr_array((np.ones(cols.size), (rows, cols)), shape=(P, B * P))
+        R0 = (G @ W0).toarray()
+        proc_pre_err = np.sqrt(np.maximum((R0 * R0) @ cons, 0.0))
+        proc_post_err = None
+        if cov is not None:
+            R = (G @ W).toarray()
+            proc_post_err = np.sqrt(np.maximum(np.einsum("ik,ik->i", R @ cov, R), 0.0))
         d = {
             "processes": list(fi.processes),
             "axes": list(ch.axes),
@@ -196,6 +209,8 @@ def _yields(
             "postfit_err": post_err[sl] if post_err is not None else None,
             "proc_prefit": pre[sl].sum(axis=0),
             "proc_postfit": post[sl].sum(axis=0),
+            "proc_prefit_err": proc_pre_err,
+            "proc_postfit_err": proc_post_err,
         }
         if not ch.masked:
             d["data"] = model.data[sl]

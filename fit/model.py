@@ -280,6 +280,11 @@ class Model(_Base):
         data = self.a_vals + self.h_vals * gp[self.col_of]
         return sp.csr_array((data, self.indices, self.indptr), shape=self.A.shape)
 
+    def yield_jacobian(self, x: np.ndarray) -> sp.csr_array:
+        """``d yields[b, p] / d x`` as CSR ``[B * P, K]``."""
+        e = self.yields(x).ravel()
+        return (sp.diags_array(e) @ self.jacobian(x)).tocsr()
+
     def bin_jacobian(self, x: np.ndarray) -> sp.csr_array:
         """``M = d n / d x`` as CSR ``[B, K]`` (total yield per bin)."""
         e = self.yields(x).ravel()
@@ -471,3 +476,8 @@ class DenseModel(_Base):
 
     def bin_jacobian(self, x: np.ndarray) -> sp.csr_array:
         return sp.csr_array(np.asarray(self._binjac(np.asarray(x, dtype=np.float64))))
+
+    def yield_jacobian(self, x: np.ndarray) -> sp.csr_array:
+        import jax
+
+        return sp.csr_array(np.asarray(jax.jacfwd(self._yields)(np.asarray(x, dtype=np.float64))))
