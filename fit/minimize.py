@@ -382,6 +382,9 @@ def restrict(
     """
     free = np.asarray(free, dtype=bool)
     base = np.array(x_full, dtype=np.float64)
+    if free.all():  # nothing fixed: the callables themselves (no K x K copies)
+        out = (value_and_grad, hess, hessp, lambda y: np.array(y, dtype=np.float64))
+        return out if fisher is None else (*out, fisher)
 
     def embed(y: np.ndarray) -> np.ndarray:
         x = base.copy()
