@@ -118,15 +118,19 @@ def minimize_model(
     else:
         raise FitInputError(f"minimizer {minimizer!r}: choose one of {MINIMIZERS}")
     x = embed(y)
-    f, g = model.value_and_grad(x)
-    Hfull = model.hessian(x)
-    Hf = Hfull[np.ix_(free, free)] if H is None else H
-    gf = g[free]
-    try:
-        sol = np.linalg.solve(Hf, gf)
-    except np.linalg.LinAlgError:
-        raise FitDidNotConverge("Hessian singular at the minimum", x=x, n_iter=n_iter) from None
-    edm = 0.5 * float(gf @ sol)
+    if minimizer == "trust" and free.all():
+        # the minimiser's exact Hessian, factor and EDM at this very point
+        f, g, Hfull, edm = res.fun, res.grad, res.hess, res.edm
+    else:
+        f, g = model.value_and_grad(x)
+        Hfull = model.hessian(x)
+        Hf = Hfull[np.ix_(free, free)] if H is None else H
+        gf = g[free]
+        try:
+            sol = np.linalg.solve(Hf, gf)
+        except np.linalg.LinAlgError:
+            raise FitDidNotConverge("Hessian singular at the minimum", x=x, n_iter=n_iter) from None
+        edm = 0.5 * float(gf @ sol)
     if minimizer != "trust" and not (edm < max(tol, 1e-8) * 10):
         raise FitDidNotConverge(
             f"{minimizer}: edm {edm:.3g} above the goal", x=x, edm=edm, n_iter=n_iter
