@@ -11,10 +11,17 @@ prints the result. The global impacts add up in quadrature to the total uncertai
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import h5py
+
+# run as a script, benchmarks/ is first on sys.path and benchmarks/fit.py would shadow the
+# fit package: put the project root there instead
+_here = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
+sys.path.insert(0, str(_here.parent))
 
 
 def main() -> int:
