@@ -67,6 +67,7 @@ def make_processor(
         datasets=datasets,
         corrections=None if corrections is None else str(corrections),
         variations=variations,
+        hist_output=False,  # raw accumulators per chunk, hist.Hist once at the end
     )
 
 

@@ -129,6 +129,11 @@ class MuonHistogramProcessor(processor.ProcessorABC):
     gen_match:
         in MC with ``GenPart``, keep only events whose selected muons match a prompt gen muon
         within ``cuts.gen_dr_max``.
+    hist_output:
+        ``True``: ``process`` returns ``hist.Hist`` objects. ``False``: it returns the raw
+        :class:`~processors.fill.TensorFill` accumulators (addable in place, no per-chunk
+        ``hist.Hist`` built and copied) and :meth:`postprocess` converts the merged result;
+        ``analysis.run`` uses this, it saves ~0.2 s per chunk with all W variations.
 
     Data events are filled only when their (run, luminosityBlock) is in the golden JSON named by
     ``events.metadata["golden_json"]`` (when given); ``lumisections`` lists every lumisection
@@ -149,7 +154,9 @@ class MuonHistogramProcessor(processor.ProcessorABC):
         cuts: MuonCuts | None = None,
         gen_match: bool = False,
         correction_names: CorrectionNames | None = None,
+        hist_output: bool = True,
     ) -> None:
+        self.hist_output = hist_output
         self.is_data = {name: bool(ds.is_data) for name, ds in (datasets or {}).items()}
         if isinstance(corrections, str | Path):
             corrections = Corrections.from_file(corrections, correction_names)
@@ -258,7 +265,17 @@ class MuonHistogramProcessor(processor.ProcessorABC):
         return {dataset: out}
 
     def postprocess(self, accumulator: Any) -> Any:
+        """Turn accumulated raw :class:`TensorFill` arrays (``hist_output=False``) into
+        ``hist.Hist``; anything else is returned as it is."""
+        for out in (accumulator or {}).values():
+            hists = out.get("histograms", {}) if isinstance(out, dict) else {}
+            for name, h in hists.items():
+                if isinstance(h, TensorFill):
+                    hists[name] = h.to_hist()
         return accumulator
+
+    def _out(self, fill: TensorFill) -> Any:
+        return fill.to_hist() if self.hist_output else fill
 
     def _gen_matched(self, cols: Columns, muons: ak.Array, sel: Selected) -> np.ndarray:
         prompt = prompt_gen_muons(cols)
@@ -335,7 +352,10 @@ class MuonHistogramProcessor(processor.ProcessorABC):
         nominal = TensorFill(axes, sumw2=True, label="nominal")
         index = nominal.index(*self.observables(sel, sel.pt))
         nominal.fill(index, weight)
-        hists: dict[str, Any] = {"nominal": nominal.to_hist(), "_selected": int((index >= 0).sum())}
+        hists: dict[str, Any] = {
+            "nominal": self._out(nominal),
+            "_selected": int((index >= 0).sum()),
+        }
         if is_data:
             return hists
         k = sel.pt.shape[1]
@@ -353,19 +373,19 @@ class MuonHistogramProcessor(processor.ProcessorABC):
             full_weight = np.zeros(cols.n)
             full_weight[sel.events] = weight
             fill.fill(full_index, full_weight, ratio)
-            hists[theory.name] = fill.to_hist()
+            hists[theory.name] = self._out(fill)
         if "pileup" in tensors:
             ratio, labels = tensors["pileup"]
             fill = TensorFill(axes, variation_axis("pileup", labels), sumw2=sumw2, label="pileup")
             fill.fill(index, weight, ratio)
-            hists["pileup"] = fill.to_hist()
+            hists["pileup"] = self._out(fill)
         if "effStat" in tensors:
             blocks = tensors["effStat"]
             fill = TensorFill(
                 axes, variation_axis("effStat", blocks.labels), sumw2=sumw2, label="effStat"
             )
             fill.fill_blocks(index, weight, per_muon, blocks.group, blocks.ratio)
-            hists["effStat"] = fill.to_hist()
+            hists["effStat"] = self._out(fill)
         if "prefiringStat" in tensors:
             offsets, blocks = tensors["prefiringStat"]
             fill = TensorFill(
@@ -375,7 +395,7 @@ class MuonHistogramProcessor(processor.ProcessorABC):
                 label="prefiringStat",
             )
             fill.fill_blocks(index, weight, offsets, blocks.group, blocks.ratio)
-            hists["prefiringStat"] = fill.to_hist()
+            hists["prefiringStat"] = self._out(fill)
         if "muonScale" in tensors:
             shifts = tensors["muonScale"]
             fill = TensorFill(
@@ -388,5 +408,5 @@ class MuonHistogramProcessor(processor.ProcessorABC):
                     pt = np.where(same, sel.pt * (1.0 + sign * shifts.uncertainty), sel.pt)
                     shifted[j::k, d] = fill.index(*self.observables(sel, pt))
             fill.fill_shape_blocks(index, weight, per_muon, shifts.group.ravel(), shifted)
-            hists["muonScale"] = fill.to_hist()
+            hists["muonScale"] = self._out(fill)
         return hists

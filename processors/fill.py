@@ -19,6 +19,7 @@ wraps the array as a :class:`hist.Hist` by view assignment.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import hist
@@ -276,6 +277,30 @@ class TensorFill:
             self.sumw2,
             self.sumw2_enabled,
         )
+
+    def __iadd__(self, other: TensorFill) -> TensorFill:
+        """Add another accumulator of the same binning in place (chunk merging)."""
+        if not isinstance(other, TensorFill):
+            return NotImplemented
+        if (
+            other.shape != self.shape
+            or other.n_var != self.n_var
+            or other.sumw2_enabled != self.sumw2_enabled
+            or other.axes != self.axes
+            or other.variation != self.variation
+        ):
+            raise ValueError(f"cannot add TensorFill {other.label!r} to {self.label!r}: binning")
+        self.sumw += other.sumw
+        if self.sumw2_enabled:
+            self.sumw2 += other.sumw2
+        return self
+
+    def __add__(self, other: TensorFill) -> TensorFill:
+        out = copy.copy(self)
+        out.sumw = self.sumw.copy()
+        out.sumw2 = self.sumw2.copy()
+        out += other
+        return out
 
     def to_hist(self) -> hist.Hist:
         """The accumulated array as a :class:`hist.Hist` (variation axis last)."""

@@ -111,6 +111,8 @@ def test_dask_equals_iterative(sample):
     # the smaller variation tensors keep the test quick; the fill is the same for all
     proc = WMassProcessor(datasets, corrections=corrections, variations=SOME)
     local = run(proc, datasets, executor="iterative", chunksize=250, progress=False)
+    # on Dask the chunks return raw TensorFill accumulators, made into hist.Hist at the end
+    proc = WMassProcessor(datasets, corrections=corrections, variations=SOME, hist_output=False)
     with dask_client(workers=2, quiet=True) as client:
         dask = run(proc, datasets, executor="dask", chunksize=250, client=client, progress=False)
         assert len(client.scheduler_info()["workers"]) == 2
@@ -128,7 +130,9 @@ def test_file_level_fill_equals_reference_through_hists_h5(sample, tmp_path):
     a per-event Python loop over plain uproot arrays filling one hist per variation."""
     yaml_path, corrections = sample
     datasets = load_datasets(yaml_path)
-    proc = WMassProcessor(datasets, corrections=corrections, variations=VARIATIONS)
+    proc = WMassProcessor(
+        datasets, corrections=corrections, variations=VARIATIONS, hist_output=False
+    )
     result = run(proc, datasets, executor="iterative", chunksize=170, progress=False)
     content, _ = to_histograms(result, datasets)
     path = write_histograms(tmp_path / "hists.h5", content, {"command": "test"})

@@ -1,0 +1,359 @@
+"""Event-loop throughput of the W histmaker against the alternatives, on the same files.
+
+Rows (one process, events per CPU-second, full passes over the same ZSTD files with 100k-event
+baskets; the rows are interleaved over ``--rounds`` and the median is shown):
+
+- ``plain uproot read``: ``uproot`` reading exactly the branches our W processor reads (the
+  ceiling: no analysis at all);
+- ``ours, all variations``: ``WMassProcessor`` with corrections and every variation
+  (~770 per bin) through ``analysis.run`` (iterative executor, coffea WorkItems, NanoEvents);
+- ``ours, theory variations``: the same with pdf + qcdScale + massWeight (133);
+- ``naive hist, theory variations``: the same selection and weights, then one ``hist.fill``
+  per variation (133 fills of the 6D histogram per chunk);
+- ``coffea dask idiom, theory variations``: ``NanoEventsFactory(mode="dask")``, the selection in
+  dask-awkward, one ``hist.dask`` fill per variation, computed with dask's synchronous
+  scheduler;
+- ``ROOT RDataFrame THnD``: the same 5D + variation fill with RDataFrame, when the ``root``
+  wheel imports (else "not installed").
+
+Peak RSS (``ru_maxrss`` of a fresh subprocess per measurement) and ratios to the plain read
+and to the coffea idiom are printed. The input is made from a small ``analysis.generate`` sample
+whose W events are tiled to ``--events``.
+
+    python benchmarks/histmaker.py --events 300000 --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+# run as a script, this folder is sys.path[0], where benchmarks/fit.py would shadow the fit package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+
+BASKET = 100_000
+THEORY = ("pdf", "qcdScale", "massWeight")
+
+
+# -- input -----------------------------------------------------------------------------------
+
+
+def make_input(out: Path, events: int, seed: int = 1) -> tuple[Path, Path]:
+    """A W file of ``events`` events (ZSTD 5, 100k baskets) and its corrections.json."""
+    import awkward as ak
+    import uproot
+
+    from analysis.generate import generate_samples
+
+    target = out / f"wmunu_{events}.root"
+    corr = out / "gen" / "corrections.json"
+    if target.exists() and corr.exists():
+        return target, corr
+    yaml_path = generate_samples(out / "gen", events=30_000, seed=seed, files_per_process=1)
+    src = yaml_path.parent / "wmunu" / "nano_0.root"
+    arrays = uproot.open(src)["Events"].arrays()
+    n = len(arrays)
+    with uproot.recreate(target, compression=uproot.ZSTD(5)) as f:
+        tree = None
+        done = 0
+        while done < events:
+            k = min(BASKET, events - done)
+            idx = (np.arange(done, done + k) % n).astype(np.int64)
+            part = arrays[idx]
+            branches = {}
+            for field in part.fields:
+                branches[field] = part[field]
+            branches = _to_branches(branches, ak)
+            if tree is None:
+                tree = f.mktree(
+                    "Events",
+                    {
+                        k2: (v.type.content if isinstance(v, ak.Array) else v.dtype)
+                        for k2, v in branches.items()
+                    },
+                )
+            tree.extend(branches)
+            done += k
+    return target, corr
+
+
+def _to_branches(fields: dict, ak) -> dict:
+    """Flat NanoAOD-named arrays -> uproot's ``{name: array or record of jagged}`` for mktree."""
+    out: dict = {}
+    groups: dict[str, dict] = {}
+    for name, arr in fields.items():
+        if name.startswith("n") and name[1:2].isupper():
+            continue  # counters are written by uproot from the collections
+        prefix, _, rest = name.partition("_")
+        if rest and arr.ndim > 1 and not name.endswith("Weight"):
+            groups.setdefault(prefix, {})[rest] = arr
+        elif arr.ndim > 1:
+            out[name] = arr
+        else:
+            out[name] = ak.to_numpy(arr)
+    for prefix, cols in groups.items():
+        out[prefix] = ak.zip(cols)
+    return out
+
+
+# -- the measured approaches (each runs in a fresh subprocess) -----------------------------------
+
+
+def _branches_read(path: Path, corr: Path) -> list[str]:
+    """The branches the W processor actually reads (NanoEvents' access log)."""
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from processors import WMassProcessor
+
+    log: list = []
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=NanoAODSchema,
+        mode="virtual",
+        access_log=log,
+        entry_stop=2000,
+        metadata={"dataset": "w", "is_data": False, "filename": str(path)},
+    ).events()
+    WMassProcessor(corrections=str(corr)).process(events)
+    names = sorted({getattr(x, "branch", None) or str(x) for x in log})
+    return [n for n in names if n]
+
+
+def run_plain(path: Path, corr: Path) -> int:
+    import uproot
+
+    branches = _branches_read(path, corr)
+    n = 0
+    for arrays in uproot.iterate(
+        {str(path): "Events"}, branches, step_size=BASKET, library="ak"
+    ):
+        n += len(arrays)
+    return n
+
+
+def run_ours(path: Path, corr: Path, variations) -> int:
+    from analysis.datasets import Dataset
+    from analysis.run import run
+    from processors import WMassProcessor
+
+    ds = Dataset("w", "Wmunu", (str(path),), False, 1.0, None, None, None, None)
+    proc = WMassProcessor(
+        {"w": ds}, corrections=str(corr), variations=variations, hist_output=False
+    )
+    result = run(proc, {"w": ds}, executor="iterative", chunksize=BASKET, progress=False)
+    return result.events
+
+
+def run_naive(path: Path, corr: Path) -> int:
+    """Our selection and weights, then one ``hist.fill`` per variation."""
+    import hist
+
+    from analysis.datasets import Dataset
+    from analysis.run import run
+    from processors import WMassProcessor
+    from processors.variations import THEORY as THEORY_SPECS
+    from processors.variations import variation_axis
+
+    class NaiveFill(WMassProcessor):
+        def _fill(self, cols, sel, weight, tensors, is_data):
+            axes = self.axes()
+            obs = self.observables(sel, sel.pt)
+            nominal = hist.Hist(*axes, storage=hist.storage.Weight())
+            nominal.fill(*obs, weight=weight)
+            out = {"nominal": nominal, "_selected": int(nominal.sum().value > -1) * len(sel)}
+            for spec in THEORY_SPECS:
+                if spec.name not in tensors:
+                    continue
+                ratio, labels = tensors[spec.name]
+                ratio = np.asarray(ratio)[sel.events]
+                h = hist.Hist(*axes, variation_axis(spec.name, labels), storage=hist.storage.Double())
+                for v, label in enumerate(labels):
+                    h.fill(*obs, label, weight=weight * ratio[:, v])
+                out[spec.name] = h
+            return out
+
+    ds = Dataset("w", "Wmunu", (str(path),), False, 1.0, None, None, None, None)
+    proc = NaiveFill({"w": ds}, corrections=str(corr), variations=THEORY)
+    result = run(proc, {"w": ds}, executor="iterative", chunksize=BASKET, progress=False)
+    return result.events
+
+
+def run_coffea_dask(path: Path, corr: Path) -> int:
+    """The idiomatic coffea 202x way: dask-awkward selection, hist.dask fills, one thread."""
+    import awkward as ak
+    import dask
+    import dask_awkward as dak
+    import hist.dask as hda
+    import uproot
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from processors.wmass import w_axes
+
+    n = uproot.open(path)["Events"].num_entries
+    events = NanoEventsFactory.from_root(
+        {str(path): "Events"},
+        schemaclass=NanoAODSchema,
+        mode="dask",
+        chunks_per_file=max(1, n // BASKET),
+    ).events()
+    mu = events.Muon
+    good = (
+        mu.tightId
+        & (mu.pt > 15)
+        & (abs(mu.eta) < 2.4)
+        & (abs(mu.dxy) < 0.05)
+        & (abs(mu.dz) < 0.2)
+    )
+    loose = mu.looseId & (mu.pt > 10) & (abs(mu.eta) < 2.4) & ~good
+    sel = (dak.num(mu[good]) == 1) & (dak.num(mu[loose]) == 0) & events.HLT_IsoMu24
+    ev = events[sel]
+    m = ak.firsts(ev.Muon[good[sel]])
+    mt = np.sqrt(2 * m.pt * ev.MET.pt * (1 - np.cos(m.phi - ev.MET.phi)))
+    w = ev.genWeight
+    obs = (m.pt, m.eta, m.charge, m.pfRelIso04_all < 0.15, mt)
+    hists = []
+    for branch in ("LHEPdfWeight", "LHEScaleWeight", "MEParamWeight"):
+        ratio = ev[branch]
+        k = {"LHEPdfWeight": 103, "LHEScaleWeight": 9, "MEParamWeight": 21}[branch]
+        h = hda.Hist(*w_axes(), hist.axis.Integer(0, k, name="var"), storage="double")
+        for v in range(k):
+            h.fill(*obs, v, weight=w * ratio[:, v])
+        hists.append(h)
+    with dask.config.set(scheduler="synchronous"):
+        dask.compute(*hists)
+    return n
+
+
+def run_rdf(path: Path, corr: Path) -> int:
+    import ROOT  # noqa: N811
+
+    ROOT.EnableImplicitMT(0) if False else None  # one thread
+    df = ROOT.RDataFrame("Events", str(path))
+    df = (
+        df.Define(
+            "good",
+            "Muon_tightId && Muon_pt > 15 && abs(Muon_eta) < 2.4 && abs(Muon_dxy) < 0.05"
+            " && abs(Muon_dz) < 0.2",
+        )
+        .Define("loose", "Muon_looseId && Muon_pt > 10 && abs(Muon_eta) < 2.4 && !good")
+        .Filter("Sum(good) == 1 && Sum(loose) == 0 && HLT_IsoMu24")
+        .Define("i", "ArgMax(good)")
+        .Define("pt", "Muon_pt[i]")
+        .Define("eta", "Muon_eta[i]")
+        .Define("q", "float(Muon_charge[i])")
+        .Define("iso", "float(Muon_pfRelIso04_all[i] < 0.15)")
+        .Define("mt", "sqrt(2*pt*MET_pt*(1-cos(Muon_phi[i]-MET_phi)))")
+    )
+    results = []
+    for branch, k in (("LHEPdfWeight", 103), ("LHEScaleWeight", 9), ("MEParamWeight", 21)):
+        model = ROOT.RDF.THnDModel(
+            f"h_{branch}",
+            "",
+            6,
+            [30, 48, 2, 2, 3, k],
+            [26.0, -2.4, -2.0, -0.5, 0.0, -0.5],
+            [56.0, 2.4, 2.0, 1.5, 120.0, k - 0.5],
+        )
+        for v in range(k):
+            name = f"w_{branch}_{v}"
+            col = f"v_{branch}_{v}"
+            df = df.Define(name, f"genWeight * {branch}[{v}]").Define(col, f"double({v})")
+            results.append(df.HistoND(model, ["pt", "eta", "q", "iso", "mt", col, name]))
+    ROOT.RDF.RunGraphs(results)
+    return int(df.Count().GetValue()) and int(ROOT.RDataFrame("Events", str(path)).Count().GetValue())
+
+
+APPROACHES = {
+    "plain uproot read": lambda p, c: run_plain(p, c),
+    "ours, all variations": lambda p, c: run_ours(p, c, True),
+    "ours, theory variations": lambda p, c: run_ours(p, c, THEORY),
+    "naive hist, theory variations": run_naive,
+    "coffea dask idiom, theory variations": run_coffea_dask,
+    "ROOT RDataFrame THnD, theory variations": run_rdf,
+}
+
+
+def _measure_in_subprocess(name: str, path: Path, corr: Path) -> dict:
+    """Run one approach twice in a fresh process (warm-up: imports, numba, first read) and
+    report the second pass's CPU time and the process's peak RSS."""
+    code = (
+        "import json, sys, time, resource, warnings; warnings.filterwarnings('ignore');"
+        "import importlib.util as u; s = u.spec_from_file_location('bench_histmaker', %r);"
+        "b = u.module_from_spec(s); s.loader.exec_module(b); from pathlib import Path;"
+        "f = b.APPROACHES[%r]; p, c = Path(%r), Path(%r);"
+        "f(p, c); t = time.process_time(); w = time.perf_counter(); n = f(p, c);"
+        "cpu = time.process_time() - t; wall = time.perf_counter() - w;"
+        "rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024;"
+        "print('RESULT', json.dumps({'events': n, 'cpu': cpu, 'wall': wall, 'rss_mb': rss}))"
+    ) % (str(Path(__file__).resolve()), name, str(path), str(corr))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    err = proc.stderr.strip().splitlines()
+    last = err[-1] if err else f"exit {proc.returncode}"
+    if "No module named 'ROOT'" in proc.stderr:
+        last = "not installed"
+    return {"error": last}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=300_000, help="events in the W file")
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds (median)")
+    parser.add_argument("--workdir", default=None, help="where the input files go (kept)")
+    parser.add_argument("--only", nargs="*", default=None, help="approaches to run (substrings)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_histmaker_"))
+    work.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    path, corr = make_input(work, args.events)
+    print(f"input: {path} ({path.stat().st_size / 1e6:.1f} MB, {args.events} events, "
+          f"made in {time.perf_counter() - t:.0f} s)")
+    names = [n for n in APPROACHES if not args.only or any(s in n for s in args.only)]
+    results: dict[str, list[dict]] = {n: [] for n in names}
+    for _ in range(args.rounds):
+        for name in names:
+            results[name].append(_measure_in_subprocess(name, path, corr))
+    rows = {}
+    for name, rs in results.items():
+        ok = [r for r in rs if "error" not in r]
+        if not ok:
+            rows[name] = {"error": rs[0]["error"]}
+            continue
+        rate = float(np.median([r["events"] / r["cpu"] for r in ok]))
+        rows[name] = {"rate": rate, "rss": max(r["rss_mb"] for r in ok),
+                      "wall": float(np.median([r["events"] / r["wall"] for r in ok]))}
+    plain = rows.get("plain uproot read", {}).get("rate")
+    idiom = rows.get("coffea dask idiom, theory variations", {}).get("rate")
+    print(f"\n{'approach':42s} {'ev/CPU-s':>10s} {'ev/wall-s':>10s} {'peak RSS':>9s} "
+          f"{'/plain':>7s} {'/coffea':>8s}")
+    for name, r in rows.items():
+        if "error" in r:
+            print(f"{name:42s} {r['error'][:70]}")
+            continue
+        rp = f"{r['rate'] / plain:.2f}" if plain else "-"
+        ri = f"{r['rate'] / idiom:.2f}" if idiom else "-"
+        print(f"{name:42s} {r['rate']:10,.0f} {r['wall']:10,.0f} {r['rss']:7.0f}MB {rp:>7s} {ri:>8s}")
+    print(f"\nload average during the run: {os.getloadavg()[0]:.1f} "
+          f"(2 cores; CPU-second rates are less sensitive to load than wall rates)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
