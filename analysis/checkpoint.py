@@ -10,7 +10,8 @@ removed once the output is written. Layout (``kind="checkpoint"``, ``format_vers
     /done           compound (dataset, file, start, stop): the chunks merged into /accumulator
     /files_failed   vlen str: JSON {"dataset", "file", "error"} of the files given up
     /accumulator    the processor output of the done chunks, written by :func:`write_tree`:
-                    a group per mapping, ``hist.Hist`` in the UHI HDF5 layout
+                    a group per mapping, ``hist.Hist`` (and ``TensorFill``, as the
+                    histogram it makes) in the UHI HDF5 layout
                     (:func:`analysis.io.write_hist`), numbers and strings as JSON attributes,
                     sets/lists/tuples as vlen-str datasets of JSON (never pickle)
 
@@ -41,6 +42,7 @@ import numpy as np
 
 from fit.provenance import atomic_h5, read_meta
 from processors.errors import BadInputFile, WMassError
+from processors.fill import TensorFill
 
 __all__ = [
     "FORMAT_VERSION",
@@ -207,9 +209,24 @@ def _from_json(value: Any) -> Any:
     return value
 
 
+def _tensorfill(h: hist.Hist, has_variation: bool, label: str) -> TensorFill:
+    """The :class:`~processors.fill.TensorFill` accumulator whose ``to_hist()`` is ``h``."""
+    axes = list(h.axes)
+    variation = axes.pop() if has_variation else None
+    weighted = h.storage_type is hist.storage.Weight
+    fill = TensorFill(axes, variation, sumw2=weighted, label=label)
+    view = h.view(flow=True)
+    values = view["value"] if weighted else view
+    fill.sumw[...] = np.asarray(values).reshape(fill.sumw.shape)
+    if weighted:
+        fill.sumw2[...] = np.asarray(view["variance"]).reshape(fill.sumw2.shape)
+    return fill
+
+
 def write_tree(group: h5py.Group, tree: Mapping[str, Any], where: str = "output") -> None:
-    """Write a processor output (nested mappings of ``hist.Hist``, numbers, strings, sets,
-    lists, tuples, numpy arrays) into ``group``; :func:`read_tree` gives it back identical."""
+    """Write a processor output (nested mappings of ``hist.Hist``, the processors' raw
+    ``TensorFill`` accumulators, numbers, strings, sets, lists, tuples, numpy arrays) into
+    ``group``; :func:`read_tree` gives it back identical."""
     from analysis.io import write_hist
 
     group.attrs["_type"] = "dict"
@@ -220,6 +237,12 @@ def write_tree(group: h5py.Group, tree: Mapping[str, Any], where: str = "output"
             sub = group.create_group(name)
             write_hist(sub, value)
             sub.attrs["_type"] = "hist"
+        elif isinstance(value, TensorFill):
+            sub = group.create_group(name)
+            write_hist(sub, value.to_hist())
+            sub.attrs["_type"] = "tensorfill"
+            sub.attrs["has_variation"] = value.variation is not None
+            sub.attrs["label"] = value.label
         elif isinstance(value, Mapping):
             write_tree(group.create_group(name), value, here)
         elif isinstance(value, set | frozenset | list | tuple):
@@ -251,6 +274,10 @@ def read_tree(group: h5py.Group) -> dict[str, Any]:
             kind = kind.decode()
         if kind == "hist":
             out[_unname(name)] = read_hist(node)
+        elif kind == "tensorfill":
+            out[_unname(name)] = _tensorfill(
+                read_hist(node), bool(node.attrs["has_variation"]), _text(node.attrs["label"])
+            )
         elif kind == "dict":
             out[_unname(name)] = read_tree(node)
         elif kind in ("set", "list", "tuple"):

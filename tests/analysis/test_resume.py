@@ -12,6 +12,7 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis import cli
@@ -25,8 +26,10 @@ from analysis.checkpoint import (
 from analysis.execute import held_chunks
 from analysis.histmaker import histmaker
 from analysis.io import read_histograms
+from processors.fill import TensorFill
 
 HERE = Path(__file__).resolve().parent
+CHUNK = 250
 
 
 def _load(name, path):
@@ -66,7 +69,7 @@ def _args(sample: Path, yaml_path: Path, out: Path, *extra: str) -> list[str]:
         "--out",
         str(out),
         "--chunksize",
-        "100",
+        str(CHUNK),
         "--corrections",
         str(sample.parent / "corrections.json"),
         "--variations",
@@ -93,16 +96,34 @@ def test_checkpoint_tree_round_trip_is_exact(tmp_path):
             "flags": [True, False],
         }
     }
+    # the processors' raw accumulator: [bins, variations] sums with the variation axis last
+    raw = TensorFill(
+        [hist.axis.Regular(3, 0, 3, name="eta"), hist.axis.Boolean(name="passIso")],
+        hist.axis.StrCategory(["up", "down"], name="pdf"),
+        sumw2=True,
+        label="pdf",
+    )
+    rng = np.random.default_rng(4)
+    raw.sumw[...] = rng.normal(size=raw.sumw.shape)
+    raw.sumw2[...] = rng.random(raw.sumw2.shape)
+    tree["w/nu"]["histograms"]["pdf"] = raw
     with h5py.File(tmp_path / "t.h5", "w") as f:
         write_tree(f.create_group("acc"), tree)
     with h5py.File(tmp_path / "t.h5", "r") as f:
         back = read_tree(f["acc"])
-    assert back["w/nu"].pop("histograms")["nominal"] == h
+    hists = back["w/nu"].pop("histograms")
+    assert hists["nominal"] == h
+    assert np.array_equal(hists["pdf"].sumw, raw.sumw)
+    assert np.array_equal(hists["pdf"].sumw2, raw.sumw2)
+    hists["pdf"] += raw  # the same binning: it merges with what workers send
+    assert np.array_equal(hists["pdf"].sumw, 2 * raw.sumw)
     tree["w/nu"].pop("histograms")
     assert back == tree
     assert back["w/nu"]["sumw"] == 0.30000000000000004  # bit for bit
 
 
+@pytest.mark.dask
+@pytest.mark.slow
 def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
     sample, cluster, tmp_path, capsys
 ):
@@ -118,7 +139,8 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
         deadline = time.monotonic() + 600
         while not ck.exists() and driver.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        os.kill(driver.pid, signal.SIGKILL)
+        if driver.poll() is None:
+            os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=60)
     assert ck.exists(), (tmp_path / "driver.log").read_text()
     assert not out.exists()
@@ -134,12 +156,12 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
         resume=True,
     )
     with pytest.raises(CheckpointMismatch, match="options.chunksize"):
-        histmaker("wmass", yaml_path, out, chunksize=50, variations=["pileup"], **common)
+        histmaker("wmass", yaml_path, out, chunksize=CHUNK // 2, variations=["pileup"], **common)
     with pytest.raises(CheckpointMismatch, match="options.variations"):
-        histmaker("wmass", yaml_path, out, chunksize=100, variations=["pdf"], **common)
-    with pytest.raises(CheckpointMismatch, match=r"datasets\.wmunu\.files"):
+        histmaker("wmass", yaml_path, out, chunksize=CHUNK, variations=["pdf"], **common)
+    with pytest.raises(CheckpointMismatch, match=r"datasets\.\w+\.files"):
         histmaker(
-            "wmass", yaml_path, out, chunksize=100, variations=["pileup"], max_files=1, **common
+            "wmass", yaml_path, out, chunksize=CHUNK, variations=["pileup"], max_files=1, **common
         )
     # rerunning without --resume does not overwrite it
     capsys.readouterr()
@@ -152,7 +174,7 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
         yaml_path,
         out,
         scheduler=cluster.address,
-        chunksize=100,
+        chunksize=CHUNK,
         corrections=sample.parent / "corrections.json",
         variations=["pileup"],
         resume=True,

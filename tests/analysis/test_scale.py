@@ -21,7 +21,7 @@ from processors import WMassProcessor
 from processors.errors import MissingBranch
 
 HERE = Path(__file__).resolve().parent
-CHUNK = 150
+CHUNK = 300
 
 
 def _load(name, path):
@@ -34,7 +34,7 @@ def _load(name, path):
 h5 = _load("h5_scale_samples", HERE / "scale_samples.py")
 synthetic = _load("h5_synthetic", HERE.parent / "processors" / "synthetic.py")
 
-pytestmark = pytest.mark.dask
+pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)
