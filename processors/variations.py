@@ -133,6 +133,21 @@ class EfficiencyModel:
             for eig in self.eig[kind]
             for direction in ("up", "down")
         ]
+        self.tables = {
+            kind: _sf_table(
+                corr,
+                name,
+                ["nominal", *(f"{e}_{d}" for e in self.eig[kind] for d in ("up", "down"))],
+            )
+            for kind, name in self.kinds.items()
+        }
+
+    def _evaluate(self, kind: str, key: str, eta: np.ndarray, pt: np.ndarray, bins) -> np.ndarray:
+        table = self.tables[kind]
+        if table is None:
+            return self.corr.evaluate(self.kinds[kind], eta, pt, key)
+        keys, values, _, _ = table
+        return values[keys.index(key)][bins[kind]]
 
     def labels(self) -> list[str]:
         return [
@@ -148,21 +163,70 @@ class EfficiencyModel:
         and, with ``variations``, the per-muon eigen-variation ratios."""
         n, k = eta.shape
         e, p, leg = eta.ravel(), pt.ravel(), trigger_leg.ravel()
-        nominal = {
-            kind: self.corr.evaluate(name, e, p, "nominal") for kind, name in self.kinds.items()
+        bins = {
+            kind: _table_bins(table, e, p)
+            for kind, table in self.tables.items()
+            if table is not None
         }
+        nominal = {kind: self._evaluate(kind, "nominal", e, p, bins) for kind in self.kinds}
         nominal["trigger"] = np.where(leg, nominal["trigger"], 1.0)
         sf = (nominal["idip"] * nominal["trigger"]).reshape(n, k).prod(axis=1)
         if not variations:
             return sf, None
         ratio = np.ones((n * k, len(self.local)))
         for j, (kind, eig, direction) in enumerate(self.local):
-            varied = self.corr.evaluate(self.kinds[kind], e, p, f"{eig}_{direction}")
+            varied = self._evaluate(kind, f"{eig}_{direction}", e, p, bins)
             r = np.divide(varied, nominal[kind], out=np.ones_like(varied), where=nominal[kind] != 0)
             if kind == "trigger":
                 r[~leg] = 1.0
             ratio[:, j] = r
         return sf, BlockRatios(block_of(self.edges, e), ratio, self.labels())
+
+
+def _sf_table(corr: Corrections, name: str, keys: list[str]):
+    """``(keys, values [key, eta, pt], eta_edges, pt_edges)`` of a correction that is a
+    category of (eta, pt) multibinnings with constant bins and clamped flow, evaluated once
+    at the bin centres; ``None`` (evaluate with correctionlib) for any other structure.
+
+    A table lookup gives the very numbers correctionlib returns, ~10x faster per muon.
+    """
+    data = corr._by_name.get(name, {}).get("data", {})
+    if data.get("nodetype") != "category":
+        return None
+    by_key = {str(item["key"]): item["value"] for item in data["content"]}
+    edges = None
+    for key in keys:
+        node = by_key.get(key)
+        if not isinstance(node, dict) or node.get("nodetype") != "multibinning":
+            return None
+        if node.get("inputs") != ["eta", "pt"] or node.get("flow") != "clamp":
+            return None
+        if not all(isinstance(v, int | float) for v in node["content"]):
+            return None
+        these = [np.asarray(e, dtype=np.float64) for e in node["edges"]]
+        if any(isinstance(e, dict) for e in node["edges"]):
+            return None
+        if edges is None:
+            edges = these
+        elif not all(np.array_equal(a, b) for a, b in zip(edges, these, strict=True)):
+            return None
+    eta_edges, pt_edges = edges
+    eta_c = 0.5 * (eta_edges[1:] + eta_edges[:-1])
+    pt_c = 0.5 * (pt_edges[1:] + pt_edges[:-1])
+    ge, gp = np.meshgrid(eta_c, pt_c, indexing="ij")
+    values = np.stack([corr.evaluate(name, ge.ravel(), gp.ravel(), key) for key in keys]).reshape(
+        len(keys), -1
+    )
+    return list(keys), values, eta_edges, pt_edges
+
+
+def _table_bins(table, eta: np.ndarray, pt: np.ndarray) -> np.ndarray:
+    """Flat (eta, pt) bin of each muon in a :func:`_sf_table`, clamped like correctionlib."""
+    _, _, eta_edges, pt_edges = table
+    n_eta, n_pt = len(eta_edges) - 1, len(pt_edges) - 1
+    ie = np.clip(np.searchsorted(eta_edges, eta, side="right") - 1, 0, n_eta - 1)
+    ip = np.clip(np.searchsorted(pt_edges, pt, side="right") - 1, 0, n_pt - 1)
+    return ie * n_pt + ip
 
 
 def prefiring_weights(
