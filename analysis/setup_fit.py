@@ -15,7 +15,6 @@ written beside the output as ``fitinput.log``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -106,22 +105,20 @@ def setup_fit(
     fit_input.write(out, storage=storage, meta=meta)
     Path(out).with_suffix(".log").write_text(summary)
     if pyhf_json is not None:
-        _export_pyhf(fit_input, pyhf_json)
+        _export_pyhf(fit_input, pyhf_json, meta)
     return fit_input, summary
 
 
-def _export_pyhf(fit_input: object, path: Path) -> None:
+def _export_pyhf(fit_input: object, path: Path, meta: dict) -> None:
+    """The pyhf workspace (``fit.pyhf.write_workspace``), one pyhf channel per charge x eta
+    slice where the channel has those axes (per-slice nuisances then stay in their slice)."""
     try:
-        import fit.pyhf as fp
+        from fit.pyhf import write_workspace
     except ImportError as err:
-        raise ConfigError("--pyhf-json", f"fit.pyhf is not available: {err}") from None
-    exporter = getattr(fp, "to_workspace", None) or getattr(fp, "export_workspace", None)
-    if exporter is None:
-        raise ConfigError("--pyhf-json", "fit.pyhf has no workspace exporter yet")
-    spec = exporter(fit_input)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=1))
-    tmp.replace(path)
+        raise ConfigError("--pyhf-json", f"fit.pyhf has no workspace exporter: {err}") from None
+    names = {ax.get("name") for ch in fit_input.channels for ax in ch.axes}
+    split = tuple(a for a in ("charge", "eta") if a in names)
+    write_workspace(fit_input, path, meta=meta, split=split)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -296,3 +296,20 @@ def test_fit_of_data_at_another_mass_gives_it_back_within_its_uncertainty(tmp_pa
     mw = fit(fi).pois["mW"]
     assert mw["error"] < 25  # MeV: the 50 MeV shift is resolved at > 2 sigma
     assert abs(mw["value"] - 80429.0) < 3 * mw["error"]
+
+
+def test_pyhf_workspace_export_is_valid_and_its_asimov_fit_sits_at_the_reference(w_hists, tmp_path):
+    import json
+
+    import pyhf
+
+    from fit.pyhf import fit_workspace
+
+    ws_path = tmp_path / "ws.json"
+    fi, _ = setup_fit([w_hists], tmp_path / "pt.h5", fitvars=["pt"], pyhf_json=ws_path)
+    spec = json.loads(ws_path.read_text())
+    ws = pyhf.Workspace(spec)  # validates against pyhf's schema
+    assert ws.get_measurement()["config"]["poi"] == "mW"
+    assert sum(len(o["data"]) for o in spec["observations"]) == fi.nbins == 30
+    result = fit_workspace(spec, data="asimov")
+    assert result.pois["mW"]["value"] == pytest.approx(0.0, abs=1e-6)
