@@ -243,11 +243,13 @@ def _make_plots(
                     if len(shape) == 1 and axes:
                         edges = _axis_edges(axes[0])[0]
                     xlabel = names[0] if len(shape) == 1 else f"unrolled bin ({' x '.join(names)})"
-                    band = (
-                        bands.band(stage, channel, shape, keep)
-                        if bands is not None
-                        else (None if stored_err is None else np.asarray(stored_err, float))
-                    )
+                    # per bin, the fit stored the same sqrt(diag(J C J^T)) (tested): reuse it
+                    if stored_err is not None:
+                        band = np.asarray(stored_err, float)
+                    elif bands is not None:
+                        band = bands.band(stage, channel, shape, keep)
+                    else:
+                        band = None
                 else:
                     edges, xlabel = _axis_edges(axes[keep[0]])
                     band = bands.band(stage, channel, shape, keep) if bands is not None else None

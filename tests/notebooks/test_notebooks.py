@@ -80,3 +80,23 @@ def test_notebook_runs_with_nbmake(path, course_dir):
         timeout=900,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_checks_fail_when_the_exercise_is_left_undone(tmp_path):
+    """Without its solution cells, notebook 01 stops at the first check: the checks can fail."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    path = ROOT / "notebooks" / "01-columnar-basics.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells = [c for c in nb.cells if "solution" not in c["metadata"].get("tags", [])]
+    client = NotebookClient(nb, timeout=600, kernel_name="python3")
+    with pytest.raises(CellExecutionError) as err:
+        client.execute(cwd=str(path.parent))
+    failed = [
+        c for c in nb.cells if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    ]
+    assert len(failed) == 1 and "check" in failed[0]["metadata"]["tags"]
+    assert "TypeError" in str(err.value) or "AssertionError" in str(err.value)
