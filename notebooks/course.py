@@ -72,8 +72,9 @@ assert not missing, f"missing packages: {missing}"
     (
         "md",
         """
-The likelihood fit needs double precision: JAX computes in float32 unless told otherwise.
-`fit` switches it on when imported; check that it does.
+The likelihood fit needs double precision: JAX computes in float32 unless told otherwise
+(fits with ~5000 nuisances do not converge in float32). The fit switches JAX to float64 itself
+(`fit.model.enable_x64`); check here that your JAX can.
 """,
     ),
     (
