@@ -19,8 +19,15 @@ constant), so the NLL *differences* are pyhf's ``-logpdf`` differences. Paramete
 order and names (``model.config.par_names``: ``name`` or ``name[i]``). pyhf's bounds are
 walls: a trial point outside them, or one with a negative expected yield, has an infinite NLL.
 
-**Export** (:func:`to_workspace`) writes a :class:`fit.FitInput` as a pyhf workspace
-(see its docstring for what is exact and what is approximated).
+**Fit** (:func:`fit_model`, :func:`fit_workspace` -> :class:`fit.FitResult`): the NLL's exact
+gradient and Hessian by JAX autodiff (compiled once per shape), minimised by
+:func:`fit.minimize.minimize` (trust-region Newton, EDM convergence) or MINUIT as a cross-check;
+covariance = inverse Hessian. ``wmass fit ws.json`` calls :func:`fit_workspace`.
+
+**Export** (:func:`to_workspace`, :func:`write_workspace`) writes a :class:`fit.FitInput` as a
+pyhf workspace (see :func:`to_workspace` for what is exact and what is approximated).
+
+Sections of this module: reading and the likelihood, fitting, export.
 
 >>> spec = simple_workspace(signal=[5.0, 10.0], background=[50.0, 60.0], observed=[58, 69])
 >>> model = read_workspace(spec)
@@ -40,6 +47,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .errors import FitInputError
 
 __all__ = [
     "GROUPS",
@@ -73,13 +82,7 @@ DEFAULT_MODIFIER_SETTINGS = {
 }
 
 
-try:  # H2's base error for bad fit inputs, when present
-    from .errors import FitInputError as _FitInputError
-except ImportError:  # pragma: no cover - before fit.errors exists
-    _FitInputError = ValueError  # type: ignore[assignment,misc]
-
-
-class WorkspaceError(_FitInputError):
+class WorkspaceError(FitInputError):
     """A pyhf workspace that cannot be read: names the channel, sample or modifier at fault."""
 
 
