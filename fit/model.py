@@ -361,9 +361,11 @@ class Model(_Base):
         for p, cols_p, b_idx, j_idx, on in self._dense_blocks:
             Jp = np.zeros((B, cols_p.size))
             Jp[b_idx, j_idx] = data[on]
+            Md[:, cols_p] += e[p::P, None] * Jp
+            if expected:  # dL/dn = 0: no diag(L1 e) term
+                continue
             WJp = w[p::P, None] * Jp
             Hdd[np.ix_(cols_p, cols_p)] += Jp.T @ WJp
-            Md[:, cols_p] += e[p::P, None] * Jp
             if p in lblocks:
                 _, idx, ind, ptr = lblocks[p]
                 Jl_p = sp.csr_array((data[idx], ind, ptr), shape=(B, ns))
@@ -374,11 +376,14 @@ class Model(_Base):
         E = sp.csr_array((e, self._E_indices, self._E_indptr), shape=(B, NP))
         Ml = (E @ Jl).tocsr()
         Hld += Ml.T @ L2Md
-        WJl = sp.csr_array(
-            (w[self.row_of[self._l_idx]] * Jl.data, Jl.indices, Jl.indptr), shape=Jl.shape
-        )
         L2Ml = sp.diags_array(L2) @ Ml
-        Hll = (Jl.T @ WJl + Ml.T @ L2Ml).tocsr()
+        Hll = Ml.T @ L2Ml
+        if not expected:
+            WJl = sp.csr_array(
+                (w[self.row_of[self._l_idx]] * Jl.data, Jl.indices, Jl.indptr), shape=Jl.shape
+            )
+            Hll = Hll + Jl.T @ WJl
+        Hll = Hll.tocsr()
         D, S = self.dense_cols, self.sparse_cols
         H = np.zeros((self.K, self.K))
         if self._dense_first:

@@ -101,3 +101,19 @@ def test_sparse_and_dense_paths_give_the_same_fit_to_1e6_relative():
     np.testing.assert_allclose(s.values, d.values, rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(s.errors, d.errors, rtol=1e-6)
     assert s.pois["mW"]["value"] == pytest.approx(d.pois["mW"]["value"], rel=1e-9)
+
+
+def test_expected_information_matches_jax_and_the_asimov_hessian(model_input, dense_reference):
+    """Fisher = M^T diag(1/n - 1/(n + k)) M + C (the structured blocks vs jax.jacfwd), and on
+    Asimov data at the nominal point it is the Hessian itself."""
+    x = np.random.default_rng(4).normal(0.0, 0.3, model_input.nparams)
+    for fraction in (0.0, 0.3, 1.0):
+        np.testing.assert_allclose(
+            Model(model_input, dense_fraction=fraction).fisher(x),
+            dense_reference.fisher(x),
+            rtol=1e-10,
+            atol=1e-10,
+        )
+    m = Model(model_input)  # the model's data are the nominal sum: Asimov
+    x0 = np.zeros(model_input.nparams)
+    np.testing.assert_allclose(m.fisher(x0), m.hessian(x0), rtol=1e-10, atol=1e-8)
