@@ -268,14 +268,14 @@ def fit(
     else:
         label = "pseudodata"
     t = time.perf_counter()
-    model = make_model(fi, backend, mc_stat=mc_stat, theta0=theta0)
+    counts = None
     if isinstance(data, str) and data == "asimov" or (toys is not None and toys > 0):
         label = "asimov" if toys is None or toys <= 0 else "toys"
-        model = _with_inputs(
-            model, data=asimov_data(model.yields(np.zeros(model.K)).sum(axis=1), model.mask)
-        )
+        # the prediction at x = 0 is the nominal
+        counts = asimov_data(fi.nominal.sum(axis=1), fi.bin_mask)
     elif not isinstance(data, str):
-        model = _with_inputs(model, data=np.asarray(data, dtype=np.float64))
+        counts = np.asarray(data, dtype=np.float64)
+    model = make_model(fi, backend, mc_stat=mc_stat, theta0=theta0, data=counts)
     timings["build"] = time.perf_counter() - t
     t = time.perf_counter()
     m = minimize_model(model, minimizer=minimizer, tol=tol, max_iter=max_iter)

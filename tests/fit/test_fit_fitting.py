@@ -94,6 +94,7 @@ def test_toy_pulls_have_mean_zero_and_width_one():
     np.testing.assert_array_equal(again.toys["values"], res.toys["values"][:5])
 
 
+@pytest.mark.slow
 def test_best_fit_and_errors_agree_with_iminuit():
     """MIGRAD (exact gradient, EDM goal 1e-10): the minimum agrees to 1e-4 sigma. HESSE's
     numerical second derivatives are converged only to Minuit's g2 tolerance (a few 1e-3 at
