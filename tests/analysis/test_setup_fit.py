@@ -298,6 +298,7 @@ def test_fit_of_data_at_another_mass_gives_it_back_within_its_uncertainty(tmp_pa
     assert abs(mw["value"] - 80429.0) < 3 * mw["error"]
 
 
+@pytest.mark.slow
 def test_pyhf_workspace_export_is_valid_and_its_asimov_fit_sits_at_the_reference(w_hists, tmp_path):
     import json
 
