@@ -187,6 +187,8 @@ class FitResult:
                 return cls._read_open(f)
             except KeyError as err:
                 raise FitInputError(f"malformed file, missing {err}", where=str(path)) from None
+            except (ValueError, TypeError, IndexError) as err:
+                raise FitInputError(f"malformed file: {err}", where=str(path)) from None
 
     @classmethod
     def _read_open(cls, f: h5py.File) -> FitResult:

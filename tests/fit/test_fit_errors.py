@@ -114,3 +114,12 @@ def test_minimizer_gives_up_with_the_reason():
 def test_unknown_minimizer_is_named():
     with pytest.raises(FitInputError, match="minimizer 'lbfgs'"):
         fit(_builder().build(), minimizer="lbfgs")
+
+
+def test_inconsistent_sparse_tensor_is_a_named_error(tmp_path):
+    path = _builder().build().write(tmp_path / "fi.h5")
+    with h5py.File(path, "a") as f:
+        del f["logk_sparse/col"]
+        f["logk_sparse/col"] = np.array([0, 1, 2], dtype=np.int32)  # wrong length
+    with pytest.raises(FitInputError, match="malformed file"):
+        FitInput.read(path)
