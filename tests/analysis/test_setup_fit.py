@@ -314,3 +314,38 @@ def test_pyhf_workspace_export_is_valid_and_its_asimov_fit_sits_at_the_reference
     assert sum(len(o["data"]) for o in spec["observations"]) == fi.nbins == 30
     result = fit_workspace(spec, data="asimov")
     assert result.pois["mW"]["value"] == pytest.approx(0.0, abs=1e-6)
+
+
+def write_wlike_hists(path: Path, *, seed: int = 3) -> Path:
+    """W-like Z hists.h5: the 5D W histograms filled from Z -> mu mu (one muon as neutrino)."""
+    rng = np.random.default_rng(seed)
+    makers = {
+        "zmumu": ("Zmumu", lambda d: prompt_5d(w_pt_shape(91.1876 + d), 1.0e6)),
+        "ztautau": ("Ztautau", lambda d: prompt_5d(w_pt_shape(91.1876 + d, 0.8), 1.0e4)),
+        "ttbar": ("Top", lambda d: prompt_5d(np.ones_like(PT), 5.0e3)),
+    }
+    datasets = [mc_histograms(n, p, f, rng, mass=p.startswith("Z")) for n, (p, f) in makers.items()]
+    counts = rng.poisson(sum(f(0.0) for _, f in makers.values())).astype(float)
+    datasets.append(
+        DatasetHistograms(
+            name="data",
+            process="Data",
+            is_data=True,
+            lumi_pb=1.0,
+            histograms={"nominal": _weighted(AXES, counts, 1.0)},
+        )
+    )
+    return write_histograms(path, datasets, analysis="wlike", lumi_pb=1.0)
+
+
+def test_wlike_fit_measures_the_z_mass_and_its_asimov_fit_is_exact(tmp_path):
+    from fit import fit
+
+    hists = write_wlike_hists(tmp_path / "wlike.h5")
+    fi, summary = setup_fit([hists], tmp_path / "wlike_fit.h5")
+    assert [p.name for p in fi.pois] == ["mZ"]
+    assert "Nonprompt" not in fi.processes and fi.nbins == 2880
+    assert fi.poi("mZ").offset == pytest.approx(91187.6)
+    result = fit(fi, data="asimov")
+    assert result.pois["mZ"]["value"] == pytest.approx(91187.6, abs=1e-6)
+    assert 5 < result.pois["mZ"]["error"] < 60  # MeV: 1e6 Z events
