@@ -328,8 +328,8 @@ def _execute_dask(
                     on_harvest(ledger)
                 last_harvest = time.monotonic()
     finally:
-        for fut, _, _ in futures.values():
-            fut.cancel()
+        with contextlib.suppress(Exception):  # the scheduler may be gone
+            client.cancel([fut for fut, _, _ in futures.values()])
         with contextlib.suppress(Exception):
             client.run(_close_run, run_id)
             client.run(_drop_orphans, client.run_on_scheduler(_scheduler_clients))
