@@ -102,6 +102,7 @@ def test_chunks_cover_every_file_once(sample):
     assert result.events == 2 * 400 + 500
 
 
+@pytest.mark.slow
 @pytest.mark.dask
 def test_dask_equals_iterative(sample):
     from analysis.cluster import dask_client
