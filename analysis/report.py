@@ -207,8 +207,13 @@ def _make_plots(
     meta: Mapping[str, Any],
     inputs_meta: Mapping[str, Mapping[str, Any]],
     formats: Sequence[str],
+    projections: Sequence[str] | None = None,
 ) -> tuple[list[_Plot], dict[str, dict[str, Any]]]:
-    """Every channel, pre- and post-fit, unrolled and projected on each axis; the yields."""
+    """Every channel, pre- and post-fit, unrolled and projected; the yields.
+
+    ``projections``: axis-name specs like ``"pt"`` or ``"eta-pt"`` (several axes: unrolled,
+    the last fastest); default one per axis. A channel without one of the named axes skips it.
+    """
     plots: list[_Plot] = []
     totals: dict[str, dict[str, Any]] = {}
     for channel, y in result.yields.items():
@@ -220,8 +225,11 @@ def _make_plots(
         data = None if y.get("masked") or y.get("data") is None else np.asarray(y["data"], float)
         totals[channel] = {"processes": processes, "data": None if data is None else data.sum()}
         views: list[tuple[str, list[int]]] = [("unrolled", list(range(len(shape))))]
-        if len(shape) > 1 or axes:
-            views += [(names[i], [i]) for i in range(len(shape))]
+        specs = projections if projections is not None else (names if len(shape) > 1 else [])
+        for spec in specs:
+            wanted = [a for a in spec.split("-") if a]
+            if len(shape) > 1 and wanted and all(a in names for a in wanted):
+                views.append(("-".join(wanted), sorted(names.index(a) for a in wanted)))
         for stage in ("prefit", "postfit"):
             values = np.asarray(y[stage], float)  # [nbins, P]
             stored_err = y.get(f"{stage}_err")
@@ -251,7 +259,11 @@ def _make_plots(
                     else:
                         band = None
                 else:
-                    edges, xlabel = _axis_edges(axes[keep[0]])
+                    if len(keep) == 1:
+                        edges, xlabel = _axis_edges(axes[keep[0]])
+                    else:
+                        edges = np.arange(proj.shape[0] + 1, dtype=float)
+                        xlabel = f"unrolled bin ({' x '.join(names[i] for i in keep)})"
                     band = bands.band(stage, channel, shape, keep) if bands is not None else None
                 stack = {p: proj[:, i] for i, p in enumerate(processes)}
                 stem = f"{channel}_{stage}_{view}"
@@ -614,8 +626,13 @@ def write_report(
     name: str | None = None,
     formats: Sequence[str] = ("png", "pdf"),
     command: str | None = None,
+    projections: Sequence[str] | None = None,
 ) -> Path:
-    """Add the run of ``fitresult`` to the site in ``out``; return its page ``out/<run>/index.html``."""
+    """Add the run of ``fitresult`` to the site in ``out``; return its page ``out/<run>/index.html``.
+
+    ``projections``: which projections of each channel to draw besides the unrolled one, as
+    axis names joined by ``-`` (``["pt", "eta-pt"]``); default: one per axis.
+    """
     fitresult = Path(fitresult)
     out = Path(out)
     hists = [Path(h) for h in hists]
@@ -652,7 +669,15 @@ def write_report(
     )
     samples_html, hist_metas = _samples_section(hists)
     inputs_meta = {fitresult.name: result.meta, **hist_metas}
-    plots, totals = _make_plots(result, bands, plots_dir, meta, inputs_meta, formats)
+    if projections is not None:
+        known = {str(a.get("name")) for y in result.yields.values() for a in y.get("axes") or []}
+        for spec in projections:
+            missing = [a for a in spec.split("-") if a and a not in known]
+            if missing:
+                raise ReportError(
+                    f"--project {spec}: no channel has axis {missing[0]!r}; axes: {sorted(known)}"
+                )
+    plots, totals = _make_plots(result, bands, plots_dir, meta, inputs_meta, formats, projections)
     impact_pages = {}
     # one row per nuisance: every parameter but the POIs themselves
     nuis = np.array([p not in result.pois for p in result.parameters], dtype=bool)
@@ -719,6 +744,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--formats", default="png,pdf", help="comma-separated plot formats (png first)"
     )
+    parser.add_argument(
+        "--project",
+        nargs="+",
+        default=None,
+        metavar="AXES",
+        help="projections besides the unrolled one, axis names joined by '-' "
+        "(e.g. pt eta-pt; default: one per axis)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -730,6 +763,7 @@ def main(args: argparse.Namespace) -> int:
         fitinput=args.fitinput,
         name=args.name,
         formats=formats or ("png",),
+        projections=args.project,
         command="wmass " + shlex.join(sys.argv[1:]) if sys.argv[1:] else None,
     )
     print(f"[report] wrote {page}")

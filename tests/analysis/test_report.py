@@ -232,3 +232,26 @@ def test_a_file_that_is_not_a_fit_result_is_named(fitted, tmp_path):
     with pytest.raises(ReportError, match="nope.h5: no such histograms file"):
         write_report(d / "fitresult.h5", [tmp_path / "nope.h5"], out=tmp_path / "s")
     assert cli.main(["report", str(d / "fitinput.h5"), "--out", str(tmp_path / "s")]) == 1
+
+
+def test_any_projection_of_the_fitted_axes(fitted, tmp_path):
+    """--project pt eta-pt: a 1D and a 2D (unrolled) projection; a 2D projection onto all the
+    axes is the unrolled channel itself, so its band is the fit's per-bin band."""
+    fi, result, d = fitted
+    page = write_report(
+        d / "fitresult.h5", out=tmp_path / "site", formats=("png",), projections=["pt", "eta-pt"]
+    )
+    plots = page.parent / "plots"
+    assert sorted(p.stem for p in plots.glob("wmunu_postfit_*.png")) == [
+        "wmunu_postfit_eta-pt",
+        "wmunu_postfit_pt",
+        "wmunu_postfit_unrolled",
+    ]
+    bands = _Bands(fi, result)
+    np.testing.assert_allclose(
+        bands.band("postfit", "wmunu", (4, 10), keep=[0, 1]),
+        result.yields["wmunu"]["postfit_err"],
+        rtol=1e-9,
+    )
+    with pytest.raises(ReportError, match="no channel has axis 'mt'"):
+        write_report(d / "fitresult.h5", out=tmp_path / "s2", projections=["mt"])
