@@ -142,12 +142,21 @@ def _hists_file(path):
     return write_histograms(path, [ds], provenance(command="wmass histmaker test"))
 
 
-def test_logs_carry_command_yields_and_input_provenance(fitted, tmp_path):
-    _, result, d = fitted
-    hists = _hists_file(tmp_path / "hists.h5")
+@pytest.fixture(scope="module")
+def site(fitted, tmp_path_factory):
+    """One site with the toy fit's run (and a hists.h5 for the samples table)."""
+    _, _, d = fitted
+    top = tmp_path_factory.mktemp("site")
+    hists = _hists_file(top / "hists.h5")
     page = write_report(
-        d / "fitresult.h5", [hists], out=tmp_path / "site", formats=("png",), command="wmass r"
+        d / "fitresult.h5", [hists], out=top / "site", formats=("png",), command="wmass r"
     )
+    return page
+
+
+def test_logs_carry_command_yields_and_input_provenance(fitted, site):
+    _, result, _ = fitted
+    page = site
     plots = page.parent / "plots"
     assert sorted(p.name for p in plots.glob("*.png")) == sorted(
         f"wmunu_{s}_{v}.png" for s in ("prefit", "postfit") for v in ("unrolled", "eta", "pt")
@@ -163,18 +172,17 @@ def test_logs_carry_command_yields_and_input_provenance(fitted, tmp_path):
     assert "20508.9" in html and "5,000" in html  # the samples table
 
 
-def test_site_in_chromium_index_run_and_impacts_pages(fitted, tmp_path):
+def test_site_in_chromium_index_run_and_impacts_pages(fitted, site, tmp_path):
     fi, result, d = fitted
-    site = tmp_path / "site"
-    first = write_report(d / "fitresult.h5", out=site, formats=("png",))
+    first, site = site, site.parent.parent
     # a second fit (another pseudo-data seed) becomes a second run; re-reporting the first
     # replaces it instead of adding a third
     fi2 = w_like_fit_input(seed=2)
     fi2.write(tmp_path / "fitinput2.h5")
     r2 = fit(fi2, impacts=True, global_impacts=True)
     r2.write(tmp_path / "fit2.h5", meta=provenance(inputs=[str(tmp_path / "fitinput2.h5")]))
-    write_report(tmp_path / "fit2.h5", out=site, formats=("png",))
-    write_report(d / "fitresult.h5", out=site, formats=("png",))
+    write_report(tmp_path / "fit2.h5", out=site, formats=("png",), projections=[])
+    write_report(d / "fitresult.h5", out=site, formats=("png",), command="wmass r")
     runs = json.loads((site / "runs.json").read_text())["runs"]
     assert len(runs) == 2
     assert (site / "plotly.min.js").stat().st_size > 1_000_000
@@ -209,7 +217,9 @@ def test_site_in_chromium_index_run_and_impacts_pages(fitted, tmp_path):
 def test_without_fit_input_the_unrolled_plots_use_the_stored_band(fitted, tmp_path):
     _, result, _ = fitted
     result.write(tmp_path / "lonely.h5", meta=provenance(inputs=[]))
-    page = write_report(tmp_path / "lonely.h5", out=tmp_path / "site", formats=("png",))
+    page = write_report(
+        tmp_path / "lonely.h5", out=tmp_path / "site", formats=("png",), projections=["pt"]
+    )
     log = (page.parent / "plots" / "wmunu_postfit_unrolled.log").read_text()
     assert "per-bin uncertainty stored by the fit" in log
     assert "none (no fit input)" in (page.parent / "plots" / "wmunu_postfit_pt.log").read_text()
@@ -218,7 +228,16 @@ def test_without_fit_input_the_unrolled_plots_use_the_stored_band(fitted, tmp_pa
 def test_cli_report_prints_the_page(fitted, tmp_path, capsys):
     _, _, d = fitted
     rc = cli.main(
-        ["report", str(d / "fitresult.h5"), "--out", str(tmp_path / "s"), "--formats", "png"]
+        [
+            "report",
+            str(d / "fitresult.h5"),
+            "--out",
+            str(tmp_path / "s"),
+            "--formats",
+            "png",
+            "--project",
+            "pt",
+        ]
     )
     assert rc == 0
     out = capsys.readouterr().out
