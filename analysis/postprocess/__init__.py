@@ -2,6 +2,9 @@
 smoothing in pT, systematic operations (mirror, symmetrise, decorrelate) and the fit input.
 
 >>> from analysis.postprocess import mirror, extended_abcd, systematic_group
+>>> from analysis.io import read_histograms                          # doctest: +SKIP
+>>> setup = channel_setup(read_histograms("hists.h5"))               # doctest: +SKIP
+>>> fit_input, summary = build_fit_input([setup], pseudodata="asimov")  # doctest: +SKIP
 """
 
 from analysis.postprocess.groups import (
@@ -20,6 +23,14 @@ from analysis.postprocess.nonprompt import (
     region,
     simple_abcd,
 )
+from analysis.postprocess.setup import (
+    ChannelSetup,
+    Nuisance,
+    build_fit_input,
+    channel_setup,
+    nuisances_of,
+    project,
+)
 from analysis.postprocess.smoothing import (
     ExpPolyFit,
     SmoothNonprompt,
@@ -35,15 +46,21 @@ __all__ = [
     "REGIONS",
     "SIGNAL",
     "SYSTEMATIC_GROUPS",
+    "ChannelSetup",
     "ExpPolyFit",
     "NonpromptEstimate",
+    "Nuisance",
     "SmoothNonprompt",
+    "build_fit_input",
+    "channel_setup",
     "decorrelate",
     "extended_abcd",
     "fit_exp_poly",
     "mc_scale",
     "mirror",
     "nonprompt_estimate",
+    "nuisances_of",
+    "project",
     "pt_basis",
     "region",
     "simple_abcd",
