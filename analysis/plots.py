@@ -197,6 +197,8 @@ def stack_plot(
     if band is not None:
         band = np.asarray(band, dtype=float)
         kw = {"step": "post", "facecolor": "none", "edgecolor": "grey", "hatch": "////", "lw": 0}
+        if len(edges) > 300:  # hatching thousands of unrolled bins is slow and unreadable
+            kw = {"step": "post", "facecolor": "grey", "alpha": 0.35, "lw": 0}
         ax.fill_between(edges, np.r_[total - band, 0], np.r_[total + band, 0], label="Unc.", **kw)
         rel = band / ratio_ref
         rax.fill_between(edges, np.r_[1 - rel, 1], np.r_[1 + rel, 1], **kw)
