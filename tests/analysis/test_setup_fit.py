@@ -21,6 +21,7 @@ from processors.wmass import w_axes
 from processors.zdilepton import z_axes
 
 MW_REF = 80.379
+PROMPT = ("Wmunu", "Wtaunu", "Zmumu", "Top", "Diboson")
 AXES = w_axes()
 PT = AXES[0].centers
 ETA = AXES[1].centers
@@ -349,3 +350,22 @@ def test_wlike_fit_measures_the_z_mass_and_its_asimov_fit_is_exact(tmp_path):
     result = fit(fi, data="asimov")
     assert result.pois["mZ"]["value"] == pytest.approx(91187.6, abs=1e-6)
     assert 5 < result.pois["mZ"]["error"] < 60  # MeV: 1e6 Z events
+
+
+def test_without_smoothing_the_nonprompt_is_the_bin_by_bin_extended_abcd(w_hists):
+    from analysis.io import read_histograms
+    from analysis.postprocess import nonprompt_estimate
+
+    hf = read_histograms(w_hists)
+    setup = channel_setup(hf, smoothing=False)
+    mc = [ds.histograms["nominal"] for ds in hf.datasets.values() if ds.process in PROMPT]
+    data = hf["data"].histograms["nominal"].values()
+    est = nonprompt_estimate(
+        data,
+        sum(h.values() for h in mc),
+        prompt_variance=sum(h.variances() for h in mc),
+    )
+    # equal up to the summation order of the prompt processes
+    np.testing.assert_allclose(setup.nominal["Nonprompt"], est.d, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(setup.sumw2["Nonprompt"], est.d_variance, rtol=1e-9, atol=1e-9)
+    assert not any(name.startswith("nonprompt_") for name in setup.shapes)
