@@ -19,7 +19,8 @@ Nuisances, named so that several channels in one fit share them:
   Z processes when a Z channel (``wlike``, ``zdilepton``) is in the fit;
 - ``pdf{k}``: the 102 PDF variations as 51 Hessian pairs (``pdf(2k-1)`` up, ``pdf(2k)`` down);
 - ``qcdScaleW_{muR,muF,muRmuF}`` / ``qcdScaleZ_*``: the 7-point scale variations of the W / Z
-  processes as three pairs (muR, muF, both, at 2 and 1/2);
+  processes as three pairs (muR, muF, both, at 2 and 1/2); in the W-like channels the W ones
+  are decorrelated per charge (``qcdScaleW_muR_q0``, ``..._q1``);
 - ``pileup``, ``effStat_eta{b}_{kind}_{eig}``, ``prefiringStat_eta{b}``, ``muonScale_eta{b}``:
   the Up/Down pairs of the histograms (one-sided variations are mirrored);
 - ``lumi`` (lnN 1.017 on simulation), ``norm_Top`` (1.06), ``norm_Diboson`` (1.16),
@@ -99,6 +100,20 @@ class Nuisance:
     hist_name: str
     up: str
     down: str | None
+    #: decorrelated: the variation acts only in bin ``index`` of axis ``axis`` of the histogram
+    axis: int | None = None
+    index: int | None = None
+
+    def in_slices(self, axis: int, n: int) -> list[Nuisance]:
+        """One nuisance per bin of the charge-like ``axis``, named ``<name>_q<bin>``."""
+        return [
+            Nuisance(f"{self.name}_q{i}", self.hist_name, self.up, self.down, axis, i)
+            for i in range(n)
+        ]
+
+
+#: nuisances decorrelated per charge in the W-like channels (seminar: W QCD scales per charge)
+PER_CHARGE = ("qcdScaleW_",)
 
 
 def nuisances_of(hist_name: str, labels: list[str], process: str) -> list[Nuisance]:
@@ -291,12 +306,21 @@ def channel_setup(
             if up in labels and down in labels:
                 nus.append(Nuisance(poi[0], "massWeight", up, down))
         for hname, (_, labels) in p.variations.items():
-            nus.extend(nuisances_of(hname, labels, pname))
+            for nu in nuisances_of(hname, labels, pname):
+                if w_like and nu.name.startswith(PER_CHARGE):
+                    nus.extend(nu.in_slices(2, p.nominal.shape[2]))
+                else:
+                    nus.append(nu)
         per_process[pname] = nus
 
     def templates(p: _Process, nu: Nuisance) -> tuple[np.ndarray, np.ndarray]:
         up = p.template(nu.hist_name, nu.up)
         down = p.template(nu.hist_name, nu.down) if nu.down else mirror(p.nominal, up)
+        if nu.axis is not None:  # only slice nu.index of nu.axis moves
+            pair = np.stack([up, down], axis=-1)
+            one = np.array([nu.index])
+            per_slice = decorrelate(p.nominal, pair, nu.axis, slices=[one])[..., 0, :]
+            up, down = per_slice[..., 0], per_slice[..., 1]
         return up, down
 
     def positive(x: np.ndarray) -> np.ndarray:

@@ -213,6 +213,12 @@ def test_setup_fit_writes_the_w_fit_input_with_provenance_and_summary(w_hists, t
     assert sum(g == "Nonprompt background" for g in fi.groups) == 48 * 2 * 3
     assert groups["pdf2"] == "PDF" and groups["lumi"] == "Luminosity"
     assert sum(g == "Muon eff. stat." for g in fi.groups) == 8
+    # W QCD scales: muR, muF, muRmuF, each decorrelated per charge
+    assert sum(g == "W QCD scales muF, muR" for g in fi.groups) == 3 * 2
+    column = fi.logk_up[:, [fi.index("qcdScaleW_muR_q1")]].toarray()
+    logk = column.reshape(fi.nbins, fi.nprocs)[:, fi.processes.index("Wmunu")]
+    logk = logk.reshape(30, 48, 2)
+    assert np.all(logk[:, :, 0] == 0) and np.all(logk[:, :, 1] != 0)
     assert "QCD" not in fi.processes  # QCD simulation is never a fit process
     # the data are the observed counts of the signal region (isolated, mT >= 40)
     from analysis.io import read_histograms
