@@ -206,21 +206,30 @@ def stack_plot(
         data = np.asarray(data, dtype=float)
         centres = 0.5 * (edges[1:] + edges[:-1])
         err = np.sqrt(np.clip(data, 0, None))
-        ax.errorbar(centres, data, yerr=err, fmt="ko", ms=3, label="Data")
-        rax.errorbar(centres, data / ratio_ref, yerr=err / ratio_ref, fmt="ko", ms=3)
+        many = len(centres) > 300  # unrolled 2D: points only, error bars would be a black wall
+        ms = 1.5 if many else 3
+        ax.errorbar(centres, data, yerr=None if many else err, fmt="ko", ms=ms, label="Data")
+        ratio = data / ratio_ref
+        rax.errorbar(centres, ratio, yerr=None if many else err / ratio_ref, fmt="ko", ms=ms)
+        # the ratio range follows the bulk of the points, not a bin with a tiny prediction
+        lo, hi = np.nanpercentile(ratio, [2, 98]) if np.isfinite(ratio).any() else (1, 1)
+        half = float(np.clip(1.3 * max(abs(1 - lo), abs(hi - 1)), 0.02, 1.5))
+        rax.set_ylim(max(1 - half, 0.0), 1 + half)
     rax.axhline(1.0, color="k", lw=0.8)
     rax.set_ylabel("Data / Pred.")
     rax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    entries = len(names) + (band is not None) + (data is not None)
+    ncol = 3 if entries > 6 else 2
+    legend_rows = -(-entries // ncol)
     if logy:
         ax.set_yscale("log")
     else:  # room for the legend above the tallest bin
         top = max(float(np.max(total + (band if band is not None else 0), initial=0)), 1.0)
         if data is not None:
             top = max(top, float(np.max(data + np.sqrt(np.clip(data, 0, None)), initial=0)))
-        legend_rows = (len(names) + 2 + 1) // 2  # processes, band and data in two columns
-        ax.set_ylim(0, top * (1.25 + 0.09 * legend_rows))
-    ax.legend(ncol=2, fontsize="small")
+        ax.set_ylim(0, top * (1.3 + 0.12 * legend_rows))
+    ax.legend(ncol=ncol, fontsize="small", loc="upper right")
     if title:
         ax.set_title(title, fontsize="medium")
     out = Path(out)
