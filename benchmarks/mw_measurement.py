@@ -31,6 +31,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", type=Path, default=Path("mw_measurement"))
     parser.add_argument("--executor", choices=["dask", "iterative"], default="iterative")
+    parser.add_argument(
+        "--reuse-hists", action="store_true", help="keep WORKDIR/hists.h5 if it exists"
+    )
     args = parser.parse_args()
 
     from analysis.cli import main as wmass
@@ -48,12 +51,15 @@ def main() -> int:
                 + ["--seed", args.seed],
             )
         )
+    if not (args.reuse_hists and hists.exists()):
+        steps.append(
+            (
+                "histmaker",
+                ["histmaker", "--analysis", "wmass", "--datasets", samples / "datasets.yaml"]
+                + ["--out", hists, "--executor", args.executor, "--quiet"],
+            )
+        )
     steps += [
-        (
-            "histmaker",
-            ["histmaker", "--analysis", "wmass", "--datasets", samples / "datasets.yaml"]
-            + ["--out", hists, "--executor", args.executor, "--quiet"],
-        ),
         ("setup-fit", ["setup-fit", hists, "--out", fitinput]),
         ("fit", ["fit", fitinput, "--out", fitresult, "--global-impacts"]),
     ]
