@@ -127,6 +127,10 @@ def test_histmaker_reading_root_urls_from_xrootd_gives_the_local_histograms(
             variations=VARIATIONS,
             progress=False,
         )
+    import fsspec
+
+    # uproot hands root:// URLs to fsspec, which resolves them to fsspec-xrootd
+    assert fsspec.get_filesystem_class("root").__module__.startswith("fsspec_xrootd")
     processed = [f for ds in content.values() for f in ds.files_processed]
     assert processed and all(f.startswith("root://127.0.0.1:") for f in processed)
     assert_same_histograms(read_histograms(out), reference)
