@@ -738,9 +738,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--fitinput",
         type=Path,
         default=None,
-        help="fitinput.h5 for exact bands on projections (default: from the fit's provenance)",
+        help="fitinput.h5 for exact bands on projections; None: the one the fit names",
     )
-    parser.add_argument("--name", default=None, help="run name (default: fit time + file stem)")
+    parser.add_argument("--name", default=None, help="run name; None: fit time + file stem")
     parser.add_argument(
         "--formats", default="png,pdf", help="comma-separated plot formats (png first)"
     )
@@ -750,7 +750,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="AXES",
         help="projections besides the unrolled one, axis names joined by '-' "
-        "(e.g. pt eta-pt; default: one per axis)",
+        "(e.g. pt eta-pt); None: one per axis",
     )
 
 
