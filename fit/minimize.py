@@ -334,11 +334,11 @@ def _newton_pcg(
                 if edm < tol:
                     want_exact, cho = True, None  # confirm with the exact Hessian here
                     continue
-            elif not fresh:
+            elif status == "maxiter" and not fresh:
                 cho = None  # a stale preconditioner: refresh it first
                 continue
-            else:
-                # negative curvature (far from the minimum): the preconditioner's own step
+            elif status == "negative curvature":
+                # far from the minimum: the (positive-definite) preconditioner's own step
                 p = -la.cho_solve(cho, g, check_finite=False)
         slope = float(g @ p)
         if slope >= 0:
@@ -362,7 +362,7 @@ def _newton_pcg(
         x, f, g = x + alpha * p, f_new, g_new
         history.append(f)
         fresh = False
-        if alpha < 1.0 or n_cg > max_cg // 3 or kind == "shifted":
+        if kind == "shifted" or alpha < 0.1:
             cho = None
     raise FitDidNotConverge("max iterations", x=x, edm=edm, n_iter=max_iter)
 
