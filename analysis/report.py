@@ -410,6 +410,54 @@ def _scans_section(result: Any) -> str:
     return "\n".join(parts)
 
 
+def _toys_section(result: Any) -> str:
+    """Pseudo-experiments (``wmass fit --toys N``): the POI's spread against its fitted error."""
+    toys = result.toys or {}
+    if "values" not in toys:
+        return ""
+    import plotly.graph_objects as go
+
+    status = list(toys.get("status", []))
+    ok = sum(1 for s in status if s == "converged")
+    parts = [f"<h2>Pseudo-experiments</h2><p>{ok} of {len(status)} toys converged.</p>"]
+    rows = []
+    for poi, d in result.pois.items():
+        rep = toys.get(f"poi_{poi}")
+        if rep is None:
+            continue
+        rep = np.asarray(rep, dtype=float)
+        good = np.isfinite(rep[:, 0])
+        if good.sum() < 2:
+            continue
+        vals, errs = rep[good, 0], rep[good, 1]
+        pulls = (vals - np.mean(vals)) / errs
+        unit = d.get("unit", "")
+        rows.append(
+            [
+                _e(poi),
+                str(int(good.sum())),
+                _num(np.mean(vals), ".6g"),
+                _num(np.std(vals, ddof=1), ".4g"),
+                _num(np.median(errs), ".4g"),
+                _num(np.std(vals, ddof=1) / np.median(errs), ".3f"),
+                _num(np.std(pulls, ddof=1), ".3f"),
+                _e(unit),
+            ]
+        )
+        fig = go.Figure(go.Histogram(x=vals, nbinsx=max(10, int(np.sqrt(vals.size)) * 2)))
+        fig.update_layout(
+            height=320,
+            xaxis_title=f"{poi} in toys ({unit})",
+            yaxis_title="toys",
+            margin={"l": 60, "r": 20, "t": 30, "b": 50},
+        )
+        parts.append(_plotly_div(fig, f"toys-{poi}"))
+    header = ["POI", "toys", "mean", "spread", "median error", "spread / error"]
+    header += ["pull width", "unit"]
+    parts.insert(1, _table(header, rows, cls="toys"))
+    return "\n".join(parts)
+
+
 def _yields_section(totals: Mapping[str, Mapping[str, Any]]) -> str:
     parts = []
     for channel, t in totals.items():
@@ -546,6 +594,7 @@ at {_e(meta.get("time", ""))}, git {_e(str(meta.get("git_hash", ""))[:12])}.</p>
 <ul>{links}</ul>
 {_global_impacts_section(result)}
 {_scans_section(result)}
+{_toys_section(result)}
 <h2>Distributions</h2>
 <p>{_e(bands_note)}</p>
 {"".join(plot_html)}

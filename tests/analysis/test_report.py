@@ -274,3 +274,21 @@ def test_any_projection_of_the_fitted_axes(fitted, tmp_path):
     )
     with pytest.raises(ReportError, match="no channel has axis 'mt'"):
         write_report(d / "fitresult.h5", out=tmp_path / "s2", projections=["mt"])
+
+
+def test_toys_section_shows_that_the_error_describes_the_spread(tmp_path):
+    """60 pseudo-experiments of the toy model: the spread of m_W over the toys, divided by the
+    median fitted error, is 1 within its statistical precision (1/sqrt(2N) = 0.09)."""
+    fi = w_like_fit_input()
+    fi.write(tmp_path / "fitinput.h5")
+    result = fit(fi, toys=60, seed=4)
+    result.write(tmp_path / "toys.h5", meta=provenance(inputs=[str(tmp_path / "fitinput.h5")]))
+    page = write_report(
+        tmp_path / "toys.h5", out=tmp_path / "site", formats=("png",), projections=[]
+    )
+    html = page.read_text()
+    assert "Pseudo-experiments" in html and 'id="toys-mW"' in html
+    rep = np.asarray(result.toys["poi_mW"])
+    ratio = np.std(rep[:, 0], ddof=1) / np.median(rep[:, 1])
+    assert abs(ratio - 1) < 3 * 0.09
+    assert f"<td>{ratio:.3f}</td>" in html
