@@ -13,7 +13,9 @@ signal, 1-8 MC backgrounds, 9 = nonprompt), K log-normal nuisances:
 At K=4859 that is 3.8% non-zero of the [2880, 10, K] log-kappa (the note's 3.7%). Poisson
 pseudo-data (6.9e7 events) from known shifts: mW +20 MeV and nuisances drawn from N(0, 0.5).
 
-Each fitter runs in its own subprocess (so peak RSS is per fitter) with a timeout:
+Each fitter runs in its own subprocess (so peak RSS is per fitter) with a timeout. ``cpu_s`` is
+the CPU time of the fitter (all BLAS threads) and ``load`` the 1-minute load average at its end:
+on a shared machine wall times are inflated by the load, CPU time much less so.
 
 - ``ours``: the structured sparse likelihood, trust-region Newton with the exact Hessian
   (``fit.fit``, minimizer ``trust``): fit, covariance (H^-1), traditional + group + global impacts;
@@ -181,10 +183,16 @@ def _rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def _cpu_s() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def _worker(fitter: str, K: int, out: str) -> dict:
     t0 = time.perf_counter()
     fi, x_true = synthetic_model(K)
     row = {"fitter": fitter, "K": K, "note": ""}
+    cpu0 = _cpu_s()
     if fitter in ("ours", "ours-cg", "minuit"):
         from fit import fit
 
@@ -263,6 +271,10 @@ def _worker(fitter: str, K: int, out: str) -> dict:
     else:
         raise SystemExit(f"unknown fitter {fitter}")
     row["rss_gb"] = _rss_gb()
+    row["cpu_s"] = (
+        _cpu_s() - cpu0
+    )  # CPU seconds of the fitter (all threads); wall ~ cpu / 2 when quiet
+    row["load"] = os.getloadavg()[0]
     row["wall_s"] = time.perf_counter() - t0
     row["pull_mW"] = (row["mW"] - (MW * 1000 + 100 * x_true[0])) / row["mW_err"]
     np.savez(out, values=values, errors=errors)
