@@ -132,6 +132,44 @@ def _fill_blocks(index, weight, offsets, group, ratio, sumw, sumw2, with_sumw2):
 
 
 @numba.njit(cache=True, nogil=True)
+def _fill_blocks_sparse(
+    index, weight, offsets, group, ratio, base, base2, sumw, sumw2, with_sumw2
+):  # pragma: no cover - numba
+    """Like ``_fill_blocks`` but touching only the event's own blocks: the weight common to
+    every variation goes to ``base[b]`` (added to all variations at the end) and each block
+    the event's objects fall in gets ``w * (prod ratio - 1)``."""
+    n_local = ratio.shape[1]
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        base[b] += w
+        if with_sumw2:
+            base2[b] += w * w
+        for o in range(offsets[i], offsets[i + 1]):
+            g = group[o]
+            if g < 0:
+                continue
+            seen = False
+            for p in range(offsets[i], o):
+                if group[p] == g:
+                    seen = True
+                    break
+            if seen:
+                continue
+            for k in range(n_local):
+                prod = np.float64(ratio[o, k])
+                for q in range(o + 1, offsets[i + 1]):
+                    if group[q] == g:
+                        prod *= np.float64(ratio[q, k])
+                x = w * prod
+                sumw[b, g * n_local + k] += x - w
+                if with_sumw2:
+                    sumw2[b, g * n_local + k] += x * x - w * w
+
+
+@numba.njit(cache=True, nogil=True)
 def _fill_shape_blocks(
     index, weight, offsets, group, shifted, sumw, sumw2, with_sumw2
 ):  # pragma: no cover
@@ -190,6 +228,9 @@ class TensorFill:
         self.sumw = np.zeros((n_bins, self.n_var), dtype=np.float64)
         # a 1-row dummy keeps the kernel signatures fixed when sumw2 is off
         self.sumw2 = np.zeros_like(self.sumw) if sumw2 else np.zeros((1, self.n_var))
+        # weight common to every variation (sparse block fills), added to all of them at the end
+        self.base: np.ndarray | None = None
+        self.base2: np.ndarray | None = None
 
     def index(self, *values: np.ndarray) -> np.ndarray:
         """Flat bin index per event of the nominal axes (``-1``: outside, not filled)."""
@@ -230,26 +271,47 @@ class TensorFill:
         offsets: np.ndarray,
         group: np.ndarray,
         ratio: np.ndarray,
+        *,
+        dense: bool = False,
     ) -> None:
         """Fill variations organised in blocks (e.g. one block per eta bin).
 
         Variation ``g * n_local + k`` of event ``i`` is ``weight[i]`` times the product of
         ``ratio[o, k]`` over the event's objects ``o`` in ``offsets[i]:offsets[i+1]`` whose
         block ``group[o] == g``; objects with ``group < 0`` change nothing.
+
+        By default only the event's own blocks are written (``n_local`` numbers per object
+        instead of all ``n_var``): the weight shared by every variation is kept once per bin
+        (``base``) and added to all variations when the histogram is made. ``dense=True``
+        writes all ``n_var`` per event (the same sums, another rounding order).
         """
         ratio = _as_c(ratio)
         if ratio.shape[1] * (self.n_var // ratio.shape[1]) != self.n_var:
             raise ValueError(f"{self.label}: {self.n_var} variations, blocks of {ratio.shape[1]}")
-        _fill_blocks(
+        args = (
             _as_c(index, np.int64),
             _as_c(weight, np.float64),
             _as_c(offsets, np.int64),
             _as_c(group, np.int64),
             ratio,
-            self.sumw,
-            self.sumw2,
-            self.sumw2_enabled,
         )
+        if dense:
+            _fill_blocks(*args, self.sumw, self.sumw2, self.sumw2_enabled)
+            return
+        if self.base is None:
+            self.base = np.zeros(self.sumw.shape[0])
+            self.base2 = np.zeros(self.sumw.shape[0] if self.sumw2_enabled else 1)
+        _fill_blocks_sparse(*args, self.base, self.base2, self.sumw, self.sumw2, self.sumw2_enabled)
+
+    def values(self) -> np.ndarray:
+        """``[n_bins, n_var]`` sums of weights (the shared ``base`` included)."""
+        return self.sumw if self.base is None else self.sumw + self.base[:, None]
+
+    def variances(self) -> np.ndarray:
+        """``[n_bins, n_var]`` sums of squared weights (with ``sumw2``)."""
+        if not self.sumw2_enabled:
+            raise ValueError(f"{self.label}: no sum of squared weights kept")
+        return self.sumw2 if self.base is None else self.sumw2 + self.base2[:, None]
 
     def fill_shape_blocks(
         self,
@@ -293,12 +355,20 @@ class TensorFill:
         self.sumw += other.sumw
         if self.sumw2_enabled:
             self.sumw2 += other.sumw2
+        if other.base is not None:
+            if self.base is None:
+                self.base, self.base2 = other.base.copy(), other.base2.copy()
+            else:
+                self.base += other.base
+                self.base2 += other.base2
         return self
 
     def __add__(self, other: TensorFill) -> TensorFill:
         out = copy.copy(self)
         out.sumw = self.sumw.copy()
         out.sumw2 = self.sumw2.copy()
+        if self.base is not None:
+            out.base, out.base2 = self.base.copy(), self.base2.copy()
         out += other
         return out
 
@@ -310,8 +380,8 @@ class TensorFill:
         shape = self.shape if self.variation is None else (*self.shape, self.n_var)
         view = h.view(flow=True)
         if self.sumw2_enabled:
-            view.value = self.sumw.reshape(shape)
-            view.variance = self.sumw2.reshape(shape)
+            view.value = self.values().reshape(shape)
+            view.variance = self.variances().reshape(shape)
         else:
-            view[...] = self.sumw.reshape(shape)
+            view[...] = self.values().reshape(shape)
         return h

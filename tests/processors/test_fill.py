@@ -94,3 +94,33 @@ def test_blocks_and_shapes():
     np.testing.assert_array_equal(v[:, 1], [0, 1, 0, 0])  # event 1 shifted out of range
     np.testing.assert_array_equal(v[:, 2], [0, 0, 1, 0])  # event 0 up-shifted
     np.testing.assert_array_equal(v[:, 3], [1, 0, 0, 0])
+
+
+def test_sparse_block_fill_equals_dense_and_adds_up():
+    """Writing only the event's own blocks (plus a shared base) gives the same sums as writing
+    every variation, with sum of squares, several objects per block, and after merging."""
+    rng = np.random.default_rng(3)
+    axes = [hist.axis.Regular(5, 0, 5, name="x", flow=False)]
+    n, n_blocks, n_local = 400, 6, 4
+    counts = rng.integers(0, 4, n)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    group = rng.integers(-1, n_blocks, offsets[-1])
+    ratio = rng.normal(1, 0.2, (offsets[-1], n_local)).astype(np.float32)
+    index = rng.integers(-1, 5, n)
+    weight = rng.normal(1, 0.5, n)
+    var = hist.axis.Integer(0, n_blocks * n_local, name="v", flow=False)
+    parts = []
+    for dense in (True, False):
+        tf = TensorFill(axes, var, sumw2=True)
+        tf.fill_blocks(index, weight, offsets, group, ratio, dense=dense)
+        parts.append(tf)
+    dense, sparse = parts
+    assert sparse.base is not None and dense.base is None
+    np.testing.assert_allclose(sparse.values(), dense.values(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(sparse.variances(), dense.variances(), rtol=1e-12, atol=1e-12)
+    twice = sparse + sparse
+    sparse += dense
+    np.testing.assert_allclose(twice.values(), 2 * dense.values(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        sparse.to_hist().values(), 2 * dense.values(), rtol=1e-12, atol=1e-12
+    )
