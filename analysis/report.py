@@ -632,13 +632,40 @@ def _index_page(runs: Sequence[Mapping[str, Any]]) -> str:
     body = (
         "<h1>wmass fit results</h1>"
         f"<p>{len(runs)} run(s). Each run links to its POIs, impacts, plots and logs.</p>"
+        + _history(runs)
         + _table(
             ["run", "fit time", "POIs", "status", "GOF p", "parameters", "command"],
             rows,
             cls="runs",
         )
     )
-    return _page("wmass fit results", body, None)
+    return _page("wmass fit results", body, PLOTLY_JS)
+
+
+def _history(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Each POI over the runs, oldest first, with its error bar (a plotly div)."""
+    import plotly.graph_objects as go
+
+    names = sorted({p for r in runs for p in r.get("pois", {})})
+    parts = []
+    for poi in names:
+        pts = [r for r in reversed(runs) if poi in r.get("pois", {})]
+        unit = pts[0]["pois"][poi].get("unit", "")
+        fig = go.Figure(
+            go.Scatter(
+                x=[r["name"] for r in pts],
+                y=[r["pois"][poi].get("value") for r in pts],
+                error_y={"type": "data", "array": [r["pois"][poi].get("error") for r in pts]},
+                mode="markers",
+            )
+        )
+        fig.update_layout(
+            height=300,
+            yaxis_title=f"{poi} ({unit})",
+            margin={"l": 70, "r": 20, "t": 20, "b": 80},
+        )
+        parts.append(_plotly_div(fig, f"history-{poi}"))
+    return "".join(parts)
 
 
 def _update_index(out: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:

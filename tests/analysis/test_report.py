@@ -191,6 +191,8 @@ def test_site_in_chromium_index_run_and_impacts_pages(fitted, site, tmp_path):
     with browser_page() as (page, errors):
         page.goto((site / "index.html").as_uri())
         assert page.locator("table.runs tbody tr").count() == 2
+        page.wait_for_selector("#history-mW .main-svg")  # m_W over the runs, with error bars
+        assert page.locator("#history-mW .point").count() == 2
         page.locator(f'table.runs a[href="{first.parent.name}/index.html"]').click()
         page.wait_for_selector("#global-mW .main-svg")
         pois = page.locator("table.pois tbody tr td").all_inner_texts()
