@@ -78,6 +78,8 @@ MW_REFERENCE_MEV = 80379.0
 MZ_REFERENCE_MEV = 91187.6
 MASS_STEP_MEV = 100.0
 LUMI_KAPPA = 1.017
+#: yield given to the signal in bins with no prediction at all, relative to the mean bin
+FLOOR = 1e-4
 #: (nuisance, processes, kappa) of the prompt-background normalisations in the W fit
 BACKGROUND_NORMS = (
     ("norm_Top", ("Top",), 1.06),
@@ -401,8 +403,8 @@ def channel_setup(
             if present:
                 norms.append((nname, present, kappa, "gaussian"))
         zs = tuple(p for p in Z_PROCESSES if p in procs)
-        if zs:
-            norms.append(("norm_Z", zs, 1.03, "gaussian"))
+        if zs:  # free, and the same parameter, when a Z channel measures it in the same fit
+            norms.append(("norm_Z", zs, *((2.0, "none") if with_z_mass else (1.03, "gaussian"))))
         ws = tuple(p for p in W_PROCESSES if p in procs)
         norms.append(("norm_W", ws, 2.0, "none"))
     else:
@@ -414,6 +416,28 @@ def channel_setup(
             pois[poi[0]] = (poi[1], MASS_STEP_MEV, "MeV")
     if signal not in procs:
         raise ConfigError("datasets", f"no {signal} simulation in the histograms", hf.path)
+    # processes with no yield in this selection (e.g. W in the Z dilepton channel) are left out
+    for p in [p for p, v in nominal.items() if v.sum() <= 0 and p != signal]:
+        del nominal[p], sumw2[p]
+        for per_proc in shapes.values():
+            per_proc.pop(p, None)
+        for per_label in variations.values():
+            per_label.pop(p, None)
+        norms = [(n, tuple(q for q in ps if q != p), k, c) for n, ps, k, c in norms]
+        notes.append(f"{p} has no yield in this channel: left out")
+    shapes = {n: per for n, per in shapes.items() if per}
+    norms = [entry for entry in norms if entry[1]]
+    pois = {n: v for n, v in pois.items() if n in shapes}
+    # a bin without any prediction cannot hold data in a Poisson fit: give the signal a floor
+    total = sum(nominal.values())
+    empty = total <= 0
+    if empty.any():
+        floor = FLOOR * max(float(total.mean()), 1.0)
+        nominal[signal] = np.where(empty, floor, nominal[signal])
+        notes.append(
+            f"{int(empty.sum())} of {empty.size} bins have no prediction: "
+            f"{signal} set to {floor:.2g} there (sparse simulation for this binning)"
+        )
     return ChannelSetup(
         name=name or analysis,
         analysis=analysis,

@@ -271,6 +271,8 @@ def test_w_and_z_dilepton_histograms_combine_into_one_fit(w_hists, tmp_path):
     assert {p.name for p in fi.pois} == {"mW", "mZ"}
     # common nuisances are one parameter acting in both channels
     assert fi.parameters.count("lumi") == 1 and fi.parameters.count("pileup") == 1
+    # the Z normalisation is one free parameter, measured by the Z channel
+    assert fi.constraints[fi.index("norm_Z")] == "none"
     k = fi.index("pileup")
     rows = fi.logk_up[:, [k]].tocoo().row // fi.nprocs
     assert rows.min() < fi.channel("zdilepton").first_bin <= rows.max()
