@@ -37,7 +37,6 @@ Sections of this module: reading and the likelihood, fitting, export.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -178,21 +177,39 @@ class WorkspaceModel:
         return np.asarray(self.expected(self.init if pars is None else pars))
 
 
-def _expected_by_sample(a: dict[str, Any], pars: Any, histosys: str, normsys: str) -> Any:
+def _h(theta: Any, histosys: str) -> tuple[Any, Any, Any]:
+    """The histosys interpolation ``delta = theta * S + h(theta) * D``: h, h' and h''.
+
+    code0: ``h = |theta|``; code4p: ``(15 t^2 - 10 t^4 + 3 t^6) / 8`` inside |theta| <= 1.
+    """
     import jax.numpy as jnp
 
-    pars = jnp.asarray(pars, dtype=jnp.float64)
+    abs_t = jnp.abs(theta)
+    if histosys == "code0":
+        return abs_t, jnp.sign(theta), jnp.zeros_like(theta)
+    t2 = theta * theta
+    inside = abs_t <= 1.0
+    h = jnp.where(inside, t2 * (15.0 - 10.0 * t2 + 3.0 * t2 * t2) / 8.0, abs_t)
+    dh = jnp.where(inside, theta * (30.0 - 40.0 * t2 + 18.0 * t2 * t2) / 8.0, jnp.sign(theta))
+    d2h = jnp.where(inside, (30.0 - 120.0 * t2 + 90.0 * t2 * t2) / 8.0, 0.0)
+    return h, dh, d2h
+
+
+def _additive(a: dict[str, Any], pars: Any, histosys: str) -> Any:
+    """``nominal + delta(histosys)`` per [sample, bin]."""
     nominal = a["nominal"]
-    if a["hs_index"].size:
-        theta = pars[a["hs_index"]]
-        if histosys == "code0":
-            h = jnp.abs(theta)
-        else:  # code4p: 6th-order polynomial inside |theta| < 1, linear outside
-            t2 = theta * theta
-            inside = t2 * (15.0 - 10.0 * t2 + 3.0 * t2 * t2) / 8.0
-            h = jnp.where(jnp.abs(theta) > 1.0, jnp.abs(theta), inside)
-        nominal = nominal + (theta @ a["hs_sum"] + h @ a["hs_diff"]).reshape(nominal.shape)
-    factor = jnp.ones_like(nominal)
+    if not a["hs_index"].size:
+        return nominal
+    theta = pars[a["hs_index"]]
+    h = _h(theta, histosys)[0]
+    return nominal + (theta @ a["hs_sum"] + h @ a["hs_diff"]).reshape(nominal.shape)
+
+
+def _factor(a: dict[str, Any], pars: Any, normsys: str) -> Any:
+    """The product of the multiplicative modifiers per [sample, bin]."""
+    import jax.numpy as jnp
+
+    factor = jnp.ones(a["nominal"].shape, dtype=jnp.float64)
     if a["ns_index"].size:
         theta = pars[a["ns_index"]][:, None, None]
         log_hi, log_lo = a["ns_log_hi"], a["ns_log_lo"]
@@ -210,7 +227,75 @@ def _expected_by_sample(a: dict[str, Any], pars: Any, histosys: str, normsys: st
     if a["mult_index"].size:
         ext = jnp.concatenate([pars, jnp.ones(1, dtype=pars.dtype)])
         factor = factor * jnp.prod(ext[a["mult_index"]], axis=0)
-    return nominal * factor
+    return factor
+
+
+def _expected_by_sample(a: dict[str, Any], pars: Any, histosys: str, normsys: str) -> Any:
+    import jax.numpy as jnp
+
+    pars = jnp.asarray(pars, dtype=jnp.float64)
+    return _additive(a, pars, histosys) * _factor(a, pars, normsys)
+
+
+def _hessian(a: dict[str, Any], pars: Any, n: Any, aux: Any, histosys: str, normsys: str) -> Any:
+    """The exact Hessian of :func:`_nll` [n_par, n_par], by its structure (not nested autodiff).
+
+    With ``nu_b = sum_s (nominal + theta S + h(theta) D)_sb F_sb(p)`` and ``l(nu) = nu - n log nu``:
+    ``H = J^T diag(l'') J + sum_b l'_b d2 nu_b + constraints``. The histosys columns of ``J`` are
+    ``sum_s (S + h' D)_ksb F_sb`` (one pass over the templates); the second-order term is
+    ``diag(h'' D.(l' F))`` for histosys x histosys, and forward-mode derivatives in the few
+    multiplicative parameters ``p_m`` (normsys, normfactor, lumi, gammas) for the other blocks:
+    nothing is differentiated through the [K, samples x bins] templates with K tangents.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    pars = jnp.asarray(pars, dtype=jnp.float64)
+    hs, ms = a["hs_index"], a["m_index"]
+    nom = a["nominal"]
+    n_par = pars.shape[0]
+    base_yield = _additive(a, pars, histosys)
+
+    def factor_of(q):
+        return _factor(a, pars.at[ms].set(q), normsys)
+
+    pm = pars[ms]
+    f = factor_of(pm)
+    nu = (base_yield * f).sum(axis=0)
+    l1 = 1.0 - n / nu
+    l2 = n / (nu * nu)
+    jac = jnp.zeros((nom.shape[1], n_par))
+    hess = jnp.zeros((n_par, n_par))
+    if hs.size:
+        k = hs.shape[0]
+        theta = pars[hs]
+        _, dh, d2h = _h(theta, histosys)
+        s3 = a["hs_sum"].reshape(k, *nom.shape)
+        d3 = a["hs_diff"].reshape(k, *nom.shape)
+        jac_h = jnp.einsum("ksb,sb->kb", s3, f) + dh[:, None] * jnp.einsum("ksb,sb->kb", d3, f)
+        jac = jac.at[:, hs].set(jac_h.T)
+        v = a["hs_diff"] @ (l1[None, :] * f).ravel()
+        hess = hess.at[hs, hs].add(d2h * v)
+    if ms.size:
+        jac_m = jax.jacfwd(lambda q: (base_yield * factor_of(q)).sum(axis=0))(pm)
+        jac = jac.at[:, ms].set(jac_m)
+        h_mm = jax.hessian(lambda q: jnp.sum(l1[None, :] * base_yield * factor_of(q)))(pm)
+        hess = hess.at[ms[:, None], ms[None, :]].add(h_mm)
+        if hs.size:
+
+            def uv(q):
+                w = (l1[None, :] * factor_of(q)).ravel()
+                return a["hs_sum"] @ w + dh * (a["hs_diff"] @ w)
+
+            h_hm = jax.jacfwd(uv)(pm)  # [K_h, K_m]
+            hess = hess.at[hs[:, None], ms[None, :]].add(h_hm)
+            hess = hess.at[ms[:, None], hs[None, :]].add(h_hm.T)
+    hess = hess + (jac * l2[:, None]).T @ jac
+    gi, pi = a["gauss_index"], a["pois_index"]
+    hess = hess.at[gi, gi].add(1.0 / a["gauss_sigma"] ** 2)
+    gamma = pars[pi]
+    hess = hess.at[pi, pi].add(jnp.where(aux[pi] > 0, aux[pi], 0.0) / (gamma * gamma))
+    return hess
 
 
 def _nll(a: dict[str, Any], pars: Any, n: Any, aux: Any, histosys: str, normsys: str) -> Any:
@@ -250,7 +335,7 @@ _nll_jit = _expected_jit = None  # set by _enable_x64 (jax is imported lazily)
 
 def _load(ws: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(ws, Mapping):
-        return copy.deepcopy(dict(ws))
+        return dict(ws)  # read only: never modified
     path = Path(ws)
     try:
         with path.open() as f:
@@ -635,6 +720,9 @@ def read_workspace(
         "nominal": jnp.asarray(nominal),
         "bin_channel": jnp.asarray(bin_channel),
         "hs_index": jnp.asarray([start_of[n] for n in hs_names], dtype=jnp.int64),
+        "m_index": jnp.asarray(
+            np.setdiff1d(np.arange(n_par), [start_of[n] for n in hs_names]), dtype=jnp.int64
+        ),
         "hs_sum": jnp.asarray(hs_sum.reshape(len(hs_names), len(samples) * n_bins)),
         "hs_diff": jnp.asarray(hs_diff.reshape(len(hs_names), len(samples) * n_bins)),
         "ns_index": jnp.asarray([start_of[n] for n in ns_names], dtype=jnp.int64),
@@ -723,6 +811,11 @@ def _free_nll(x, a, base, free, n, aux, histosys, normsys):
     return _nll(a, base.at[free].set(x), n, aux, histosys, normsys)
 
 
+def _free_hessian(x, a, base, free, n, aux, histosys, normsys):
+    h = _hessian(a, base.at[free].set(x), n, aux, histosys, normsys)
+    return h[free[:, None], free[None, :]]
+
+
 _COMPILED: dict[str, Any] = {}
 
 
@@ -734,7 +827,8 @@ def _compiled() -> dict[str, Any]:
         static = ("histosys", "normsys")
         grad = jax.grad(_free_nll)
         _COMPILED["vg"] = jax.jit(jax.value_and_grad(_free_nll), static_argnames=static)
-        _COMPILED["hess"] = jax.jit(jax.hessian(_free_nll), static_argnames=static)
+        _COMPILED["hess_autodiff"] = jax.jit(jax.hessian(_free_nll), static_argnames=static)
+        _COMPILED["hess"] = jax.jit(_free_hessian, static_argnames=static)
         _COMPILED["hvp"] = jax.jit(
             lambda x, v, *args, histosys, normsys: jax.jvp(
                 lambda y: grad(y, *args, histosys=histosys, normsys=normsys), (x,), (v,)
@@ -784,10 +878,12 @@ class _Objective:
         v, g = _compiled()["vg"](jnp.asarray(x), *self.args, **self.model._codes)
         return float(v), np.asarray(g)
 
-    def hessian(self, x):
+    def hessian(self, x, *, autodiff: bool = False):
+        """The exact Hessian: structured (default) or by nested autodiff (the cross-check)."""
         import jax.numpy as jnp
 
-        return np.asarray(_compiled()["hess"](jnp.asarray(x), *self.args, **self.model._codes))
+        c = _compiled()["hess_autodiff" if autodiff else "hess"]
+        return np.asarray(c(jnp.asarray(x), *self.args, **self.model._codes))
 
     def hessp(self, x, v):
         import jax.numpy as jnp
@@ -826,7 +922,14 @@ def _minimize(obj: _Objective, x0: np.ndarray, *, minimizer: str, tol: float, ma
             raise FitDidNotConverge(f"minuit: invalid minimum (edm {m.fmin.edm:.3g})", x=x)
         edm = float(0.5 * g @ np.linalg.solve(h, g))
         return x, f, h, edm, int(m.nfcn)
-    res = minimize(obj.value_and_grad, x0, hess=obj.hessian, tol=tol, max_iter=max_iter)
+    last: dict[str, Any] = {}
+
+    def hessian(x):  # the minimiser asks again at the same point after a rejected step
+        if "x" not in last or not np.array_equal(last["x"], x):
+            last["x"], last["h"] = np.array(x, copy=True), obj.hessian(x)
+        return last["h"]
+
+    res = minimize(obj.value_and_grad, x0, hess=hessian, tol=tol, max_iter=max_iter)
     return res.x, float(res.fun), res.hess, float(res.edm), int(res.n_iter)
 
 

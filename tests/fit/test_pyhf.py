@@ -182,6 +182,26 @@ def test_parameters_init_bounds_fixed_and_auxdata_follow_the_measurement():
     np.testing.assert_array_equal(ours.observed, data[: model.config.nmaindata])
 
 
+@pytest.mark.parametrize("settings", [CODES_PYHF_DEFAULT, CODES_EXPONENTIAL_LINEAR])
+def test_structured_hessian_equals_nested_autodiff(settings):
+    from fit.pyhf import _Objective
+
+    spec = make_workspace(seed=3, shapefactor=True, channels=(("sr", 8), ("cr", 8)))
+    model = read_workspace(spec, modifier_settings=settings)
+    obj = _Objective.make(model, model.observed, model.auxdata)
+    rng = np.random.default_rng(2)
+    start = model.init[obj.free]
+    for _ in range(3):
+        # nuisances inside and outside |theta| < 1, gammas and scale factors off 1
+        x = start + np.where(
+            start == 0, rng.normal(0, 1.0, start.size), rng.normal(0, 0.05, start.size)
+        )
+        structured, autodiff = obj.hessian(x), obj.hessian(x, autodiff=True)
+        np.testing.assert_allclose(
+            structured, autodiff, rtol=1e-10, atol=1e-10 * np.abs(autodiff).max()
+        )
+
+
 # ---------------------------------------------------------------- best fit and errors
 
 
