@@ -13,7 +13,9 @@ driver harvests the workers' accumulators one at a time and adds them up. Histog
 therefore (workers + 2) x the size of one output, whatever the number of chunks, and a 100 MB
 W histogram is never serialised per chunk. (coffea's ``DaskExecutor`` instead returns every
 chunk's output and tree-reduces them in groups of 20, so up to ~20 outputs per reduction stay
-alive and each is pickled and shipped once or twice; ``benchmarks/histmaker.py`` measures it.)
+alive and each is pickled and shipped once or twice. Measured for a 100k-event W chunk with all
+variations: the output is 107 MB; pickling + unpickling it costs 0.1 CPU-s (before any LZ4 or
+network), the in-place merge 0.016 s, processing the chunk ~0.3 s.)
 The driver keeps a ledger of which worker holds which chunks (:mod:`analysis.ledger`): a
 worker that dies has exactly its chunks redone, no chunk is counted twice, a broken file
 stops the run or (``skip_bad_files``) is given up with its dataset normalised without it, and
