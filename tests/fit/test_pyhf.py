@@ -499,6 +499,7 @@ def test_exported_workspace_is_valid_for_pyhf_and_fits_to_our_answer(tmp_path):
 # ---------------------------------------------------------------- minuit, scans and toys
 
 
+@pytest.mark.slow  # MIGRAD strategy 2 with a numerical-Hessian seed: ~20 s
 def test_minuit_cross_check_agrees_with_the_trust_region_fit():
     spec = make_workspace(seed=11)
     trust = fit_workspace(spec)
