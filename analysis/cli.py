@@ -74,7 +74,8 @@ def _parser(selected: str | None):
             module = load_command(name)
             if module is not None:
                 module.add_arguments(p)
-                p.description = (module.__doc__ or help_).strip().split("\n\n")[0]
+                first = (module.__doc__ or help_).strip().split("\n\n")[0]
+                p.description = first.replace("``", "")
             modules[name] = module
     return parser, modules
 
