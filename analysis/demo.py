@@ -112,6 +112,20 @@ def main(args: argparse.Namespace) -> int:
     print("\n[demo] wrote:")
     for path in written:
         print(f"  {path}")
+    fitresult = args.out / "fitresult.h5"
+    if fitresult.exists():
+        from fit import FitResult
+
+        mw = FitResult.read(fitresult).pois.get("mW")
+        if mw is not None:
+            pull = (mw["value"] - 1000 * args.mw) / mw["error"]
+            print(
+                f"[demo] measured mW = {mw['value']:.1f} +- {mw['error']:.1f} MeV"
+                f" (truth {1000 * args.mw:.1f} MeV, pull {pull:+.2f})"
+            )
+    index = args.out / "site" / "index.html"
+    if index.exists():
+        print(f"[demo] browse the report: {index.resolve().as_uri()}")
     if skipped:
         print(f"[demo] not built yet: {', '.join(skipped)}")
     return 0
