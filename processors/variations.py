@@ -134,7 +134,7 @@ class EfficiencyModel:
             for direction in ("up", "down")
         ]
         self.tables = {
-            kind: _sf_table(
+            kind: _cached_sf_table(
                 corr,
                 name,
                 ["nominal", *(f"{e}_{d}" for e in self.eig[kind] for d in ("up", "down"))],
@@ -218,6 +218,15 @@ def _sf_table(corr: Corrections, name: str, keys: list[str]):
         len(keys), -1
     )
     return list(keys), values, eta_edges, pt_edges
+
+
+def _cached_sf_table(corr: Corrections, name: str, keys: list[str]):
+    """:func:`_sf_table`, built once per ``Corrections`` object (not pickled with it)."""
+    cache = corr.__dict__.setdefault("_sf_tables", {})
+    key = (name, tuple(keys))
+    if key not in cache:
+        cache[key] = _sf_table(corr, name, keys)
+    return cache[key]
 
 
 def _table_bins(table, eta: np.ndarray, pt: np.ndarray) -> np.ndarray:
