@@ -72,3 +72,21 @@ def test_other_files_are_refused_by_name(tmp_path, capsys):
     with pytest.raises(BadInputFile, match="unknown kind 'spreadsheet'") as info:
         describe_file(odd)
     assert info.value.path == str(odd)
+
+
+def test_fit_files_go_to_the_fit_package(tmp_path, capsys):
+    """A fitinput.h5 (made by the fit package's own writer) is described by ``fit.describe``."""
+    spec = importlib.util.spec_from_file_location(
+        "h3_fit_models", HERE.parent / "fit" / "fit_models.py"
+    )
+    fit_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit_models)
+    path = fit_models.w_like_model(n_eta=2).write(tmp_path / "fitinput.h5")
+    from fit import describe
+
+    assert describe_file(path) == describe(str(path))
+    assert main(["inspect", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "fitinput" and "processes" in doc
+    assert main(["inspect", str(path)]) == 0
+    assert "fitinput" in capsys.readouterr().out
