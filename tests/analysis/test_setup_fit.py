@@ -277,6 +277,11 @@ def test_w_and_z_dilepton_histograms_combine_into_one_fit(w_hists, tmp_path):
     rows = fi.logk_up[:, [k]].tocoo().row // fi.nprocs
     assert rows.min() < fi.channel("zdilepton").first_bin <= rows.max()
     assert "channel zdilepton" in summary
+    from fit import fit
+
+    asimov = fit(fi, data="asimov").pois
+    assert asimov["mW"]["value"] == pytest.approx(80379.0, abs=1e-6)
+    assert asimov["mZ"]["value"] == pytest.approx(91187.6, abs=1e-6)
 
 
 def test_bad_inputs_are_named(w_hists, tmp_path):
