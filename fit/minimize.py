@@ -8,7 +8,10 @@ or both: then the exact Hessian is computed and factorised only now and then, an
 steps in between are solved by conjugate gradients on Hessian-vector products preconditioned
 with the last Cholesky factor (a handful of HVPs per step), with a backtracking line search;
 the Hessian is refreshed when that preconditioned solve stalls or meets negative curvature, and
-always at the end, so the returned ``hess`` is the exact Hessian at the minimum.
+always at the end, so the returned ``hess`` is the exact Hessian at the minimum. With a
+``fisher`` preconditioner, once its own step (taken on negative curvature) needs a line-search
+step below 0.1, it misjudges the curvature and the exact Hessian (shifted where indefinite)
+takes its place.
 
 Convergence: the estimated distance to the minimum ``EDM = g^T H^-1 g / 2 < tol`` with ``H``
 positive definite at that point. Anything else raises :class:`fit.errors.FitDidNotConverge`
@@ -303,6 +306,7 @@ def _newton_pcg(
             fresh = True
             n_factor += 1
         n_cg = 0
+        precond_step = False
         if kind == "exact" and fresh:
             p = -la.cho_solve(cho, g, check_finite=False)
             edm = -0.5 * float(g @ p)
@@ -340,6 +344,7 @@ def _newton_pcg(
             elif status == "negative curvature":
                 # far from the minimum: the (positive-definite) preconditioner's own step
                 p = -la.cho_solve(cho, g, check_finite=False)
+                precond_step = True
         slope = float(g @ p)
         if slope >= 0:
             if fresh:
@@ -364,6 +369,11 @@ def _newton_pcg(
         fresh = False
         if kind == "shifted" or alpha < 0.1:
             cho = None
+            if precond_step and kind == "fisher" and alpha < 0.1:
+                # the expected information misjudges the curvature here by > 10x (an indefinite
+                # Hessian that F does not see, e.g. yields far below the data): from now on the
+                # exact Hessian, shifted where indefinite (Levenberg-Marquardt)
+                want_exact = True
     raise FitDidNotConverge("max iterations", x=x, edm=edm, n_iter=max_iter)
 
 

@@ -98,6 +98,14 @@ class BinTerms:
         ``n - d log n - (d - d log d)`` would leave ~1e-9 of rounding noise in the NLL, more
         than the last Newton steps change it.
         """
+        if xp is np:
+            # far trial points of a line search may over/underflow (n -> 0 or inf): the value is
+            # then inf and the step is rejected; no warnings for that
+            with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+                return self._terms(n, np)
+        return self._terms(n, xp)
+
+    def _terms(self, n: Any, xp: Any) -> tuple[Any, Any, Any]:
         d, k, beta0, bb = self.d, self.k, self.beta0, self.bb
         mask = self.mask
         ns = xp.where(n > 0, n, 1.0)
@@ -105,14 +113,24 @@ class BinTerms:
         beta = xp.where(bb, (d + k) / den, 1.0)
         bn_minus_d = xp.where(bb, k * (ns - d / beta0) / den, ns - d)
         dpos = d > 0
-        delta = bn_minus_d / xp.where(dpos, d, 1.0)
-        delta = xp.where(dpos, delta, 0.0)
-        term_d = xp.where(dpos, d * (delta - xp.log1p(delta)), beta * ns)
+        dsafe = xp.where(dpos, d, 1.0)
+        delta = xp.where(dpos, bn_minus_d / dsafe, 0.0)
+        # phi(r) = r - 1 - log r: through log1p(delta) near r = 1 (precision at the minimum),
+        # through log(r) for r << 1, where 1 + delta rounds to 0 (beta n / d < 1e-16, e.g. a
+        # yield far below the data with BB-lite k -> 0) although phi is finite
+        r = xp.where(bb, (d + k) * n / (n + k / beta0), n) / dsafe
+        small = delta < -0.5
+        phi = xp.where(
+            small,
+            r - 1.0 - xp.log(xp.where(small, r, 1.0)),
+            delta - xp.log1p(xp.where(small, 0.0, delta)),
+        )
+        term_d = xp.where(dpos, d * phi, beta * n)
         delta_b = xp.where(bb, (d - beta0 * ns) / (beta0 * ns + k), 0.0)
         term_k = xp.where(bb, k * (delta_b - xp.log1p(delta_b)), 0.0)
         value = xp.where(mask, term_d + term_k, 0.0)
         d1 = xp.where(mask, xp.where(bb, beta - d / ns, bn_minus_d / ns), 0.0)
-        d2 = xp.where(mask, d / ns**2 - xp.where(bb, beta / den, 0.0), 0.0)
+        d2 = xp.where(mask, (d / ns) / ns - xp.where(bb, beta / den, 0.0), 0.0)
         return value, d1, d2
 
     def responses(self, n: np.ndarray) -> dict[str, np.ndarray]:
