@@ -17,17 +17,38 @@ Modules: :mod:`fit.writer` (FitInput, builder, ``fitinput.h5``), :mod:`fit.model
 structured sparse and dense JAX), :mod:`fit.minimize` (trust-region Newton), :mod:`fit.fitter`
 (``fit``, ``scan``), :mod:`fit.uncertainties` (covariance, impacts, global impacts),
 :mod:`fit.gof`, :mod:`fit.toys`, :mod:`fit.result` (FitResult, ``fitresult.h5``, ``describe``).
+
+The public names are imported on first use (PEP 562), so that ``import fit.provenance`` (every
+output writer, ``wmass generate``) does not pay for scipy.stats, the model or the minimiser.
 """
 
 from __future__ import annotations
 
-from . import minimize
-from .errors import FitDidNotConverge, FitError, FitInputError
-from .fitter import MINIMIZERS, fit, make_model, minimize_model, scan
-from .minimize import MinimizeResult
-from .model import DenseModel, Model
-from .result import FitResult, describe
-from .writer import POI, Channel, FitInput, FitInputBuilder
+import importlib
+import types
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the submodule that defines it (``minimize`` is the module itself)
+_SOURCES = {
+    "MINIMIZERS": "fitter",
+    "POI": "writer",
+    "Channel": "writer",
+    "DenseModel": "model",
+    "FitDidNotConverge": "errors",
+    "FitError": "errors",
+    "FitInput": "writer",
+    "FitInputBuilder": "writer",
+    "FitInputError": "errors",
+    "FitResult": "result",
+    "MinimizeResult": "minimize",
+    "Model": "model",
+    "describe": "result",
+    "fit": "fitter",
+    "make_model": "fitter",
+    "minimize": None,  # the module: fit.minimize.minimize(...)
+    "minimize_model": "fitter",
+    "scan": "fitter",
+}
 
 __all__ = [
     "MINIMIZERS",
@@ -49,3 +70,36 @@ __all__ = [
     "minimize_model",
     "scan",
 ]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
+    from . import minimize
+    from .errors import FitDidNotConverge, FitError, FitInputError
+    from .fitter import MINIMIZERS, fit, make_model, minimize_model, scan
+    from .minimize import MinimizeResult
+    from .model import DenseModel, Model
+    from .result import FitResult, describe
+    from .writer import POI, Channel, FitInput, FitInputBuilder
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule defining the public ``name`` on first access (PEP 562)."""
+    try:
+        source = _SOURCES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    if source is None:
+        value = importlib.import_module(f"{__name__}.{name}")
+    else:
+        value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names and the submodules imported so far."""
+    loaded = {
+        n
+        for n, v in globals().items()
+        if isinstance(v, types.ModuleType) and v.__name__.startswith(__name__ + ".")
+    }
+    return sorted(set(__all__) | loaded)
