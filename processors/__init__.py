@@ -10,16 +10,35 @@ correctionlib payload and weight variations as ``[n_events, n_var]`` tensors
 variation axis last (:mod:`processors.fill`). ``process`` returns
 ``{dataset: {"histograms": {name: hist.Hist}, "sumw", "sumw2", "events_read",
 "events_selected", "lumisections", "chunks"}}``, which coffea's ``accumulate`` adds up.
+
+The public names are imported on first use (PEP 562): ``import processors.errors`` (the CLI,
+``analysis``) does not import coffea, numba or correctionlib.
 """
 
-from processors.base import ALL_VARIATIONS, MuonHistogramProcessor, Selected
-from processors.columns import Columns
-from processors.errors import BadInputFile, ConfigError, MissingBranch, WMassError
-from processors.fill import TensorFill, bin_index
-from processors.selection import MuonCuts, gen_match
-from processors.wlike import WLikeProcessor
-from processors.wmass import WMassProcessor
-from processors.zdilepton import ZDileptonProcessor
+from __future__ import annotations
+
+import importlib
+import types
+from typing import TYPE_CHECKING, Any
+
+#: public name -> the submodule that defines it
+_SOURCES = {
+    "ALL_VARIATIONS": "base",
+    "BadInputFile": "errors",
+    "Columns": "columns",
+    "ConfigError": "errors",
+    "MissingBranch": "errors",
+    "MuonCuts": "selection",
+    "MuonHistogramProcessor": "base",
+    "Selected": "base",
+    "TensorFill": "fill",
+    "WLikeProcessor": "wlike",
+    "WMassError": "errors",
+    "WMassProcessor": "wmass",
+    "ZDileptonProcessor": "zdilepton",
+    "bin_index": "fill",
+    "gen_match": "selection",
+}
 
 __all__ = [
     "ALL_VARIATIONS",
@@ -38,3 +57,34 @@ __all__ = [
     "bin_index",
     "gen_match",
 ]
+
+if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
+    from processors.base import ALL_VARIATIONS, MuonHistogramProcessor, Selected
+    from processors.columns import Columns
+    from processors.errors import BadInputFile, ConfigError, MissingBranch, WMassError
+    from processors.fill import TensorFill, bin_index
+    from processors.selection import MuonCuts, gen_match
+    from processors.wlike import WLikeProcessor
+    from processors.wmass import WMassProcessor
+    from processors.zdilepton import ZDileptonProcessor
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule defining the public ``name`` on first access (PEP 562)."""
+    try:
+        source = _SOURCES[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names and the submodules imported so far."""
+    loaded = {
+        n
+        for n, v in globals().items()
+        if isinstance(v, types.ModuleType) and v.__name__.startswith(__name__ + ".")
+    }
+    return sorted(set(__all__) | loaded)
