@@ -434,6 +434,11 @@ def channel_setup(
     if empty.any():
         floor = FLOOR * max(float(total.mean()), 1.0)
         nominal[signal] = np.where(empty, floor, nominal[signal])
+        # its variations get the same floor there (log-kappa 0): a template left at 0 would
+        # claim a factor-10 effect of every signal nuisance in every floored bin
+        for per_proc in shapes.values():
+            if signal in per_proc:
+                per_proc[signal] = tuple(np.where(empty, floor, v) for v in per_proc[signal])
         notes.append(
             f"{int(empty.sum())} of {empty.size} bins have no prediction: "
             f"{signal} set to {floor:.2g} there (sparse simulation for this binning)"
