@@ -1,12 +1,11 @@
 """Small samples for the histmaker tests: synthetic NanoAOD-like files (``tests/processors/
 synthetic.py``), a datasets.yaml around them, a lumi CSV and a golden JSON.
 
-Loaded by file path (the tests run in importlib mode).
+Imported as ``tests.analysis.h3_samples`` (the repository root is on the test path).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -14,19 +13,13 @@ import numpy as np
 import uproot
 import yaml
 
+from tests.corrections import truth_factory as truth_factory
+from tests.processors import synthetic as synthetic
+
 TESTS = Path(__file__).resolve().parent.parent
-NANO = Path("/work/shared/data/nanoaod")
+NANO = TESTS.parent.parent / "shared" / "data" / "nanoaod"
 
 
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-synthetic = _load("h3_synthetic", TESTS / "processors" / "synthetic.py")
-truth_factory = _load("h3_truth_factory", TESTS / "corrections" / "truth_factory.py")
 write_sample = synthetic.write_sample
 
 

@@ -5,9 +5,7 @@ files processed. A wrong datasets.yaml names the key and the file."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,26 +15,10 @@ import yaml
 
 from analysis import cli
 from analysis.io import read_histograms
+from tests.analysis import scale_samples as h5
+from tests.processors import synthetic as synthetic
 
 HERE = Path(__file__).resolve().parent
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-h5 = _load("h5_bad_samples", HERE / "scale_samples.py")
-synthetic = _load("h5_bad_synthetic", HERE.parent / "processors" / "synthetic.py")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="coffea")
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from analysis.io import read_histograms
 from processors.errors import BadInputFile
 
 HERE = Path(__file__).resolve().parent
-SCHEMA = Path("/work/shared/contract/inspect-histograms.schema.json")
+SCHEMA = HERE.parents[1].parent / "shared" / "contract" / "inspect-histograms.schema.json"
 _spec = importlib.util.spec_from_file_location("h3_samples", HERE / "h3_samples.py")
 h3 = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(h3)

@@ -4,12 +4,10 @@ checkpoint of another configuration is refused, naming what differs."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
 import subprocess
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,26 +25,10 @@ from analysis.execute import held_chunks
 from analysis.histmaker import histmaker
 from analysis.io import read_histograms
 from processors.fill import TensorFill
+from tests.analysis import scale_samples as h5
 
 HERE = Path(__file__).resolve().parent
 CHUNK = 250
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-h5 = _load("h5_resume_samples", HERE / "scale_samples.py")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="coffea")
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ every chunk is processed once, and a file-level fill equals an independent refer
 
 from __future__ import annotations
 
-import importlib.util
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,28 +15,14 @@ from analysis.io import read_histograms, write_histograms
 from analysis.run import plan, run
 from processors import WMassProcessor
 from processors.errors import BadInputFile
+from tests.analysis import h3_samples as h3
+from tests.processors import test_reference as reference
 
 HERE = Path(__file__).resolve().parent
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-h3 = _load("h3_samples", HERE / "h3_samples.py")
-reference = _load("h3_reference", HERE.parent / "processors" / "test_reference.py")
 VARIATIONS = reference.VARIATIONS  # every variation the reference knows how to compute
 SOME = ("pdf", "pileup", "prefiringStat", "muonScale")
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="coffea")
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,8 @@ the histograms are those of an uninterrupted run in this process, every chunk co
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -19,29 +17,14 @@ from analysis.execute import held_chunks
 from analysis.run import run
 from processors import WMassProcessor
 from processors.errors import MissingBranch
+from tests.analysis import scale_samples as h5
+from tests.processors import synthetic as synthetic
 
 HERE = Path(__file__).resolve().parent
 CHUNK = 300
 
 
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-h5 = _load("h5_scale_samples", HERE / "scale_samples.py")
-synthetic = _load("h5_synthetic", HERE.parent / "processors" / "synthetic.py")
-
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
-
-
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", module="coffea")
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ they hold (golden JSON x lumi CSV, computed here independently)."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -17,18 +16,9 @@ import yaml
 
 from analysis.histmaker import histmaker
 from analysis.io import read_histograms
+from tests.analysis import scale_samples as h5
 
 HERE = Path(__file__).resolve().parent
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-h5 = _load("h5_maxfiles_samples", HERE / "scale_samples.py")
 
 
 @pytest.fixture(scope="module")

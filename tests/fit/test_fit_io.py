@@ -19,7 +19,9 @@ _spec = importlib.util.spec_from_file_location(
 fit_models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fit_models)
 
-SCHEMA = Path("/work/shared/contract/inspect-fitresult.schema.json")
+SCHEMA = (
+    Path(__file__).resolve().parents[3] / "shared" / "contract" / "inspect-fitresult.schema.json"
+)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from coffea.nanoevents import NanoAODSchema
 
 from processors import MissingBranch, WLikeProcessor, WMassProcessor, ZDileptonProcessor
 
-NANO = Path("/work/shared/data/nanoaod")
+NANO = Path(__file__).resolve().parents[3] / "shared" / "data" / "nanoaod"
 pytestmark = pytest.mark.skipif(not NANO.is_dir(), reason="no real NanoAOD files here")
 PROCESSORS = (WMassProcessor, ZDileptonProcessor, WLikeProcessor)
 
