@@ -35,6 +35,7 @@ import h5py
 import numpy as np
 
 from .errors import FitInputError
+from .h5file import open_fit_file, strings
 from .provenance import atomic_h5, provenance, read_meta
 
 __all__ = ["FORMAT_VERSION", "FitResult", "describe"]
@@ -173,28 +174,11 @@ class FitResult:
     @classmethod
     def read(cls, path: str | os.PathLike) -> FitResult:
         """Read ``fitresult.h5``; a file that is not one raises :class:`FitInputError`."""
-        try:
-            f = h5py.File(path, "r")
-        except (OSError, ValueError) as err:
-            raise FitInputError(f"cannot open as HDF5: {err}", where=str(path)) from None
-        with f:
-            if f.attrs.get("kind") != "fitresult":
-                raise FitInputError(
-                    f"root attribute kind is {f.attrs.get('kind')!r}, not 'fitresult'",
-                    where=str(path),
-                )
-            try:
-                return cls._read_open(f)
-            except KeyError as err:
-                raise FitInputError(f"malformed file, missing {err}", where=str(path)) from None
-            except (ValueError, TypeError, IndexError) as err:
-                raise FitInputError(f"malformed file: {err}", where=str(path)) from None
+        with open_fit_file(path, "fitresult") as f:
+            return cls._read_open(f)
 
     @classmethod
     def _read_open(cls, f: h5py.File) -> FitResult:
-        def strings(ds) -> list[str]:
-            return [s.decode() if isinstance(s, bytes) else str(s) for s in ds[()]]
-
         def attrs(g) -> dict[str, Any]:
             return {k: (v.item() if hasattr(v, "item") else v) for k, v in g.attrs.items()}
 

@@ -63,6 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import FitInputError
+from .h5file import open_fit_file, strings
 from .provenance import atomic_h5, provenance, read_meta
 
 __all__ = [
@@ -385,34 +386,16 @@ class FitInput:
     @classmethod
     def read(cls, path: str | os.PathLike) -> FitInput:
         """Read ``fitinput.h5``; a file that is not one raises :class:`FitInputError`."""
-        path = Path(path)
-        try:
-            f = h5py.File(path, "r")
-        except (OSError, ValueError) as err:
-            raise FitInputError(f"cannot open as HDF5: {err}", where=str(path)) from None
-        with f:
-            kind = f.attrs.get("kind")
-            if kind != "fitinput":
-                raise FitInputError(
-                    f"root attribute kind is {kind!r}, not 'fitinput'", where=str(path)
-                )
+        with open_fit_file(path, "fitinput") as f:
             version = int(f.attrs.get("format_version", -1))
             if version != FORMAT_VERSION:
                 raise FitInputError(
                     f"format_version {version} (this code reads {FORMAT_VERSION})", where=str(path)
                 )
-            try:
-                return cls._read_open(f)
-            except KeyError as err:
-                raise FitInputError(f"malformed file, missing {err}", where=str(path)) from None
-            except (ValueError, TypeError, IndexError) as err:
-                raise FitInputError(f"malformed file: {err}", where=str(path)) from None
+            return cls._read_open(f)
 
     @classmethod
     def _read_open(cls, f: h5py.File) -> FitInput:
-        def strings(ds) -> list[str]:
-            return [s.decode() if isinstance(s, bytes) else str(s) for s in ds[()]]
-
         processes = strings(f["processes"])
         nominal = f["nominal"][()]
         B, P = nominal.shape
