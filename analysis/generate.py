@@ -6,7 +6,10 @@ multijet at the reference W mass (80.379 GeV) with ``MEParamWeight`` mass variat
 sample, with the W at ``--mw``, the data detector (efficiencies, momentum-scale bias,
 prefiring, pileup) and run/lumisection bookkeeping. Beside the ROOT files: ``datasets.yaml``,
 ``truth.json``, ``lumi.csv``, ``golden.json``, ``corrections.json`` (built from truth.json) and
-``provenance.json``. The layout and branches are the contract of docs/samples.md.
+``provenance.json``. Every file also has a ``LuminosityBlocks`` tree (``run``,
+``luminosityBlock``) listing the lumisections it covers, as NanoAOD does; each data file owns a
+block of lumisections (those without events included), so the histmaker's luminosity is that of
+the files it processed. The layout and branches are the contract of docs/samples.md.
 
 >>> from analysis.generate import generate_samples
 >>> yaml_path = generate_samples("samples", events=200_000, seed=1)  # doctest: +SKIP
@@ -193,12 +196,25 @@ def _split(total: int, parts: int) -> list[int]:
     return [base + (1 if i < rest else 0) for i in range(parts)]
 
 
+def _split_by(total: int, weights: Sequence[float]) -> list[int]:
+    """``total`` split in proportion to ``weights`` (largest remainders; the sum is exact)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if len(w) == 1:
+        return [total]
+    exact = total * w / w.sum()
+    out = np.floor(exact).astype(np.int64)
+    order = np.argsort(out - exact, kind="stable")  # largest remainders first
+    out[order[: total - int(out.sum())]] += 1
+    return [int(n) for n in out]
+
+
 def _batches(total: int, size: int) -> list[int]:
     return _split(total, max(1, math.ceil(total / size))) if total > 0 else []
 
 
 class _Writer:
-    """A ROOT file with a TTree ``Events`` written batch by batch (one basket per batch)."""
+    """A ROOT file with a TTree ``Events`` written batch by batch (one basket per batch) and,
+    at the end, a TTree ``LuminosityBlocks`` listing the lumisections the file covers."""
 
     def __init__(self, path: Path, compression: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,6 +231,18 @@ class _Writer:
             }
             self.tree = self.file.mktree("Events", types)
         self.tree.extend(branches)
+
+    def write_lumi_blocks(self, run: np.ndarray, ls: np.ndarray) -> None:
+        """The ``LuminosityBlocks`` tree: one entry ``(run, luminosityBlock)`` per lumisection."""
+        types = {"run": np.uint32, "luminosityBlock": np.uint32}
+        tree = self.file.mktree("LuminosityBlocks", types)
+        if len(run):
+            tree.extend(
+                {
+                    "run": np.asarray(run, dtype=np.uint32),
+                    "luminosityBlock": np.asarray(ls, dtype=np.uint32),
+                }
+            )
 
     def close(self) -> None:
         self.file.close()
@@ -242,6 +270,7 @@ class _Plan:
     batch_size: int
     n_mc: dict[str, list[int]]  # dataset -> events per file
     n_data: dict[str, list[int]]  # dataset -> data events per data file (before prefiring)
+    lumi_blocks: tuple[np.ndarray, ...]  # indices into ``lumi`` of each data file's lumisections
 
 
 def _coefficients(seed: int) -> dict[str, TheoryCoefficients]:
@@ -273,13 +302,20 @@ def _write_mc_file(plan: _Plan, name: str, k: int, progress: Any = None) -> dict
         writer.write(to_branches(batch))
         if progress is not None:
             progress.update(n)
+    # the lumisections of this file's events (a boundary one is shared with the next file)
+    last = first + written - 1  # the file's last event id (ids start at 0 here)
+    ls = np.arange(1 + first // 1000, 2 + last // 1000 if written else 0, dtype=np.uint32)
+    writer.write_lumi_blocks(np.ones(len(ls), np.uint32), ls)
     writer.close()
     return {"name": name, "k": k, "file": rel, "sumw": sumw, "nevents": written}
 
 
 def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any]:
     """Data file ``k``: every process mixed in each batch, sorted by (run, lumisection);
-    event numbers count the generated events (those lost to prefiring leave gaps)."""
+    event numbers count the generated events (those lost to prefiring leave gaps). The events
+    fall in the file's own lumisections (``plan.lumi_blocks[k]``), which its
+    ``LuminosityBlocks`` tree lists, those without any event included."""
+    block = plan.lumi_blocks[k]
     coefficients = _coefficients(plan.seed)
     total = sum(plan.n_data[name][k] for name in PROCESSES)
     n_rounds = max(1, math.ceil(total / plan.batch_size))
@@ -305,7 +341,7 @@ def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any
         batch = Batch.concatenate(pieces) if pieces else None
         if batch is not None and len(batch):
             n = len(batch)
-            run, ls = plan.lumi.assign(_rng(plan.seed, _DATA_MIX, k, r), n)
+            run, ls = plan.lumi.assign(_rng(plan.seed, _DATA_MIX, k, r), n, block)
             order = np.lexsort((ls, run))
             batch = batch.reorder(order)
             batch.flat["run"] = run[order]
@@ -323,6 +359,7 @@ def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any
         empty.flat["luminosityBlock"] = np.zeros(0, np.uint32)
         empty.flat["event"] = np.zeros(0, np.uint64)
         writer.write(to_branches(empty))
+    writer.write_lumi_blocks(plan.lumi.run[block], plan.lumi.ls[block])
     writer.close()
     return {"name": "data", "k": k, "file": rel, "nevents": written}
 
@@ -377,6 +414,9 @@ def generate_samples(
     n_data = {
         name: int(data_rng.poisson(s.xsec_pb * lumi.lumi_all_pb)) for name, s in PROCESSES.items()
     }
+    # each data file owns a block of lumisections and the events of its share of the luminosity
+    blocks = lumi.split(files_per_process)
+    fractions = [float(lumi.recorded[b].sum()) for b in blocks]
     plan = _Plan(
         out=out,
         seed=seed,
@@ -386,7 +426,8 @@ def generate_samples(
         compression=compression,
         batch_size=batch_size,
         n_mc={name: _split(n, files_per_process) for name, n in n_mc.items()},
-        n_data={name: _split(n, files_per_process) for name, n in n_data.items()},
+        n_data={name: _split_by(n, fractions) for name, n in n_data.items()},
+        lumi_blocks=tuple(blocks),
     )
     tasks = [(name, k) for name in [*PROCESSES, "data"] for k in range(files_per_process)]
     bar = _progress(sum(n_mc.values()) + sum(n_data.values()), progress)

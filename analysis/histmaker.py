@@ -5,8 +5,13 @@ Runs one of the processors (``--analysis wmass|zdilepton|wlike``) over the files
 existing one, ``--cluster deploy/X.yaml`` for SLURM/HTCondor) or in this process
 (``--executor iterative``), and writes ``hists.h5`` (layout: :mod:`analysis.io`): per dataset
 the histograms, the sum of genWeight (and of w^2) of the files processed, events read and
-selected, cross section, the integrated luminosity of the data lumisections read (golden JSON +
-lumi CSV), processed and failed files, every chunk, and the provenance.
+selected, cross section, the integrated luminosity of the data lumisections processed (golden
+JSON + lumi CSV), processed and failed files, every chunk, and the provenance.
+
+The lumisections of a data dataset are those listed in the ``LuminosityBlocks`` trees of the
+files fully processed (read here, once per file: a lumisection without any event counts too);
+files without that tree fall back to the lumisections of their events (a log message says which
+was used). A file given up (``--skip-bad-files``) or left out (``--max-files``) adds none.
 
 Corrections default to ``corrections.json`` beside the datasets.yaml when it exists.
 ``--max-files N`` keeps the first N files of each dataset; normalisation and luminosity then
@@ -28,7 +33,7 @@ from typing import Any
 from analysis.checkpoint import checkpoint_path
 from analysis.datasets import Dataset, load_datasets
 from analysis.io import DatasetHistograms, provenance, write_histograms
-from analysis.lumi import integrated_lumi
+from analysis.lumi import integrated_lumi, processed_lumisections
 from analysis.run import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHUNKSIZE, EXECUTORS, RunResult, run
 from processors.errors import ConfigError
 
@@ -81,9 +86,17 @@ def to_histograms(
     result: RunResult, datasets: Mapping[str, Dataset]
 ) -> tuple[dict[str, DatasetHistograms], float | None]:
     """The per-dataset content of ``hists.h5`` from a run, and the data luminosity in pb^-1
-    (sum over the data datasets with a lumi CSV; ``None`` when there is none)."""
+    (sum over the data datasets with a lumi CSV; ``None`` when there is none).
+
+    The lumisections of a data dataset are read from the ``LuminosityBlocks`` trees of its
+    files fully processed (:func:`analysis.lumi.processed_lumisections`), with the processor's
+    event-derived ones as the fallback for files without the tree."""
     out: dict[str, DatasetHistograms] = {}
     data_lumi: float | None = None
+    planned: dict[tuple[str, str], set[tuple[str, int, int]]] = {}
+    for item in result.chunks:
+        key = (item.dataset, item.filename)
+        planned.setdefault(key, set()).add((item.filename, item.entrystart, item.entrystop))
     for name, ds in datasets.items():
         res = result.output.get(name, {})
         chunks = sorted(res.get("chunks", set()))
@@ -92,6 +105,11 @@ def to_histograms(
         processed = sorted({c[0] for c in chunks} - failed_files)
         lumisections = sorted(res.get("lumisections", set()))
         lumi = None
+        if ds.is_data:
+            done = set(chunks)
+            complete = [f for f in processed if planned.get((name, f), set()) <= done]
+            found, _ = processed_lumisections(complete, lumisections, dataset=name)
+            lumisections = sorted(found)
         if ds.is_data and ds.lumi_csv:
             lumi = integrated_lumi(lumisections, ds.lumi_csv, ds.golden_json)
             data_lumi = (data_lumi or 0.0) + lumi

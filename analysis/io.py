@@ -10,8 +10,9 @@ Layout (``kind="histograms"``, ``format_version=1``)::
         files_processed    1D vlen-str dataset: the files whose every chunk was processed
         files_failed       1D vlen-str dataset: JSON {"file": ..., "error": ...} per failed file
         chunks             compound dataset (file str, start int64, stop int64): each chunk once
-        lumisections       [n, 2] uint32 (run, luminosityBlock) read in the data (all, before
-                           the golden JSON; ``lumi_pb`` counts those in the golden JSON)
+        lumisections       [n, 2] uint32 (run, luminosityBlock) processed in the data: those
+                           of the files' ``LuminosityBlocks`` trees (else of the events read),
+                           all, before the golden JSON; ``lumi_pb`` counts the golden ones
         histograms/<hname> one histogram in the UHI HDF5 layout (``uhi.io.hdf5``; schema
                            https://uhi.readthedocs.io serialization): ``axes`` (references to
                            ``ref_axes/axis_i`` with type, edges/categories, flow, name, label),

@@ -9,6 +9,11 @@
 - :func:`integrated_lumi` sums the *recorded* luminosity of the lumisections that were read and
   are in the golden JSON. When lumisections were read but none has luminosity (wrong year's
   CSV, or none certified) the result is 0 with a :class:`LumiWarning` saying why.
+- :func:`read_lumi_blocks` reads the ``LuminosityBlocks`` tree of a NanoAOD file (``run``,
+  ``luminosityBlock``: one entry per lumisection the file covers, events or not), and
+  :func:`processed_lumisections` takes the union over the files processed; files without the
+  tree (older or hand-made files) fall back to the lumisections of the events read, which
+  misses the lumisections in which no event was written.
 
 >>> lumi = integrated_lumi({(297050, 12), (297050, 13)}, "lumi.csv", "golden.json")  # doctest: +SKIP
 """
@@ -16,6 +21,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import warnings
@@ -26,16 +32,25 @@ from pathlib import Path
 
 import numpy as np
 
-from processors.errors import ConfigError
+from processors.errors import BadInputFile, ConfigError, MissingBranch
 
 __all__ = [
+    "LUMI_TREE",
     "LumiTable",
     "LumiWarning",
     "golden_mask",
     "in_golden",
     "integrated_lumi",
+    "processed_lumisections",
+    "read_lumi_blocks",
     "read_lumi_csv",
 ]
+
+log = logging.getLogger(__name__)
+
+#: the NanoAOD tree with one entry per lumisection of a file, and its two branches
+LUMI_TREE = "LuminosityBlocks"
+LUMI_BRANCHES = ("run", "luminosityBlock")
 
 #: inverse-luminosity unit -> factor to pb^-1
 UNITS_TO_PB = {"/ub": 1e-6, "/nb": 1e-3, "/pb": 1.0, "/fb": 1e3}
@@ -171,3 +186,112 @@ def integrated_lumi(
             stacklevel=2,
         )
     return total
+
+
+def read_lumi_blocks(path: str | os.PathLike) -> set[tuple[int, int]] | None:
+    """The ``(run, luminosityBlock)`` pairs of the ``LuminosityBlocks`` tree of ``path``, or
+    ``None`` when the file has no such tree. Only the two branches are read.
+
+    A file that cannot be opened or whose tree is not a TTree of unsigned integers raises
+    :class:`BadInputFile`; a tree without ``run`` or ``luminosityBlock`` raises
+    :class:`MissingBranch`; both name the file.
+    """
+    import uproot
+
+    path = str(path)
+    try:
+        file = uproot.open(path)
+    except Exception as err:  # uproot raises many types for a broken file
+        raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
+    with file:
+        try:
+            if LUMI_TREE not in file:
+                return None
+            tree = file[LUMI_TREE]
+        except Exception as err:
+            raise BadInputFile(path, f"cannot read the {LUMI_TREE!r} tree ({_why(err)})") from err
+        if not hasattr(tree, "num_entries") or not hasattr(tree, "arrays"):
+            raise BadInputFile(path, f"{LUMI_TREE!r} is a {type(tree).__name__}, not a TTree")
+        for branch in LUMI_BRANCHES:
+            if branch not in tree:
+                hint = f"the {LUMI_TREE} tree has {sorted(tree.keys())}"
+                raise MissingBranch(f"{LUMI_TREE}/{branch}", path, hint)
+        typenames = {branch: tree[branch].typename for branch in LUMI_BRANCHES}
+        try:
+            arrays = tree.arrays(list(LUMI_BRANCHES), library="np")
+        except Exception as err:
+            raise BadInputFile(path, f"cannot read the {LUMI_TREE!r} tree ({_why(err)})") from err
+    columns = []
+    for branch in LUMI_BRANCHES:
+        values = arrays[branch]
+        if values.ndim != 1 or values.dtype.kind not in "ui":
+            raise BadInputFile(
+                path,
+                f"{LUMI_TREE}/{branch} must hold one unsigned integer per entry, got "
+                f"{typenames[branch]}",
+            )
+        if len(values) and (values.min() < 0 or values.max() > 0xFFFFFFFF):
+            raise BadInputFile(path, f"{LUMI_TREE}/{branch} has values outside 0..2^32-1")
+        columns.append(values.astype(np.uint64))
+    pairs = np.unique((columns[0] << np.uint64(32)) | columns[1])
+    return {(int(p >> 32), int(p & 0xFFFFFFFF)) for p in pairs}
+
+
+def processed_lumisections(
+    files: Iterable[str],
+    from_events: Iterable[tuple[int, int]] = (),
+    *,
+    dataset: str = "data",
+) -> tuple[set[tuple[int, int]], str]:
+    """The lumisections of the processed ``files`` and where they come from.
+
+    The union of the files' ``LuminosityBlocks`` trees (:func:`read_lumi_blocks`, each file
+    read once): every lumisection a file covers counts, with or without events, and a
+    lumisection split over several files counts once. ``from_events`` are the lumisections of
+    the events read (the processors' ``lumisections``); when a file has no tree they are added
+    (the fallback: lumisections without events are then missed), and lumisections of events
+    that no tree lists are added with a :class:`LumiWarning`. The second value is
+    ``"LuminosityBlocks"``, ``"events"`` or ``"LuminosityBlocks+events"``.
+    """
+    files = list(files)
+    events = {(int(r), int(ls)) for r, ls in from_events}
+    listed: set[tuple[int, int]] = set()
+    without: list[str] = []
+    for path in files:
+        blocks = read_lumi_blocks(path)
+        if blocks is None:
+            without.append(path)
+        else:
+            listed |= blocks
+    if not without:
+        extra = events - listed
+        if extra:
+            warnings.warn(
+                f"{dataset}: {len(extra)} lumisections of the events read (e.g. "
+                f"{min(extra)}) are in no {LUMI_TREE} tree of the files processed; counted too",
+                LumiWarning,
+                stacklevel=2,
+            )
+        log.info(
+            "%s: luminosity over the %d lumisections listed in the %s trees of %d files",
+            dataset,
+            len(listed),
+            LUMI_TREE,
+            len(files),
+        )
+        return listed | events, LUMI_TREE
+    source = "events" if len(without) == len(files) else f"{LUMI_TREE}+events"
+    log.warning(
+        "%s: %d of %d files processed have no %s tree (e.g. %s): their lumisections are taken "
+        "from the events read, which misses lumisections without events",
+        dataset,
+        len(without),
+        len(files),
+        LUMI_TREE,
+        without[0],
+    )
+    return listed | events, source
+
+
+def _why(err: BaseException) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())}"

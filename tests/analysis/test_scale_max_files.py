@@ -1,6 +1,6 @@
 """``--max-files N`` takes the first N files of each dataset, and the normalisation follows
 the subset: the sum of genWeight of those files only, the luminosity of the data lumisections
-they hold (golden JSON x lumi CSV, computed here independently)."""
+they hold (their LuminosityBlocks trees; golden JSON x lumi CSV, computed here independently)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def certified_lumi(files: list[str], lumi_csv: str, golden_json: str) -> float:
     """pb^-1 recorded in the lumisections of ``files`` that the golden JSON certifies."""
     read = set()
     for f in files:
-        ev = uproot.open(f)["Events"].arrays(["run", "luminosityBlock"], library="np")
+        ev = uproot.open(f)["LuminosityBlocks"].arrays(["run", "luminosityBlock"], library="np")
         read |= set(zip(ev["run"].tolist(), ev["luminosityBlock"].tolist(), strict=True))
     golden = json.loads(Path(golden_json).read_text())
     certified = {
