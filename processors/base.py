@@ -5,6 +5,11 @@ A concrete analysis (:class:`~processors.wmass.WMassProcessor`, ...) says which 
 follow from the selected muons' pT (:meth:`observables`, re-evaluated for the momentum-scale
 shape variation). Everything else -- bookkeeping, corrections, weight tensors and the fill --
 lives here.
+
+The MET follows the muons: in data it is corrected for the momentum-scale correction of every
+muon of the event, and :func:`met_with_pt` moves it with the selected muons' pT in the
+momentum-scale variation (a muon going from pT_old to pT_new moves the MET by
+-(pT_new - pT_old) along the muon).
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from corrections import CorrectionNames, Corrections
 from processors.columns import Columns
 from processors.errors import ConfigError
 from processors.fill import TensorFill
-from processors.selection import MuonCuts, gen_match, pick, prompt_gen_muons, read_muons
+from processors.selection import (
+    MuonCuts,
+    gen_match,
+    met_change,
+    pick,
+    prompt_gen_muons,
+    read_muons,
+)
 from processors.variations import (
     THEORY,
     EfficiencyModel,
@@ -37,7 +49,7 @@ from processors.variations import (
     variation_axis,
 )
 
-__all__ = ["ALL_VARIATIONS", "MuonHistogramProcessor", "Selected"]
+__all__ = ["ALL_VARIATIONS", "MuonHistogramProcessor", "Selected", "met_with_pt"]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +75,11 @@ def golden_mask(path: str) -> Any:
 
 @dataclass
 class Selected:
-    """The selected events of a chunk and their ``k`` muons each (``[n_sel, k]`` arrays)."""
+    """The selected events of a chunk and their ``k`` muons each (``[n_sel, k]`` arrays).
+
+    For a processor with ``uses_met``, ``extra["met_x"]`` and ``extra["met_y"]`` are the MET of
+    the events (``[n_sel]``), corrected like the muon pT (see :func:`met_with_pt`).
+    """
 
     events: np.ndarray  # index in the chunk
     pt: np.ndarray
@@ -73,7 +89,7 @@ class Selected:
     iso: np.ndarray
     trigger_leg: np.ndarray  # which muons get the trigger scale factor
     muon_index: np.ndarray  # index of the muon in its event
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. MET of the events
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. the MET of the events
 
     def __len__(self) -> int:
         return len(self.events)
@@ -91,6 +107,18 @@ class Selected:
             self.muon_index[keep],
             extra,
         )
+
+
+def met_with_pt(sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The MET ``(x, y)`` of the selected events when their muons have pT ``pt`` (``[n_sel, k]``)
+    instead of ``sel.pt``: each muon's change moves the MET by minus the change along the muon."""
+    met_x, met_y = sel.extra["met_x"], sel.extra["met_y"]
+    if pt is sel.pt:
+        return met_x, met_y
+    dpt = pt - sel.pt
+    dx = np.sum(dpt * np.cos(sel.phi), axis=1)
+    dy = np.sum(dpt * np.sin(sel.phi), axis=1)
+    return met_x - dx, met_y - dy
 
 
 def gather(muons: ak.Array, events: np.ndarray, index: np.ndarray) -> dict[str, np.ndarray]:
@@ -142,6 +170,8 @@ class MuonHistogramProcessor(processor.ProcessorABC):
 
     #: branches every chunk must carry (besides the muon branches of the selection)
     required = ("MET_pt", "MET_phi")
+    #: whether :meth:`observables` reads the MET (``Selected.extra["met_x"]``, ``["met_y"]``)
+    uses_met = False
 
     def __init__(
         self,
@@ -238,14 +268,19 @@ class MuonHistogramProcessor(processor.ProcessorABC):
 
         corr = self.corrections
         pt = None
+        met_shift = None  # (dx, dy) of the MET per event from the muon corrections
         if is_data and corr is not None and corr.names.scale in corr:
             raw = cols.array("Muon_pt") if cols.has("Muon_pt") else None
             if raw is not None:
-                counts = ak.num(raw, axis=1)
+                counts = ak.to_numpy(ak.num(raw, axis=1))
                 flat_eta = ak.to_numpy(ak.flatten(cols.array("Muon_eta")))
                 factor = corr.evaluate(corr.names.scale, flat_eta)
-                flat_pt = ak.to_numpy(ak.flatten(raw)).astype(np.float64) * factor
+                flat_raw = ak.to_numpy(ak.flatten(raw)).astype(np.float64)
+                flat_pt = flat_raw * factor
                 pt = ak.unflatten(flat_pt, counts)
+                if self.uses_met:
+                    flat_phi = ak.to_numpy(ak.flatten(cols.array("Muon_phi")))
+                    met_shift = met_change(counts, flat_phi, flat_pt - flat_raw)
         muons = read_muons(cols, pt)
         sel = self.select(cols, muons)
         if self.trigger is not None:
@@ -257,6 +292,8 @@ class MuonHistogramProcessor(processor.ProcessorABC):
             sel = sel.subset(np.asarray(certified, dtype=bool)[sel.events])
         if self.gen_match and not is_data and cols.has("GenPart_pt"):
             sel = sel.subset(self._gen_matched(cols, muons, sel))
+        if self.uses_met:
+            self._attach_met(cols, sel, met_shift)
 
         weight, tensors = self._weights(cols, muons, sel, is_data, gen_weight)
         fills = self._fill(cols, sel, weight, tensors, is_data)
@@ -276,6 +313,21 @@ class MuonHistogramProcessor(processor.ProcessorABC):
 
     def _out(self, fill: TensorFill) -> Any:
         return fill.to_hist() if self.hist_output else fill
+
+    @staticmethod
+    def _attach_met(
+        cols: Columns, sel: Selected, shift: tuple[np.ndarray, np.ndarray] | None
+    ) -> None:
+        """``sel.extra["met_x"]``, ``["met_y"]``: the MET of the selected events plus ``shift``."""
+        met_pt = cols.flat("MET_pt", np.float64)[sel.events]
+        met_phi = cols.flat("MET_phi", np.float64)[sel.events]
+        met_x = met_pt * np.cos(met_phi)
+        met_y = met_pt * np.sin(met_phi)
+        if shift is not None:
+            met_x += shift[0][sel.events]
+            met_y += shift[1][sel.events]
+        sel.extra["met_x"] = met_x
+        sel.extra["met_y"] = met_y
 
     def _gen_matched(self, cols: Columns, muons: ak.Array, sel: Selected) -> np.ndarray:
         prompt = prompt_gen_muons(cols)
@@ -406,6 +458,7 @@ class MuonHistogramProcessor(processor.ProcessorABC):
                 same = shifts.group == shifts.group[:, [j]]  # muons in muon j's region move with it
                 for d, sign in enumerate((1.0, -1.0)):
                     pt = np.where(same, sel.pt * (1.0 + sign * shifts.uncertainty), sel.pt)
+                    # observables move the MET with the shifted muons (met_with_pt)
                     shifted[j::k, d] = fill.index(*self.observables(sel, pt))
             fill.fill_shape_blocks(index, weight, per_muon, shifts.group.ravel(), shifted)
             hists["muonScale"] = self._out(fill)

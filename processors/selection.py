@@ -23,12 +23,14 @@ __all__ = [
     "dimuon",
     "dimuon_kinematics",
     "gen_match",
+    "met_change",
     "pick",
     "prompt_gen_muons",
     "read_muons",
     "single_muon",
     "tight_muons",
     "transverse_mass",
+    "transverse_mass_xy",
     "veto_muons",
 ]
 
@@ -181,6 +183,38 @@ def transverse_mass(pt, phi, met_pt, met_phi) -> np.ndarray:
     met_pt = np.asarray(met_pt, dtype=np.float64)
     dphi = np.asarray(phi, dtype=np.float64) - np.asarray(met_phi, dtype=np.float64)
     return np.sqrt(np.maximum(2.0 * pt * met_pt * (1.0 - np.cos(dphi)), 0.0))
+
+
+def transverse_mass_xy(
+    pt: np.ndarray, phi: np.ndarray, met_x: np.ndarray, met_y: np.ndarray
+) -> np.ndarray:
+    """mT of a muon and the missing transverse momentum given by its components:
+    ``sqrt(2 (pT |MET| - pT . MET))``, the same as :func:`transverse_mass`."""
+    pt = np.asarray(pt, dtype=np.float64)
+    phi = np.asarray(phi, dtype=np.float64)
+    met_x = np.asarray(met_x, dtype=np.float64)
+    met_y = np.asarray(met_y, dtype=np.float64)
+    dot = np.cos(phi) * met_x + np.sin(phi) * met_y
+    return np.sqrt(np.maximum(2.0 * pt * (np.hypot(met_x, met_y) - dot), 0.0))
+
+
+def met_change(
+    counts: np.ndarray, phi: np.ndarray, dpt: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Change ``(dx, dy)`` of each event's MET when its muons' pT change by ``dpt``.
+
+    ``phi`` and ``dpt`` are flat over the muons of all events, ``counts`` the muons per event.
+    A muon whose pT goes from pT_old to pT_new moves the MET by -(pT_new - pT_old) along its
+    direction; the changes of the muons of an event add up.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    n = len(counts)
+    owner = np.repeat(np.arange(n), counts)
+    phi = np.asarray(phi, dtype=np.float64)
+    dpt = np.asarray(dpt, dtype=np.float64)
+    dx = np.bincount(owner, weights=dpt * np.cos(phi), minlength=n)
+    dy = np.bincount(owner, weights=dpt * np.sin(phi), minlength=n)
+    return -dx, -dy
 
 
 def dimuon_kinematics(pt1, eta1, phi1, pt2, eta2, phi2) -> tuple[np.ndarray, ...]:

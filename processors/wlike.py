@@ -1,5 +1,10 @@
 """W-like Z: one muon of a Z -> mu mu event is kept, the other is added to the MET as if it were
-the neutrino; the same 5D histograms as the W analysis."""
+the neutrino; the same 5D histograms as the W analysis.
+
+The MET is corrected like the muons (:func:`~processors.base.met_with_pt`), so MET + the
+"neutrino" muon is minus the kept muon and the recoil: the neutrino muon's scale cancels in it,
+while a change of the kept muon's pT moves it the other way, as for a real W.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,9 @@ import awkward as ak
 import hist
 import numpy as np
 
-from processors.base import MuonHistogramProcessor, Selected, gather
+from processors.base import MuonHistogramProcessor, Selected, gather, met_with_pt
 from processors.columns import Columns
-from processors.selection import dimuon, dimuon_kinematics, transverse_mass
+from processors.selection import dimuon, dimuon_kinematics, transverse_mass_xy
 from processors.wmass import w_axes
 
 __all__ = ["WLikeProcessor", "kept_charge"]
@@ -28,6 +33,7 @@ class WLikeProcessor(MuonHistogramProcessor):
     """
 
     mll_window = (60.0, 120.0)
+    uses_met = True
 
     def axes(self) -> list[hist.axis.AxesMixin]:
         return w_axes(self.cuts.iso_max)
@@ -45,10 +51,6 @@ class WLikeProcessor(MuonHistogramProcessor):
         index = pair[rows, order]
         trigger_leg = np.zeros(index.shape, dtype=bool)
         trigger_leg[:, 0] = True
-        extra = {
-            "met_pt": cols.flat("MET_pt", np.float64)[events],
-            "met_phi": cols.flat("MET_phi", np.float64)[events],
-        }
         sel = Selected(
             events,
             kin["pt"].astype(np.float64),
@@ -58,7 +60,6 @@ class WLikeProcessor(MuonHistogramProcessor):
             kin["iso"],
             trigger_leg,
             index,
-            extra,
         )
         mll = dimuon_kinematics(
             sel.pt[:, 0], sel.eta[:, 0], sel.phi[:, 0], sel.pt[:, 1], sel.eta[:, 1], sel.phi[:, 1]
@@ -68,13 +69,8 @@ class WLikeProcessor(MuonHistogramProcessor):
         return sel.subset(keep)
 
     def observables(self, sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, ...]:
-        met_x = sel.extra["met_pt"] * np.cos(sel.extra["met_phi"]) + pt[:, 1] * np.cos(
-            sel.phi[:, 1]
-        )
-        met_y = sel.extra["met_pt"] * np.sin(sel.extra["met_phi"]) + pt[:, 1] * np.sin(
-            sel.phi[:, 1]
-        )
-        mt = transverse_mass(
-            pt[:, 0], sel.phi[:, 0], np.hypot(met_x, met_y), np.arctan2(met_y, met_x)
-        )
+        met_x, met_y = met_with_pt(sel, pt)
+        met_x = met_x + pt[:, 1] * np.cos(sel.phi[:, 1])
+        met_y = met_y + pt[:, 1] * np.sin(sel.phi[:, 1])
+        mt = transverse_mass_xy(pt[:, 0], sel.phi[:, 0], met_x, met_y)
         return pt[:, 0], sel.eta[:, 0], sel.charge[:, 0], sel.iso[:, 0] < self.cuts.iso_max, mt

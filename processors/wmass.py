@@ -6,9 +6,9 @@ import awkward as ak
 import hist
 import numpy as np
 
-from processors.base import MuonHistogramProcessor, Selected, gather
+from processors.base import MuonHistogramProcessor, Selected, gather, met_with_pt
 from processors.columns import Columns
-from processors.selection import single_muon, transverse_mass
+from processors.selection import single_muon, transverse_mass_xy
 
 __all__ = ["WMassProcessor", "w_axes"]
 
@@ -30,10 +30,13 @@ def w_axes(iso_max: float = 0.15) -> list[hist.axis.AxesMixin]:
 
 class WMassProcessor(MuonHistogramProcessor):
     """Exactly one tight muon (pT > ``cuts.pt_min``, |eta| < 2.4, |dxy|, |dz|), no other loose
-    muon, the trigger; histograms in (pt 26-56, eta, charge, passIso, mT region).
+    muon, the trigger; histograms in (pt 26-56, eta, charge, passIso, mT region). mT is
+    computed with the MET corrected like the muons (data scale correction, scale variations).
 
     See :class:`~processors.base.MuonHistogramProcessor` for the parameters and the output.
     """
+
+    uses_met = True
 
     def axes(self) -> list[hist.axis.AxesMixin]:
         return w_axes(self.cuts.iso_max)
@@ -43,10 +46,6 @@ class WMassProcessor(MuonHistogramProcessor):
         events = np.flatnonzero(passes)
         index = idx[events][:, None]
         kin = gather(muons, events, index)
-        extra = {
-            "met_pt": cols.flat("MET_pt", np.float64)[events],
-            "met_phi": cols.flat("MET_phi", np.float64)[events],
-        }
         return Selected(
             events,
             kin["pt"].astype(np.float64),
@@ -56,9 +55,9 @@ class WMassProcessor(MuonHistogramProcessor):
             kin["iso"],
             np.ones_like(index, dtype=bool),
             index,
-            extra,
         )
 
     def observables(self, sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, ...]:
-        mt = transverse_mass(pt[:, 0], sel.phi[:, 0], sel.extra["met_pt"], sel.extra["met_phi"])
+        met_x, met_y = met_with_pt(sel, pt)
+        mt = transverse_mass_xy(pt[:, 0], sel.phi[:, 0], met_x, met_y)
         return pt[:, 0], sel.eta[:, 0], sel.charge[:, 0], sel.iso[:, 0] < self.cuts.iso_max, mt

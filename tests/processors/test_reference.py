@@ -1,6 +1,10 @@
 """Processor histograms (nominal and every variation) against an independent reference:
 plain uproot arrays, a Python loop over events for the selection and weights, and one
-``hist.fill`` per variation."""
+``hist.fill`` per variation.
+
+mT uses the MET corrected like the muons: in data for the scale correction of every muon of the
+event, in the momentum-scale variation for the shifted selected muons (a muon going from pT_old
+to pT_new moves the MET by -(pT_new - pT_old) along the muon)."""
 
 from __future__ import annotations
 
@@ -24,6 +28,19 @@ def _mt(pt, phi, met, met_phi):
     return np.sqrt(max(2 * pt * met * (1 - np.cos(phi - met_phi)), 0.0))
 
 
+def _mt_xy(pt, phi, met_x, met_y):
+    return _mt(pt, phi, np.hypot(met_x, met_y), np.arctan2(met_y, met_x))
+
+
+def _moved(met, muons, pts):
+    """The MET ``(x, y)`` when ``muons`` get pT ``pts``."""
+    x, y = met
+    for m, pt in zip(muons, pts, strict=True):
+        x -= (pt - m["pt"]) * np.cos(m["phi"])
+        y -= (pt - m["pt"]) * np.sin(m["phi"])
+    return x, y
+
+
 class Reference:
     """Per-event loop over plain uproot arrays."""
 
@@ -37,13 +54,14 @@ class Reference:
         e = self.ev
         mus = []
         for j in range(len(e["Muon_pt"][i])):
-            pt = float(e["Muon_pt"][i][j])
+            raw = pt = float(e["Muon_pt"][i][j])
             eta = float(e["Muon_eta"][i][j])
             if self.is_data:
                 pt *= self.cset["muon_scale_correction"].evaluate(eta)
             mus.append(
                 dict(
                     pt=pt,
+                    raw_pt=raw,
                     eta=eta,
                     phi=float(e["Muon_phi"][i][j]),
                     q=int(e["Muon_charge"][i][j]),
@@ -57,6 +75,16 @@ class Reference:
                 )
             )
         return mus
+
+    def met(self, i, mus):
+        """The MET ``(x, y)`` corrected for the muon corrections: -(corrected muons + recoil)."""
+        met, phi = float(self.ev["MET_pt"][i]), float(self.ev["MET_phi"][i])
+        x, y = met * np.cos(phi), met * np.sin(phi)
+        recoil_x = -(x + sum(m["raw_pt"] * np.cos(m["phi"]) for m in mus))
+        recoil_y = -(y + sum(m["raw_pt"] * np.sin(m["phi"]) for m in mus))
+        x = -sum(m["pt"] * np.cos(m["phi"]) for m in mus) - recoil_x
+        y = -sum(m["pt"] * np.sin(m["phi"]) for m in mus) - recoil_y
+        return x, y
 
     def select(self, i, n_tight):
         mus = self.muons(i)
@@ -187,9 +215,10 @@ def test_wmass_matches_reference(is_data, mc_file, data_file, corrections_json, 
             continue
         (m,) = sel
         w, var = ref.weight(i, sel, mus, 0)
+        met = ref.met(i, mus)
 
-        def values(pt, m=m, i=i):
-            mt = _mt(pt, m["phi"], float(ev["MET_pt"][i]), float(ev["MET_phi"][i]))
+        def values(pt, m=m, met=met):
+            mt = _mt_xy(pt, m["phi"], *_moved(met, [m], [pt]))
             return (pt, m["eta"], m["q"], m["iso"] < ISO, mt)
 
         shapes = {k: values(p[0]) for k, p in ref.scale_shifts(sel).items()}
@@ -251,12 +280,19 @@ def test_z_and_wlike_match_reference(mc_file, corrections_json, truth, load_even
                 sel = sorted(sel, key=lambda m: m["q"] != want)  # kept muon first
                 trig = 0
 
-                def values(pts, sel=sel, i=i, ev=ev):
+                met = ref.met(i, mus)
+
+                def values(pts, sel=sel, met=met):
                     k, o = sel
-                    mx = ev["MET_pt"][i] * np.cos(ev["MET_phi"][i]) + pts[1] * np.cos(o["phi"])
-                    my = ev["MET_pt"][i] * np.sin(ev["MET_phi"][i]) + pts[1] * np.sin(o["phi"])
-                    mt = _mt(pts[0], k["phi"], np.hypot(mx, my), np.arctan2(my, mx))
-                    return (pts[0], k["eta"], k["q"], k["iso"] < ISO, mt)
+                    mx, my = _moved(met, sel, pts)
+                    mx, my = mx + pts[1] * np.cos(o["phi"]), my + pts[1] * np.sin(o["phi"])
+                    return (
+                        pts[0],
+                        k["eta"],
+                        k["q"],
+                        k["iso"] < ISO,
+                        _mt_xy(pts[0], k["phi"], mx, my),
+                    )
 
                 mll = _zmass(sel)
                 if not (60 < mll < 120) or not sel[1]["iso"] < ISO:
