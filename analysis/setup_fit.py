@@ -19,6 +19,7 @@ import sys
 import time
 from pathlib import Path
 
+from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE
 from processors.errors import ConfigError
 
 __all__ = ["add_arguments", "main", "setup_fit"]
@@ -57,6 +58,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--smoothing-order", type=int, default=2, help="polynomial order of the smoothing"
     )
+    parser.add_argument(
+        "--nonprompt-method",
+        choices=["fakerate", "sidebands"],
+        default="fakerate",
+        help="fakerate: fake rates and the pT shape measured per charge summed over eta "
+        "(default); sidebands: every sideband smoothed per eta x charge bin (biased upwards "
+        "on small samples; docs/validation.md)",
+    )
+    parser.add_argument(
+        "--mass-template-degree",
+        type=int,
+        default=MASS_TEMPLATE_DEGREE,
+        help="Legendre degree in pT of the mass (POI) templates, measured summed over eta "
+        "(docs/validation.md)",
+    )
+    parser.add_argument(
+        "--raw-mass-templates",
+        action="store_true",
+        help="per-bin mass templates, with their simulation noise (biased towards the "
+        "reference mass on small samples; for comparison only)",
+    )
     parser.add_argument("--storage", choices=["sparse", "dense"], default="sparse")
     parser.add_argument("--pyhf-json", type=Path, default=None, help="also export a pyhf workspace")
 
@@ -70,6 +92,9 @@ def setup_fit(
     pseudodata: str | None = None,
     smoothing: bool = True,
     smoothing_order: int = 2,
+    mass_template_degree: int | None = MASS_TEMPLATE_DEGREE,
+    raw_mass_templates: bool = False,
+    nonprompt_method: str = "fakerate",
     storage: str = "sparse",
     pyhf_json: Path | None = None,
     args: dict | None = None,
@@ -97,6 +122,9 @@ def setup_fit(
             with_z_mass=with_z,
             smoothing=smoothing,
             smoothing_order=smoothing_order,
+            mass_template_degree=mass_template_degree,
+            raw_mass_templates=raw_mass_templates,
+            nonprompt_method=nonprompt_method,
         )
         fitvar = fitvars[i] if fitvars else DEFAULT_FITVAR[analysis]
         setups.append(project(setup, fitvar))
@@ -131,6 +159,9 @@ def main(args: argparse.Namespace) -> int:
         pseudodata=args.pseudodata,
         smoothing=not args.no_smoothing,
         smoothing_order=args.smoothing_order,
+        mass_template_degree=args.mass_template_degree,
+        raw_mass_templates=args.raw_mass_templates,
+        nonprompt_method=args.nonprompt_method,
         storage=args.storage,
         pyhf_json=args.pyhf_json,
         args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

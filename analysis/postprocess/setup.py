@@ -53,8 +53,9 @@ from analysis.postprocess.groups import (
     Z_PROCESSES,
     systematic_group,
 )
+from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE, projected_variation
 from analysis.postprocess.nonprompt import nonprompt_estimate
-from analysis.postprocess.smoothing import smooth_nonprompt
+from analysis.postprocess.smoothing import fake_rate_nonprompt, smooth_nonprompt
 from analysis.postprocess.syst_ops import decorrelate, mirror
 from processors.errors import ConfigError
 
@@ -66,6 +67,7 @@ __all__ = [
     "Nuisance",
     "build_fit_input",
     "channel_setup",
+    "nonprompt_closure",
     "nuisances_of",
     "project",
     "summary_text",
@@ -74,6 +76,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ANALYSES = ("wmass", "wlike", "zdilepton")
+NONPROMPT_METHODS = ("fakerate", "sidebands")
 MW_REFERENCE_MEV = 80379.0
 MZ_REFERENCE_MEV = 91187.6
 MASS_STEP_MEV = 100.0
@@ -257,6 +260,9 @@ def channel_setup(
     smoothing_order: int = 2,
     smoothing_prior: float = 1.0,
     lumi_pb: float | None = None,
+    mass_template_degree: int | None = MASS_TEMPLATE_DEGREE,
+    raw_mass_templates: bool = False,
+    nonprompt_method: str = "fakerate",
 ) -> ChannelSetup:
     """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
     of :func:`analysis.io.read_histograms`).
@@ -266,11 +272,25 @@ def channel_setup(
     (:func:`~analysis.postprocess.smoothing.fit_exp_poly`); order 2 with a prior width of 1
     closes on generated samples down to ~1 nonprompt event per bin and slice, where a cubic
     extrapolates wildly at the pT edges.
+    ``mass_template_degree``: the mass (POI) templates are measured in the eta-summed
+    projection and smoothed in pT by a Legendre polynomial of this degree
+    (:mod:`~analysis.postprocess.mass_templates`; ``None``: projected, not smoothed);
+    ``raw_mass_templates``: the per-bin ratios instead (biased towards the reference mass
+    when the simulation is small: docs/validation.md).
+    ``nonprompt_method``: ``"fakerate"`` (the default: fake rates and region C's pT shape
+    measured per charge in the eta-summed projection,
+    :func:`~analysis.postprocess.smoothing.fake_rate_nonprompt`) or ``"sidebands"`` (every
+    sideband smoothed per eta x charge slice; biased upwards on small samples:
+    docs/validation.md).
     Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
     """
     analysis = analysis or hf.analysis or "wmass"
     if analysis not in ANALYSES:
         raise ConfigError("analysis", f"unknown {analysis!r}; known {ANALYSES}", hf.path)
+    if nonprompt_method not in NONPROMPT_METHODS:
+        raise ConfigError(
+            "nonprompt_method", f"unknown {nonprompt_method!r}; known {NONPROMPT_METHODS}"
+        )
     if with_z_mass is None:
         with_z_mass = analysis != "wmass"
     procs, data, (axes, lumi) = _load(hf, lumi_pb)
@@ -315,9 +335,26 @@ def channel_setup(
                     nus.append(nu)
         per_process[pname] = nus
 
+    # the POI templates from the projection on the axes that carry the mass information
+    along_name, summed_names = ("pt", ("eta",)) if w_like else ("mll", ("ptll", "yll"))
+    axis_names = [ax.name for ax in axes]
+    summed = tuple(axis_names.index(a) for a in summed_names if a in axis_names)
+    along = axis_names.index(along_name) if along_name in axis_names else None
+    if not w_like:
+        mass_template_degree = None  # the Z line shape in mll: projected, not smoothed
+
+    def poi_template(p: _Process, varied: np.ndarray) -> np.ndarray:
+        if raw_mass_templates:
+            return varied
+        return projected_variation(
+            p.nominal, varied, sum_axes=summed, along=along, degree=mass_template_degree
+        )
+
     def templates(p: _Process, nu: Nuisance) -> tuple[np.ndarray, np.ndarray]:
         up = p.template(nu.hist_name, nu.up)
         down = p.template(nu.hist_name, nu.down) if nu.down else mirror(p.nominal, up)
+        if nu.hist_name == "massWeight":
+            up, down = poi_template(p, up), poi_template(p, down)
         if nu.axis is not None:  # only slice nu.index of nu.axis moves
             pair = np.stack([up, down], axis=-1)
             one = np.array([nu.index])
@@ -354,7 +391,22 @@ def channel_setup(
         est = nonprompt_estimate(data, prompt, data_variance=data, prompt_variance=prompt_var)
         varied = nonprompt_estimate(data, prompt[..., None] + delta)
         pt = fit_axes[0].centers
-        if smoothing:
+        if smoothing and nonprompt_method == "fakerate":
+            fr = fake_rate_nonprompt(est, pt, varied=varied, order=smoothing_order)
+            np_nominal, np_varied = fr.nominal, fr.variations
+            for k in range(fr.eigen_up.shape[-1]):
+                up = fr.eigen_up[..., k]
+                shapes[f"nonprompt_shape_eig{k}"] = {NONPROMPT: (up, mirror(np_nominal, up))}
+            n_eta, n_q = np_nominal.shape[1:]
+            for e in range(n_eta):
+                for q in range(n_q):
+                    up = np_nominal.copy()
+                    up[:, e, q] = fr.slice_up[:, e, q]
+                    shapes[f"nonprompt_eta{e}_q{q}_norm"] = {
+                        NONPROMPT: (up, mirror(np_nominal, up))
+                    }
+            sumw2[NONPROMPT] = np.zeros(np_nominal.shape)
+        elif smoothing:
             smooth = smooth_nonprompt(
                 est, pt, varied=varied, order=smoothing_order, prior_width=smoothing_prior
             )
@@ -386,6 +438,19 @@ def channel_setup(
                 "nonprompt_abcd_stat": float(np.sqrt(est.d_variance.sum())),
                 "nonprompt_smoothed": float(np_nominal.sum()),
             }
+            closure.update(
+                nonprompt_closure(
+                    np_nominal,
+                    [
+                        per[NONPROMPT][0] - np_nominal
+                        for n, per in shapes.items()
+                        if n.startswith("nonprompt_") and NONPROMPT in per
+                    ],
+                    fit_region(qcd.nominal),
+                    fit_region(qcd.variance),
+                    [ax.name for ax in fit_axes],
+                )
+            )
 
     # every raw variation by label, for pseudo-data
     variations: dict[str, dict[str, np.ndarray]] = {}
@@ -458,6 +523,35 @@ def channel_setup(
         notes=notes,
         closure=closure,
     )
+
+
+def nonprompt_closure(
+    estimate: np.ndarray,
+    deltas: list[np.ndarray],
+    truth: np.ndarray,
+    truth_variance: np.ndarray,
+    axis_names: list[str],
+) -> dict[str, float]:
+    """chi2 and ndf of the nonprompt estimate against the QCD simulation in each
+    one-axis projection of the signal region (``chi2_pt``, ``ndf_pt``, ...).
+
+    The variance of a projected bin is the simulation's plus the estimate's, the latter the
+    sum of the squared projected shifts of its statistical nuisances (``deltas``,
+    independent). Bins with neither are left out.
+
+    >>> est = np.ones((2, 3)); truth = np.ones((2, 3))
+    >>> nonprompt_closure(est, [0.1 * est], truth, 0.01 * truth, ["pt", "eta"])["chi2_pt"]
+    0.0
+    """
+    out: dict[str, float] = {}
+    for i, name in enumerate(axis_names):
+        other = tuple(j for j in range(estimate.ndim) if j != i)
+        e, t = estimate.sum(axis=other), truth.sum(axis=other)
+        v = truth_variance.sum(axis=other) + sum(d.sum(axis=other) ** 2 for d in deltas)
+        used = v > 0
+        out[f"chi2_{name}"] = float(np.sum((e - t)[used] ** 2 / v[used]))
+        out[f"ndf_{name}"] = float(used.sum())
+    return out
 
 
 def project(setup: ChannelSetup, fitvar: str) -> ChannelSetup:
@@ -597,7 +691,14 @@ def summary_text(fit_input: Any, setups: list[ChannelSetup], pseudodata: str | N
         for note in s.notes:
             lines.append(f"  note: {note}")
         for k, v in s.closure.items():
+            if k.startswith(("chi2_", "ndf_")):
+                continue
             lines.append(f"  closure {k}: {v:.1f}")
+        for k in [k[5:] for k in s.closure if k.startswith("chi2_")]:
+            chi2, ndf = s.closure[f"chi2_{k}"], s.closure[f"ndf_{k}"]
+            lines.append(
+                f"  nonprompt closure vs QCD simulation in {k}: chi2/ndf = {chi2:.1f}/{ndf:.0f}"
+            )
     lines.append("-" * 60)
     lines.append(f"{'systematic group':<32}{'nuisances':>10}")
     counts = Counter(str(g) for g in fit_input.groups)

@@ -209,8 +209,9 @@ def test_setup_fit_writes_the_w_fit_input_with_provenance_and_summary(w_hists, t
     poi = fi.pois[0]
     assert (poi.offset, poi.scale, poi.unit) == (80379.0, 100.0, "MeV")
     groups = dict(zip(fi.parameters, fi.groups, strict=True))
-    # the nonprompt smoothing: 3 eigenvectors (order 2) in each of 48 eta x 2 charge bins
-    assert sum(g == "Nonprompt background" for g in fi.groups) == 48 * 2 * 3
+    # the nonprompt: per charge, 3 (C, order 2) + 3 (fake rate: pT order 1, mT slope)
+    # shape eigenvectors, and one share of region C in each of 48 eta x 2 charge bins
+    assert sum(g == "Nonprompt background" for g in fi.groups) == 2 * 6 + 48 * 2
     assert groups["pdf2"] == "PDF" and groups["lumi"] == "Luminosity"
     assert sum(g == "Muon eff. stat." for g in fi.groups) == 8
     # W QCD scales: muR, muF, muRmuF, each decorrelated per charge
