@@ -31,6 +31,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,8 +39,12 @@ from analysis.postprocess.nonprompt import WEIGHTS, NonpromptEstimate
 
 __all__ = [
     "ExpPolyFit",
+    "FakeRateFit",
+    "FakeRateNonprompt",
     "SmoothNonprompt",
+    "fake_rate_nonprompt",
     "fit_exp_poly",
+    "fit_fake_rate",
     "pt_basis",
     "smooth_nonprompt",
 ]
@@ -242,3 +247,220 @@ def smooth_nonprompt(
         variations = ExpPolyFit(basis, c_v, cov_d[..., None, :, :], valid_v).values()
         variations = variations * unbias[..., None]
     return SmoothNonprompt(signal.values() * unbias, variations, eigen_up, fits)
+
+
+@dataclass
+class FakeRateFit:
+    """``log f(pT) = basis @ c`` per slice (``[..., n_par]``; e.g. per charge), the fake rate
+    ``pass / fail`` of a sideband pair measured in the eta-summed pT projection, with the
+    covariance of ``c`` and, when variations were given, ``variations [..., n_var, n_par]``."""
+
+    basis: np.ndarray
+    coefficients: np.ndarray
+    covariance: np.ndarray
+    variations: np.ndarray | None = None
+
+    def log_rate(self, coefficients: np.ndarray | None = None) -> np.ndarray:
+        """``[n_pt, ...]`` log fake rate for ``coefficients`` (default the fitted ones)."""
+        c = self.coefficients if coefficients is None else coefficients
+        return np.einsum("pk,...k->p...", self.basis, c)
+
+
+def fit_fake_rate(
+    passing: np.ndarray,
+    failing: np.ndarray,
+    pass_variance: np.ndarray,
+    fail_variance: np.ndarray,
+    pt: np.ndarray,
+    *,
+    order: int = 1,
+    iterations: int = 12,
+    varied_pass: np.ndarray | None = None,
+    varied_fail: np.ndarray | None = None,
+    basis: np.ndarray | None = None,
+) -> FakeRateFit:
+    """The fake rate ``f = exp(P(pT))`` with ``passing ~ f * failing`` in every slice ``...``
+    of ``[n_pt, ...]`` arrays (nonprompt yields after the prompt subtraction, which may be
+    negative: no bin is dropped or clipped).
+
+    Gauss-Newton on ``chi2 = sum (pass - f fail)**2 / (var_pass + f**2 var_fail)``, the
+    variances taken at the previous pass, with the Poisson part of ``var_pass`` at its
+    expectation ``f fail`` (so that an empty bin still counts). Variations ``[n_pt, ..., n_var]`` of both yields move the
+    coefficients linearly with the nominal's Jacobian and weights. ``basis [n_rows, n_par]``
+    replaces the polynomial in ``pt`` (e.g. to fit several sideband pairs stacked along the
+    first axis with shared coefficients).
+    """
+    p = np.asarray(passing, dtype=float)
+    q = np.asarray(failing, dtype=float)
+    vp = np.asarray(pass_variance, dtype=float)
+    vq = np.asarray(fail_variance, dtype=float)
+    basis = pt_basis(pt, order) if basis is None else np.asarray(basis, dtype=float)
+    n_par = basis.shape[1]
+    tot_p, tot_q = p.sum(axis=0), q.sum(axis=0)
+    f0 = np.where((tot_p > 0) & (tot_q > 0), tot_p / np.where(tot_q > 0, tot_q, 1.0), 0.1)
+    c = np.zeros((*p.shape[1:], n_par))
+    c[..., 0] = np.log(f0)
+
+    def weights(f: np.ndarray) -> np.ndarray:
+        # the Poisson part of the passing variance taken at its expectation (f * fail), as in
+        # fit_exp_poly: an empty bin has variance, not none
+        v_pass = np.maximum(vp - p + f * q, np.maximum(f * q, 0.0)) + f * f * vq
+        return 1.0 / np.clip(v_pass, 1e-9, None)
+
+    for _ in range(iterations):
+        f = np.exp(np.einsum("pk,...k->p...", basis, c))
+        w = weights(f)
+        r = p - f * q
+        jac = (f * q)[..., None] * basis.reshape(basis.shape[0], *([1] * (p.ndim - 1)), n_par)
+        m = np.einsum("p...,p...k,p...l->...kl", w, jac, jac) + 1e-9 * np.eye(n_par)
+        step = np.linalg.solve(m, np.einsum("p...,p...k,p...->...k", w, jac, r)[..., None])
+        c = c + step[..., 0]
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    f = np.exp(np.einsum("pk,...k->p...", basis, c))
+    w = weights(f)
+    jac = (f * q)[..., None] * basis.reshape(basis.shape[0], *([1] * (p.ndim - 1)), n_par)
+    m = np.einsum("p...,p...k,p...l->...kl", w, jac, jac) + 1e-9 * np.eye(n_par)
+    cov = np.linalg.inv(m)
+    variations = None
+    if varied_pass is not None and varied_fail is not None:
+        dr = (varied_pass - p[..., None]) - f[..., None] * (varied_fail - q[..., None])
+        rhs = np.einsum("p...,p...k,p...v->...vk", w, jac, dr)
+        variations = c[..., None, :] + np.einsum("...kl,...vl->...vk", cov, rhs)
+    return FakeRateFit(basis, c, cov, variations)
+
+
+@dataclass
+class FakeRateNonprompt:
+    """The nonprompt prediction of :func:`fake_rate_nonprompt` in the signal region.
+
+    ``nominal [pt, eta, charge]``; ``variations [pt, eta, charge, n_var]``; ``eigen_up
+    [pt, eta, charge, n_shape]``: the pT shape (region C's smoothing and the extrapolated fake
+    rate) moved by +1 sigma along each eigenvector of their per-charge covariance, common to
+    every eta; ``slice_up [pt, eta, charge]``: every eta x charge slice's share of region C
+    moved up by its statistical error (decorrelated per slice by the caller); ``rate [pt,
+    charge]``: the extrapolated fake rate; ``fits``: the projected fits.
+    """
+
+    nominal: np.ndarray
+    variations: np.ndarray | None
+    eigen_up: np.ndarray
+    slice_up: np.ndarray
+    rate: np.ndarray
+    fits: dict[str, Any]
+
+
+def fake_rate_nonprompt(
+    nominal: NonpromptEstimate,
+    pt: np.ndarray,
+    *,
+    varied: NonpromptEstimate | None = None,
+    order: int = 2,
+    rate_order: int = 1,
+    prior_width: float = 3.0,
+    eta_axis: int = 1,
+) -> FakeRateNonprompt:
+    """Extended ABCD with smoothed fake rates: ``D(pt, eta, q) = C(pt, q) f_B(pt, q)**2 /
+    f_Bx(pt, q) * share_C(eta, q)``.
+
+    Everything whose statistics a single bin cannot carry is measured per charge in the
+    eta-summed pT projection: the fake rates ``f_Bx = Bx / Ax`` (mT < 20 GeV) and ``f_B =
+    B / A`` (20-40 GeV) by :func:`fit_fake_rate` (``log f`` a polynomial of order
+    ``rate_order``), extrapolated to mT > 40 GeV in log space, and region C (non-isolated,
+    mT > 40 GeV) smoothed in pT by :func:`fit_exp_poly` (order ``order``). The eta
+    distribution is region C's, slice by slice (``share_C``: its fraction of the charge's C
+    yield). This assumes that the nonprompt pT shape does not depend on eta, which the
+    closure on the QCD simulation checks (docs/validation.md); squaring per-bin ratios of
+    a few events, as the per-bin method does, biases the estimate upwards instead.
+    """
+    sb, var = nominal.sidebands, nominal.variances
+
+    def proj(x: np.ndarray) -> np.ndarray:
+        return x.sum(axis=eta_axis)
+
+    vsb = varied.sidebands if varied is not None else None
+    # one fit of both low-mT sideband pairs: log f = P(pT) + slope * r, r = 0 (Bx/Ax), 1 (B/A)
+    pt_part = pt_basis(pt, rate_order)
+    n_pt = len(pt)
+    joint = np.block(
+        [[pt_part, np.zeros((n_pt, 1))], [pt_part, np.ones((n_pt, 1))]]
+    )  # [2 n_pt, n_f]
+
+    def stack(a: str, b: str, src: dict[str, np.ndarray]) -> np.ndarray:
+        return np.concatenate([proj(src[a]), proj(src[b])], axis=0)
+
+    rate = fit_fake_rate(
+        stack("Bx", "B", sb),
+        stack("Ax", "A", sb),
+        stack("Bx", "B", var),
+        stack("Ax", "A", var),
+        pt,
+        basis=joint,
+        varied_pass=None if vsb is None else stack("Bx", "B", vsb),
+        varied_fail=None if vsb is None else stack("Ax", "A", vsb),
+    )
+    # the signal region is r = 2
+    basis_f = np.concatenate([pt_part, np.full((n_pt, 1), 2.0)], axis=1)
+    fit_c = fit_exp_poly(
+        proj(sb["C"]),
+        proj(var["C"]),
+        pt,
+        order=order,
+        prior_width=prior_width,
+        varied=None if vsb is None else proj(vsb["C"]),
+    )
+    basis_c = fit_c.basis
+    n_f, n_c = basis_f.shape[1], basis_c.shape[1]
+    # the pT shape: log D_q(pt) = [basis_c | basis_f] @ [c_C ; 2 c_B - c_Bx], per charge
+    basis = np.concatenate([basis_c, basis_f], axis=1)
+    coef = np.concatenate([fit_c.coefficients, rate.coefficients], axis=-1)
+    n_q = coef.shape[0]
+    cov = np.zeros((n_q, n_c + n_f, n_c + n_f))
+    cov[:, :n_c, :n_c] = fit_c.covariance
+    cov[:, n_c:, n_c:] = rate.covariance
+    valid = fit_c.valid
+
+    def shape(c: np.ndarray) -> np.ndarray:  # [q, ..., k] -> [pt, q, ...]
+        return np.where(
+            valid.reshape(valid.shape + (1,) * (c.ndim - 2)),
+            np.exp(np.minimum(np.einsum("pk,...k->p...", basis, c), 700.0)),
+            0.0,
+        )
+
+    # region C's share per eta bin (the yield of a slice over the charge's yield)
+    c_eta = np.clip(sb["C"].sum(axis=0), 0, None)  # [eta, q]
+    c_tot = c_eta.sum(axis=0)
+    share = np.divide(c_eta, c_tot, out=np.zeros_like(c_eta), where=c_tot > 0)
+    share_err = np.divide(
+        np.sqrt(np.clip(var["C"].sum(axis=0), 0, None)),
+        c_tot,
+        out=np.zeros_like(c_eta),
+        where=c_tot > 0,
+    )
+    nominal_d = shape(coef)[:, None, :] * share[None]
+    lam, vec = np.linalg.eigh(cov)  # [q, k], [q, k, k]
+    eigen_up = np.empty((*nominal_d.shape, n_q * (n_c + n_f)))
+    for qi in range(n_q):
+        for k in range(n_c + n_f):
+            shifted = coef.copy()
+            shifted[qi] += vec[qi, :, k] * np.sqrt(max(lam[qi, k], 0.0))
+            eigen_up[..., qi * (n_c + n_f) + k] = shape(shifted)[:, None, :] * share[None]
+    slice_up = shape(coef)[:, None, :] * (share + share_err)[None]
+    variations = None
+    if varied is not None:
+        coef_v = np.concatenate(
+            [fit_c.variations.coefficients, rate.variations],
+            axis=-1,
+        )  # [q, var, k]
+        c_eta_v = np.clip(vsb["C"].sum(axis=0), 0, None)  # [eta, q, var]
+        tot_v = c_eta_v.sum(axis=0)
+        share_v = np.divide(c_eta_v, tot_v, out=np.zeros_like(c_eta_v), where=tot_v > 0)
+        variations = shape(coef_v)[:, None] * share_v[None]
+    return FakeRateNonprompt(
+        nominal_d,
+        variations,
+        eigen_up,
+        slice_up,
+        np.exp(np.einsum("pk,...k->p...", basis_f, coef[..., n_c:])),
+        {"C": fit_c, "rate": rate},
+    )
