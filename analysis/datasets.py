@@ -14,6 +14,7 @@ naming it, and :func:`require_branches` raises :class:`~processors.errors.Missin
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -46,6 +47,7 @@ _DATASET_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
     "lumi_csv": ((str, type(None)), False),
     "golden_json": ((str, type(None)), False),
     "treename": ((str,), False),
+    "mass_reference_gev": ((int, float, type(None)), False),
 }
 _TOP_KEYS = {"datasets", "lumi_pb"}
 
@@ -64,6 +66,9 @@ class Dataset:
     lumi_csv: str | None
     golden_json: str | None
     treename: str = "Events"
+    #: MC with mass weights: the boson mass (GeV) at which it was generated; the shifts of its
+    #: ``MEParamWeight`` (``massShift{d}MeV``) are relative to it. None: not known / no weights.
+    mass_reference_gev: float | None = None
 
     def subset(self, max_files: int) -> Dataset:
         """The first ``max_files`` files; sum of weights and event count then come from the
@@ -102,6 +107,15 @@ def _check_type(value: Any, types: tuple[type, ...], key: str, source: str) -> N
     if not ok:
         names = " or ".join("null" if t is type(None) else t.__name__ for t in types)
         raise ConfigError(key, f"must be {names}, got {value!r}", source=source)
+
+
+def _positive(value: float | None, key: str, source: str) -> float | None:
+    """``value`` as a float if it is a finite number > 0 (None passes); else ConfigError."""
+    if value is None:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(key, f"must be a positive number, got {value!r}", source=source)
+    return float(value)
 
 
 def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> Fileset:
@@ -152,6 +166,11 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
                     raise ConfigError(f"{where}.{key}", "missing required key", source=source)
                 continue
             _check_type(entry[key], types, f"{where}.{key}", source)
+        mass_ref = _positive(entry.get("mass_reference_gev"), f"{where}.mass_reference_gev", source)
+        if entry["is_data"] and mass_ref is not None:
+            raise ConfigError(
+                f"{where}.mass_reference_gev", "data have no mass weights; MC only", source
+            )
         files = entry["files"]
         if not files:
             raise ConfigError(f"{where}.files", "no files", source=source)
@@ -174,6 +193,7 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
             sumw=None if entry.get("sumw") is None else float(entry["sumw"]),
             nevents=entry.get("nevents"),
             treename=entry.get("treename", "Events"),
+            mass_reference_gev=mass_ref,
             **extra,
         )
         out[ds.name] = ds.subset(max_files) if max_files is not None else ds

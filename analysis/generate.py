@@ -10,6 +10,8 @@ prefiring, pileup) and run/lumisection bookkeeping. Beside the ROOT files: ``dat
 ``luminosityBlock``) listing the lumisections it covers, as NanoAOD does; each data file owns a
 block of lumisections (those without events included), so the histmaker's luminosity is that of
 the files it processed. The layout and branches are the contract of docs/samples.md.
+``datasets.yaml`` gives each MC dataset with mass weights its ``mass_reference_gev``
+(:data:`MASS_REFERENCE_GEV`), the boson mass the weights' shifts are relative to.
 
 >>> from analysis.generate import generate_samples
 >>> yaml_path = generate_samples("samples", events=200_000, seed=1)  # doctest: +SKIP
@@ -58,6 +60,7 @@ from processors.errors import ConfigError
 __all__ = [
     "COMPRESSIONS",
     "GENERATOR_VERSION",
+    "MASS_REFERENCE_GEV",
     "add_arguments",
     "generate_batch",
     "generate_samples",
@@ -76,6 +79,15 @@ COMPRESSIONS = {
 }
 DEFAULT_COMPRESSION = "lz4"
 N_MASS = len(MASS_SHIFTS_MEV)
+#: datasets with ``MEParamWeight`` mass variations -> the boson mass (GeV) the shifts are
+#: relative to (written as ``mass_reference_gev`` in datasets.yaml, ``mass_weights_processes``
+#: in truth.json); the other datasets' mass weights are all 1
+MASS_REFERENCE_GEV: dict[str, float] = {
+    "wmunu": MW_REF,
+    "wtaunu": MW_REF,
+    "zmumu": MZ_REF,
+    "ztautau": MZ_REF,
+}
 
 # spawn keys of the seed sequences (the first entry says what the stream is for)
 _MC, _DATA, _DATA_MIX, _COEFF, _LUMI = 0, 1, 2, 3, 4
@@ -445,6 +457,8 @@ def generate_samples(
             "nevents": sum(r["nevents"] for r in mine),
             "files": [r["file"] for r in mine],
         }
+        if name in MASS_REFERENCE_GEV:
+            datasets[name]["mass_reference_gev"] = float(MASS_REFERENCE_GEV[name])
     data = sorted((r for r in results if r["name"] == "data"), key=lambda r: r["k"])
     datasets["data"] = {
         "process": "Data",
@@ -463,7 +477,10 @@ def generate_samples(
         gamma_w_gev=GAMMA_W,
         mz_ref_gev=MZ_REF,
         mass_weights_mev=MASS_SHIFTS_MEV.tolist(),
-        mass_weights_processes={"W": ["wmunu", "wtaunu"], "Z": ["zmumu", "ztautau"]},
+        mass_weights_processes={
+            boson: [n for n, m in MASS_REFERENCE_GEV.items() if m == ref]
+            for boson, ref in (("W", MW_REF), ("Z", MZ_REF))
+        },
         lumi_pb=lumi.lumi_golden_pb,
         lumi_all_ls_pb=lumi.lumi_all_pb,
         events_mc=n_mc,

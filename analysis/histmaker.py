@@ -130,6 +130,7 @@ def to_histograms(
             histograms=dict(res.get("histograms", {})),
             sumw_yaml=ds.sumw,
             nevents_yaml=ds.nevents,
+            mass_reference_gev=ds.mass_reference_gev,
         )
     return out, data_lumi
 

@@ -5,8 +5,12 @@ Layout (``kind="histograms"``, ``format_version=1``)::
     /                      attrs: kind="histograms", format_version, analysis, lumi_pb
     /meta                  provenance (fit.provenance.write_meta: one JSON attribute per key)
     /datasets/<name>       attrs: process, is_data, xsec_pb, sumw, sumw2, events_read,
-                                  events_selected, lumi_pb, sumw_yaml, nevents_yaml
-                                  (an attribute is absent when its value is None)
+                                  events_selected, lumi_pb, sumw_yaml, nevents_yaml,
+                                  mass_reference_gev (MC with mass weights: the boson mass
+                                  in GeV the ``massShift{d}MeV`` variations are relative to,
+                                  from datasets.yaml)
+                                  (an attribute is absent when its value is None; files
+                                  written before an attribute existed read it as None)
         files_processed    1D vlen-str dataset: the files whose every chunk was processed
         files_failed       1D vlen-str dataset: JSON {"file": ..., "error": ...} per failed file
         chunks             compound dataset (file str, start int64, stop int64): each chunk once
@@ -88,6 +92,9 @@ class DatasetHistograms:
     histograms: dict[str, hist.Hist] = field(default_factory=dict)
     sumw_yaml: float | None = None
     nevents_yaml: int | None = None
+    #: the boson mass (GeV) at which the MC was generated, the reference of its mass-weight
+    #: variations (``massShift{d}MeV``); None for data, MC without mass weights, old files
+    mass_reference_gev: float | None = None
 
     def scale(self, lumi_pb: float | None = None) -> float:
         """The factor taking MC histograms to expected events: ``xsec * lumi / sumw``
@@ -188,6 +195,7 @@ _SCALARS = (
     "lumi_pb",
     "sumw_yaml",
     "nevents_yaml",
+    "mass_reference_gev",
 )
 _STR = h5py.string_dtype()
 _CHUNK_DTYPE = np.dtype([("file", _STR), ("start", np.int64), ("stop", np.int64)])
