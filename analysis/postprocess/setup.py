@@ -15,7 +15,8 @@ One :class:`ChannelSetup` per histograms file (one analysis):
 Nuisances, named so that several channels in one fit share them:
 
 - the W mass ``mW`` (POI): the ``massShift+-100MeV`` templates of the W processes as an
-  unconstrained parameter, reported as ``80379 + 100 * theta`` MeV; ``mZ`` likewise from the
+  unconstrained parameter, reported as ``m_ref + 100 * theta`` MeV with ``m_ref`` the mass at
+  which the samples were made (their ``mass_reference_gev``); ``mZ`` likewise from the
   Z processes when a Z channel (``wlike``, ``zdilepton``) is in the fit;
 - ``pdf{k}``: the 102 PDF variations as 51 Hessian pairs (``pdf(2k-1)`` up, ``pdf(2k)`` down);
 - ``qcdScaleW_{muR,muF,muRmuF}`` / ``qcdScaleZ_*``: the 7-point scale variations of the W / Z
@@ -55,18 +56,23 @@ from analysis.postprocess.groups import (
 )
 from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE, projected_variation
 from analysis.postprocess.nonprompt import nonprompt_estimate
-from analysis.postprocess.smoothing import fake_rate_nonprompt, smooth_nonprompt
+from analysis.postprocess.smoothing import (
+    fake_rate_nonprompt,
+    fit_fake_rate,
+    pt_basis,
+    smooth_nonprompt,
+)
 from analysis.postprocess.syst_ops import decorrelate, mirror
 from processors.errors import ConfigError
 
 __all__ = [
     "ANALYSES",
-    "MW_REFERENCE_MEV",
-    "MZ_REFERENCE_MEV",
     "ChannelSetup",
     "Nuisance",
     "build_fit_input",
     "channel_setup",
+    "closure_projections",
+    "nonclosure_sizes",
     "nonprompt_closure",
     "nuisances_of",
     "project",
@@ -77,8 +83,9 @@ log = logging.getLogger(__name__)
 
 ANALYSES = ("wmass", "wlike", "zdilepton")
 NONPROMPT_METHODS = ("fakerate", "sidebands")
-MW_REFERENCE_MEV = 80379.0
-MZ_REFERENCE_MEV = 91187.6
+#: size (in log D) of each non-closure nuisance of the nonprompt when no QCD simulation
+#: measures it: 10% in the normalisation, +-10% at the pT ends
+NONCLOSURE_DEFAULT = 0.10
 MASS_STEP_MEV = 100.0
 LUMI_KAPPA = 1.017
 #: yield given to the signal in bins with no prediction at all, relative to the mean bin
@@ -165,6 +172,9 @@ class _Process:
     nominal: np.ndarray  # all axes of the analysis histogram, normalised
     variance: np.ndarray
     variations: dict[str, tuple[np.ndarray, list[str]]] = field(default_factory=dict)
+    #: the boson mass (MeV) that the massWeight variations shift, from the datasets' metadata
+    mass_reference_mev: float | None = None
+    datasets: list[str] = field(default_factory=list)
 
     def template(self, hist_name: str, label: str) -> np.ndarray:
         values, labels = self.variations[hist_name]
@@ -195,6 +205,7 @@ class ChannelSetup:
     lumi_pb: float | None = None
     notes: list[str] = field(default_factory=list)
     closure: dict[str, float] = field(default_factory=dict)
+    closure_projections: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -223,6 +234,9 @@ def _load(hf: Any, lumi_pb: float | None) -> tuple[dict[str, _Process], np.ndarr
         s = ds.scale(lumi)
         var = h.variances()
         p = _Process(h.values() * s, (var if var is not None else h.values()) * s * s)
+        p.datasets = [name]
+        ref = getattr(ds, "mass_reference_gev", None)
+        p.mass_reference_mev = None if ref is None else 1000.0 * float(ref)
         for hname, vh in ds.histograms.items():
             if hname == "nominal":
                 continue
@@ -230,6 +244,14 @@ def _load(hf: Any, lumi_pb: float | None) -> tuple[dict[str, _Process], np.ndarr
         process = ds.process or name
         if process in procs:
             old = procs[process]
+            if "massWeight" in p.variations and old.mass_reference_mev != p.mass_reference_mev:
+                raise ConfigError(
+                    f"datasets/{name}/mass_reference_gev",
+                    f"{ref} differs from that of {old.datasets} ({old.mass_reference_mev} MeV) "
+                    f"in process {process}: their mass weights cannot be added",
+                    hf.path,
+                )
+            old.datasets.append(name)
             old.nominal = old.nominal + p.nominal
             old.variance = old.variance + p.variance
             for hname, (vals, labels) in p.variations.items():
@@ -242,12 +264,39 @@ def _load(hf: Any, lumi_pb: float | None) -> tuple[dict[str, _Process], np.ndarr
     return procs, data, (axes, lumi)
 
 
-def _mass_poi(process: str, with_z: bool) -> tuple[str, float] | None:
+def _mass_poi(process: str, with_z: bool) -> str | None:
     if process in W_PROCESSES:
-        return "mW", MW_REFERENCE_MEV
+        return "mW"
     if process in Z_PROCESSES and with_z:
-        return "mZ", MZ_REFERENCE_MEV
+        return "mZ"
     return None
+
+
+def _mass_reference(procs: dict[str, _Process], poi: str, with_z: bool, path: Any) -> float:
+    """The reference mass (MeV) of ``poi``: the one the samples' mass weights are relative to
+    (datasets.yaml ``mass_reference_gev``), the same for every process that carries it."""
+    refs = {
+        name: p
+        for name, p in procs.items()
+        if _mass_poi(name, with_z) == poi and "massWeight" in p.variations
+    }
+    for name, p in refs.items():
+        if p.mass_reference_mev is None:
+            raise ConfigError(
+                f"datasets/{p.datasets[0]}/mass_reference_gev",
+                f"missing: the {poi} reference of the massWeight variations of {name}; add "
+                "mass_reference_gev to the dataset in datasets.yaml and rerun the histmaker",
+                path,
+            )
+    values = {p.mass_reference_mev for p in refs.values()}
+    if len(values) != 1:
+        raise ConfigError(
+            "mass_reference_gev",
+            f"the processes of {poi} disagree: "
+            + ", ".join(f"{n}: {p.mass_reference_mev} MeV" for n, p in refs.items()),
+            path,
+        )
+    return float(values.pop())
 
 
 def channel_setup(
@@ -326,7 +375,7 @@ def channel_setup(
             labels = p.variations["massWeight"][1]
             up, down = f"massShift{int(MASS_STEP_MEV)}MeV", f"massShift-{int(MASS_STEP_MEV)}MeV"
             if up in labels and down in labels:
-                nus.append(Nuisance(poi[0], "massWeight", up, down))
+                nus.append(Nuisance(poi, "massWeight", up, down))
         for hname, (_, labels) in p.variations.items():
             for nu in nuisances_of(hname, labels, pname):
                 if w_like and nu.name.startswith(PER_CHARGE):
@@ -375,6 +424,7 @@ def channel_setup(
     nominal = {p: positive(v.nominal) for p, v in procs.items()}
     sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
     closure: dict[str, float] = {}
+    projections: dict[str, dict[str, list[float]]] = {}
 
     if analysis == "wmass":
         prompt = sum(p.nominal for p in procs.values())
@@ -438,19 +488,35 @@ def channel_setup(
                 "nonprompt_abcd_stat": float(np.sqrt(est.d_variance.sum())),
                 "nonprompt_smoothed": float(np_nominal.sum()),
             }
-            closure.update(
-                nonprompt_closure(
-                    np_nominal,
-                    [
-                        per[NONPROMPT][0] - np_nominal
-                        for n, per in shapes.items()
-                        if n.startswith("nonprompt_") and NONPROMPT in per
-                    ],
-                    fit_region(qcd.nominal),
-                    fit_region(qcd.variance),
-                    [ax.name for ax in fit_axes],
+            stat_deltas = [
+                per[NONPROMPT][0] - np_nominal
+                for n, per in shapes.items()
+                if n.startswith("nonprompt_") and NONPROMPT in per
+            ]
+            args = (fit_region(qcd.nominal), fit_region(qcd.variance), [a.name for a in fit_axes])
+            closure.update(nonprompt_closure(np_nominal, stat_deltas, *args))
+            projections = closure_projections(np_nominal, stat_deltas, *args)
+            if smoothing and nonprompt_method == "fakerate":
+                closure.update(
+                    nonclosure_sizes(qcd.nominal, qcd.variance, *args[:2], np.asarray(pt))
                 )
-            )
+        if smoothing and nonprompt_method == "fakerate":
+            # non-closure: a normalisation and a pT slope of log D, as large as the closure
+            # on the QCD simulation shows or cannot exclude (defaults without the simulation)
+            sizes = {
+                "norm": max(
+                    abs(closure.get("nonclosure_norm", 0.0)),
+                    closure.get("nonclosure_norm_error", NONCLOSURE_DEFAULT),
+                ),
+                "pt": max(
+                    abs(closure.get("nonclosure_slope", 0.0)),
+                    closure.get("nonclosure_slope_error", NONCLOSURE_DEFAULT),
+                ),
+            }
+            x = pt_basis(np.asarray(pt), 1)[:, 1][:, None, None]
+            for what, size in sizes.items():
+                up = np_nominal * np.exp(size * (1.0 if what == "norm" else x))
+                shapes[f"nonprompt_nonclosure_{what}"] = {NONPROMPT: (up, mirror(np_nominal, up))}
 
     # every raw variation by label, for pseudo-data
     variations: dict[str, dict[str, np.ndarray]] = {}
@@ -477,8 +543,9 @@ def channel_setup(
     pois = {}
     for pname in procs:
         poi = _mass_poi(pname, with_z_mass)
-        if poi and poi[0] in shapes:
-            pois[poi[0]] = (poi[1], MASS_STEP_MEV, "MeV")
+        if poi and poi in shapes and poi not in pois:
+            reference = _mass_reference(procs, poi, with_z_mass, hf.path)
+            pois[poi] = (reference, MASS_STEP_MEV, "MeV")
     if signal not in procs:
         raise ConfigError("datasets", f"no {signal} simulation in the histograms", hf.path)
     # processes with no yield in this selection (e.g. W in the Z dilepton channel) are left out
@@ -522,7 +589,37 @@ def channel_setup(
         lumi_pb=lumi,
         notes=notes,
         closure=closure,
+        closure_projections=projections,
     )
+
+
+def closure_projections(
+    estimate: np.ndarray,
+    deltas: list[np.ndarray],
+    truth: np.ndarray,
+    truth_variance: np.ndarray,
+    axis_names: list[str],
+) -> dict[str, dict[str, list[float]]]:
+    """The nonprompt estimate and the QCD simulation in each one-axis projection of the
+    signal region: ``{axis: {"estimate", "truth", "variance", "pull"}}``.
+
+    The variance of a projected bin is the simulation's plus the estimate's, the latter the
+    sum of the squared projected shifts of its statistical nuisances (``deltas``,
+    independent). The pull of a bin without variance is 0.
+    """
+    out: dict[str, dict[str, list[float]]] = {}
+    for i, name in enumerate(axis_names):
+        other = tuple(j for j in range(estimate.ndim) if j != i)
+        e, t = estimate.sum(axis=other), truth.sum(axis=other)
+        v = truth_variance.sum(axis=other) + sum(d.sum(axis=other) ** 2 for d in deltas)
+        pull = np.divide(e - t, np.sqrt(v), out=np.zeros_like(e), where=v > 0)
+        out[name] = {
+            "estimate": e.tolist(),
+            "truth": t.tolist(),
+            "variance": np.asarray(v, dtype=float).tolist(),
+            "pull": pull.tolist(),
+        }
+    return out
 
 
 def nonprompt_closure(
@@ -533,25 +630,60 @@ def nonprompt_closure(
     axis_names: list[str],
 ) -> dict[str, float]:
     """chi2 and ndf of the nonprompt estimate against the QCD simulation in each
-    one-axis projection of the signal region (``chi2_pt``, ``ndf_pt``, ...).
-
-    The variance of a projected bin is the simulation's plus the estimate's, the latter the
-    sum of the squared projected shifts of its statistical nuisances (``deltas``,
-    independent). Bins with neither are left out.
+    one-axis projection (``chi2_pt``, ``ndf_pt``, ...), from :func:`closure_projections`;
+    bins with no variance are left out.
 
     >>> est = np.ones((2, 3)); truth = np.ones((2, 3))
     >>> nonprompt_closure(est, [0.1 * est], truth, 0.01 * truth, ["pt", "eta"])["chi2_pt"]
     0.0
     """
     out: dict[str, float] = {}
-    for i, name in enumerate(axis_names):
-        other = tuple(j for j in range(estimate.ndim) if j != i)
-        e, t = estimate.sum(axis=other), truth.sum(axis=other)
-        v = truth_variance.sum(axis=other) + sum(d.sum(axis=other) ** 2 for d in deltas)
-        used = v > 0
-        out[f"chi2_{name}"] = float(np.sum((e - t)[used] ** 2 / v[used]))
-        out[f"ndf_{name}"] = float(used.sum())
+    proj = closure_projections(estimate, deltas, truth, truth_variance, axis_names)
+    for name, p in proj.items():
+        pull, v = np.asarray(p["pull"]), np.asarray(p["variance"])
+        out[f"chi2_{name}"] = float(np.sum(pull[v > 0] ** 2))
+        out[f"ndf_{name}"] = float((v > 0).sum())
     return out
+
+
+def nonclosure_sizes(
+    qcd: np.ndarray,
+    qcd_variance: np.ndarray,
+    truth: np.ndarray,
+    truth_variance: np.ndarray,
+    pt: np.ndarray,
+) -> dict[str, float]:
+    """The non-closure of the nonprompt method measured on the QCD simulation alone (all six
+    regions from simulation, no prompt subtraction): ``log(truth / estimate)`` in the signal
+    region's pT projection fitted by ``a + b x`` (x: pT scaled to [-1, 1]), with errors.
+
+    ``qcd``, ``qcd_variance``: the QCD simulation in all regions ``[pt, eta, charge, passIso,
+    mt]``; ``truth``, ``truth_variance``: its signal region ``[pt, eta, charge]``. The sizes
+    of the non-closure nuisances are ``max(|a|, sigma_a)`` and ``max(|b|, sigma_b)``: what the
+    closure shows, or what it could not exclude.
+    """
+    est = nonprompt_estimate(
+        qcd, np.zeros_like(qcd), data_variance=qcd_variance, prompt_variance=None
+    )
+    fr = fake_rate_nonprompt(est, pt)
+    e_pt = fr.nominal.sum(axis=(1, 2))
+    deltas = [fr.eigen_up[..., k] - fr.nominal for k in range(fr.eigen_up.shape[-1])]
+    v_est = sum(d.sum(axis=(1, 2)) ** 2 for d in deltas)
+    fit = fit_fake_rate(
+        truth.sum(axis=(1, 2)),
+        e_pt,
+        truth_variance.sum(axis=(1, 2)),
+        v_est,
+        pt,
+        order=1,
+    )
+    (a, b), err = fit.coefficients, np.sqrt(np.diag(fit.covariance))
+    return {
+        "nonclosure_norm": float(a),
+        "nonclosure_norm_error": float(err[0]),
+        "nonclosure_slope": float(b),
+        "nonclosure_slope_error": float(err[1]),
+    }
 
 
 def project(setup: ChannelSetup, fitvar: str) -> ChannelSetup:
@@ -591,6 +723,7 @@ def project(setup: ChannelSetup, fitvar: str) -> ChannelSetup:
         lumi_pb=setup.lumi_pb,
         notes=setup.notes,
         closure=setup.closure,
+        closure_projections=setup.closure_projections,
     )
 
 
@@ -693,7 +826,7 @@ def summary_text(fit_input: Any, setups: list[ChannelSetup], pseudodata: str | N
         for k, v in s.closure.items():
             if k.startswith(("chi2_", "ndf_")):
                 continue
-            lines.append(f"  closure {k}: {v:.1f}")
+            lines.append(f"  closure {k}: {v:.4g}")
         for k in [k[5:] for k in s.closure if k.startswith("chi2_")]:
             chi2, ndf = s.closure[f"chi2_{k}"], s.closure[f"ndf_{k}"]
             lines.append(

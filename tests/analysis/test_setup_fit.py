@@ -21,6 +21,7 @@ from processors.wmass import w_axes
 from processors.zdilepton import z_axes
 
 MW_REF = 80.379
+MZ_REF = 91.1876
 PROMPT = ("Wmunu", "Wtaunu", "Zmumu", "Top", "Diboson")
 AXES = w_axes()
 PT = AXES[0].centers
@@ -77,7 +78,8 @@ def _varied(axes, name: str, labels: list[str], stack: np.ndarray) -> hist.Hist:
 
 def mc_histograms(name, process, make, rng, *, axes=AXES, mass: bool = False):
     """A simulated dataset: ``make(m)`` gives its expectation for boson mass ``m`` (GeV, as a
-    shift from the reference); PDF, QCD-scale, pileup and per-eta efficiency variations."""
+    shift from the reference); PDF, QCD-scale, pileup and per-eta efficiency variations; with
+    ``mass``, the mass weights and the reference mass they shift (W: MW_REF, Z: MZ_REF)."""
     nominal = make(0.0)
     x0 = axes[0].centers
     along0 = (slice(None),) + (None,) * (nominal.ndim - 1)
@@ -104,8 +106,15 @@ def mc_histograms(name, process, make, rng, *, axes=AXES, mass: bool = False):
             eff.append(v)
             labels.append(f"effStat_eta{k}_idip_eig0{d}")
     hs["effStat"] = _varied(axes, "effStat", labels, np.stack(eff, axis=-1))
+    reference = (MW_REF if process.startswith("W") else MZ_REF) if mass else None
     return DatasetHistograms(
-        name=name, process=process, xsec_pb=1.0, sumw=1.0, lumi_pb=None, histograms=hs
+        name=name,
+        process=process,
+        xsec_pb=1.0,
+        sumw=1.0,
+        lumi_pb=None,
+        histograms=hs,
+        mass_reference_gev=reference,
     )
 
 
@@ -210,8 +219,9 @@ def test_setup_fit_writes_the_w_fit_input_with_provenance_and_summary(w_hists, t
     assert (poi.offset, poi.scale, poi.unit) == (80379.0, 100.0, "MeV")
     groups = dict(zip(fi.parameters, fi.groups, strict=True))
     # the nonprompt: per charge, 3 (C, order 2) + 3 (fake rate: pT order 1, mT slope)
-    # shape eigenvectors, and one share of region C in each of 48 eta x 2 charge bins
-    assert sum(g == "Nonprompt background" for g in fi.groups) == 2 * 6 + 48 * 2
+    # shape eigenvectors, one share of region C in each of 48 eta x 2 charge bins, and the
+    # non-closure in normalisation and pT slope
+    assert sum(g == "Nonprompt background" for g in fi.groups) == 2 * 6 + 48 * 2 + 2
     assert groups["pdf2"] == "PDF" and groups["lumi"] == "Luminosity"
     assert sum(g == "Muon eff. stat." for g in fi.groups) == 8
     # W QCD scales: muR, muF, muRmuF, each decorrelated per charge
@@ -417,3 +427,18 @@ def test_a_bin_without_simulation_gets_a_floor_that_no_nuisance_moves(w_hists):
     ]
     assert moved == []
     assert "mW" in setup.pois and "Wmunu" in setup.shapes["mW"]
+
+
+def test_the_reference_mass_comes_from_the_samples_and_its_absence_is_named(tmp_path):
+    from analysis.io import read_histograms
+
+    path = write_w_hists(tmp_path / "hists.h5")
+    hf = read_histograms(path)
+    for ds in hf.datasets.values():
+        if ds.process.startswith("W"):
+            ds.mass_reference_gev = 80.4
+    setup = channel_setup(hf)
+    assert setup.pois["mW"][0] == pytest.approx(80400.0)  # not a constant of the code
+    hf.datasets["wtaunu"].mass_reference_gev = None
+    with pytest.raises(ConfigError, match="datasets/wtaunu/mass_reference_gev"):
+        channel_setup(hf)
