@@ -26,6 +26,7 @@ __all__ = [
     "PALETTE",
     "PLOTLY_JS",
     "band_from_covariance",
+    "closure_plot",
     "nuisance_page",
     "project",
     "stack_plot",
@@ -232,6 +233,71 @@ def stack_plot(
     ax.legend(ncol=ncol, fontsize="small", loc="upper right")
     if title:
         ax.set_title(title, fontsize="medium")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out.with_suffix(f".{fmt}")
+        fig.savefig(path, bbox_inches="tight", dpi=100)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def closure_plot(
+    edges: np.ndarray,
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    variance: np.ndarray,
+    *,
+    xlabel: str,
+    title: str = "",
+    ylabel: str = "Events / bin",
+    out: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+) -> list[Path]:
+    """An estimate against the truth it should reproduce (e.g. the nonprompt background
+    against the QCD simulation), with the pull ``(estimate - truth) / sqrt(variance)`` per
+    bin below and the chi2/ndf in the legend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mplhep
+
+    edges = np.asarray(edges, dtype=float)
+    est, tru, var = (np.asarray(a, dtype=float) for a in (estimate, truth, variance))
+    sigma = np.sqrt(np.clip(var, 0, None))
+    pull = np.divide(est - tru, sigma, out=np.zeros_like(est), where=sigma > 0)
+    used = sigma > 0
+    plt.style.use(mplhep.style.CMS)
+    fig, (ax, rax) = plt.subplots(
+        2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
+    )
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    mplhep.histplot(est, edges, ax=ax, color=PALETTE[0], label="Estimate (from data)")
+    kw = {"step": "post", "facecolor": PALETTE[0], "alpha": 0.3, "lw": 0}
+    ax.fill_between(
+        edges,
+        np.r_[est - sigma, 0],
+        np.r_[est + sigma, 0],
+        label="Unc. (estimate ⊕ simulation)",
+        **kw,
+    )
+    ax.errorbar(centres, tru, fmt="ko", ms=3, label="QCD simulation")
+    chi2 = float(np.sum(pull[used] ** 2))
+    ax.plot([], [], " ", label=f"$\\chi^2$/ndf = {chi2:.1f}/{int(used.sum())}")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, max(float(np.max(np.r_[est + sigma, tru], initial=0)), 1.0) * 1.45)
+    ax.legend(fontsize="small", loc="upper right")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    rax.bar(centres, pull, width=np.diff(edges), color="grey")
+    for y in (-2, 0, 2):
+        rax.axhline(y, color="k", lw=0.8, ls="-" if y == 0 else ":")
+    rax.set_ylim(-4, 4)
+    rax.set_ylabel("Pull")
+    rax.set_xlabel(xlabel)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     paths = []

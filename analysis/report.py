@@ -40,6 +40,7 @@ import numpy as np
 from analysis.plots import (
     PLOTLY_JS,
     band_from_covariance,
+    closure_plot,
     nuisance_page,
     project,
     stack_plot,
@@ -307,6 +308,68 @@ def _make_plots(
                     )
                 )
     return plots, totals
+
+
+#: axis titles with units where the fit input's axes carry no label
+AXIS_LABELS = {
+    "pt": "muon $p_{T}$ [GeV]",
+    "eta": "muon $\\eta$",
+    "charge": "muon charge",
+    "mll": "$m_{\\mu\\mu}$ [GeV]",
+    "ptll": "$p_{T}^{\\mu\\mu}$ [GeV]",
+    "yll": "$y^{\\mu\\mu}$",
+}
+
+
+def _closure_plots(
+    fit_meta: Mapping[str, Any],
+    result: Any,
+    plots_dir: Path,
+    meta: Mapping[str, Any],
+    inputs_meta: Mapping[str, Mapping[str, Any]],
+    formats: Sequence[str],
+) -> list[_Plot]:
+    """The nonprompt estimate against the QCD simulation in each projection, as setup-fit
+    measured it (the fit input's ``nonprompt_closure``), one plot per channel and axis."""
+    plots = []
+    for channel, projections in (fit_meta.get("nonprompt_closure") or {}).items():
+        axes = {str(a.get("name")): a for a in result.yields.get(channel, {}).get("axes") or []}
+        for axis, p in projections.items():
+            if axis not in axes:
+                continue
+            edges, _ = _axis_edges(axes[axis])
+            xlabel = str(axes[axis].get("label") or AXIS_LABELS.get(axis, axis))
+            title = f"{channel}: nonprompt closure, {axis}"
+            paths = closure_plot(
+                edges,
+                p["estimate"],
+                p["truth"],
+                p["variance"],
+                xlabel=xlabel,
+                title=title,
+                out=plots_dir / f"{channel}_nonprompt_closure_{axis}",
+                formats=formats,
+            )
+            log = write_plot_log(
+                paths[0],
+                meta=meta,
+                inputs_meta=inputs_meta,
+                extra=f"Channel {channel}: the nonprompt estimate (data-driven) against the QCD "
+                f"simulation in the signal region, projected on {axis}; band and pulls: the "
+                "simulation's and the estimate's statistical uncertainties in quadrature",
+            )
+            by_suffix = {q.suffix: q.name for q in paths}
+            plots.append(
+                _Plot(
+                    title=title,
+                    png=by_suffix.get(".png", paths[0].name),
+                    pdf=by_suffix.get(".pdf"),
+                    log=log.name,
+                    channel=f"{channel}: nonprompt closure on the QCD simulation",
+                    stage="closure",
+                )
+            )
+    return plots
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -754,6 +817,10 @@ def write_report(
                     f"--project {spec}: no channel has axis {missing[0]!r}; axes: {sorted(known)}"
                 )
     plots, totals = _make_plots(result, bands, plots_dir, meta, inputs_meta, formats, projections)
+    if fi_path is not None:
+        plots += _closure_plots(
+            _read_fitinput(fi_path).meta, result, plots_dir, meta, inputs_meta, formats
+        )
     impact_pages = {}
     # one row per nuisance: every parameter but the POIs themselves
     nuis = np.array([p not in result.pois for p in result.parameters], dtype=bool)

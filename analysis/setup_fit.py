@@ -130,6 +130,9 @@ def setup_fit(
         setups.append(project(setup, fitvar))
     fit_input, summary = build_fit_input(setups, pseudodata=pseudodata)
     meta = provenance(args=args or {}, inputs=[str(p) for p in hists])
+    closure = {s.name: s.closure_projections for s in setups if s.closure_projections}
+    if closure:  # the nonprompt closure on the QCD simulation, for the report
+        meta["nonprompt_closure"] = closure
     fit_input.write(out, storage=storage, meta=meta)
     Path(out).with_suffix(".log").write_text(summary)
     if pyhf_json is not None:
