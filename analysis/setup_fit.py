@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on small samples; docs/validation.md)",
     )
     parser.add_argument(
+        "--signal-template",
+        choices=["factorised", "raw"],
+        default="factorised",
+        help="factorised: the W signal from its pT x charge and eta x charge distributions "
+        "(default; its variations keep their per-bin effect); raw: bin by bin (biased on small "
+        "samples; docs/validation.md)",
+    )
+    parser.add_argument(
         "--mass-template-degree",
         type=int,
         default=MASS_TEMPLATE_DEGREE,
@@ -95,6 +103,7 @@ def setup_fit(
     mass_template_degree: int | None = MASS_TEMPLATE_DEGREE,
     raw_mass_templates: bool = False,
     nonprompt_method: str = "fakerate",
+    signal_template: str = "factorised",
     storage: str = "sparse",
     pyhf_json: Path | None = None,
     args: dict | None = None,
@@ -125,6 +134,7 @@ def setup_fit(
             mass_template_degree=mass_template_degree,
             raw_mass_templates=raw_mass_templates,
             nonprompt_method=nonprompt_method,
+            signal_template=signal_template,
         )
         fitvar = fitvars[i] if fitvars else DEFAULT_FITVAR[analysis]
         setups.append(project(setup, fitvar))
@@ -165,6 +175,7 @@ def main(args: argparse.Namespace) -> int:
         mass_template_degree=args.mass_template_degree,
         raw_mass_templates=args.raw_mass_templates,
         nonprompt_method=args.nonprompt_method,
+        signal_template=args.signal_template,
         storage=args.storage,
         pyhf_json=args.pyhf_json,
         args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},

@@ -54,7 +54,11 @@ from analysis.postprocess.groups import (
     Z_PROCESSES,
     systematic_group,
 )
-from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE, projected_variation
+from analysis.postprocess.mass_templates import (
+    MASS_TEMPLATE_DEGREE,
+    factorised,
+    relative_variation,
+)
 from analysis.postprocess.nonprompt import nonprompt_estimate
 from analysis.postprocess.smoothing import (
     fake_rate_nonprompt,
@@ -87,6 +91,8 @@ NONPROMPT_METHODS = ("fakerate", "sidebands")
 #: measures it: 10% in the normalisation, +-10% at the pT ends
 NONCLOSURE_DEFAULT = 0.10
 MASS_STEP_MEV = 100.0
+#: the mass-weight labels that make the POI templates (processors.variations)
+POI_UP, POI_DOWN = f"massShift{int(MASS_STEP_MEV)}MeV", f"massShift-{int(MASS_STEP_MEV)}MeV"
 LUMI_KAPPA = 1.017
 #: yield given to the signal in bins with no prediction at all, relative to the mean bin
 FLOOR = 1e-4
@@ -312,6 +318,7 @@ def channel_setup(
     mass_template_degree: int | None = MASS_TEMPLATE_DEGREE,
     raw_mass_templates: bool = False,
     nonprompt_method: str = "fakerate",
+    signal_template: str = "factorised",
 ) -> ChannelSetup:
     """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
     of :func:`analysis.io.read_histograms`).
@@ -331,6 +338,11 @@ def channel_setup(
     :func:`~analysis.postprocess.smoothing.fake_rate_nonprompt`) or ``"sidebands"`` (every
     sideband smoothed per eta x charge slice; biased upwards on small samples:
     docs/validation.md).
+    ``signal_template``: ``"factorised"`` (the default for the W and W-like analyses): the
+    nominal of every process that carries a mass POI is rebuilt from its pT x charge and eta x
+    charge marginals (:func:`~analysis.postprocess.mass_templates.factorised`), and each of its
+    variations keeps its per-bin relative effect on it; ``"raw"``: the simulation bin by bin
+    (its per-bin noise pulls the mass low on small samples: docs/validation.md).
     Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
     """
     analysis = analysis or hf.analysis or "wmass"
@@ -373,9 +385,8 @@ def channel_setup(
         poi = _mass_poi(pname, with_z_mass)
         if poi and "massWeight" in p.variations:
             labels = p.variations["massWeight"][1]
-            up, down = f"massShift{int(MASS_STEP_MEV)}MeV", f"massShift-{int(MASS_STEP_MEV)}MeV"
-            if up in labels and down in labels:
-                nus.append(Nuisance(poi, "massWeight", up, down))
+            if POI_UP in labels and POI_DOWN in labels:
+                nus.append(Nuisance(poi, "massWeight", POI_UP, POI_DOWN))
         for hname, (_, labels) in p.variations.items():
             for nu in nuisances_of(hname, labels, pname):
                 if w_like and nu.name.startswith(PER_CHARGE):
@@ -392,12 +403,16 @@ def channel_setup(
     if not w_like:
         mass_template_degree = None  # the Z line shape in mll: projected, not smoothed
 
+    def poi_relative(p: _Process, varied: np.ndarray) -> np.ndarray:
+        rel = relative_variation(
+            p.nominal, varied, sum_axes=summed, along=along, degree=mass_template_degree
+        )
+        return np.broadcast_to(rel, p.nominal.shape)
+
     def poi_template(p: _Process, varied: np.ndarray) -> np.ndarray:
         if raw_mass_templates:
             return varied
-        return projected_variation(
-            p.nominal, varied, sum_axes=summed, along=along, degree=mass_template_degree
-        )
+        return p.nominal * poi_relative(p, varied)
 
     def templates(p: _Process, nu: Nuisance) -> tuple[np.ndarray, np.ndarray]:
         up = p.template(nu.hist_name, nu.up)
@@ -423,6 +438,31 @@ def channel_setup(
 
     nominal = {p: positive(v.nominal) for p, v in procs.items()}
     sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
+    if signal_template not in ("factorised", "raw"):
+        raise ConfigError("signal_template", f"{signal_template!r}: choose factorised or raw")
+    if w_like and signal_template == "factorised":
+        eta_axis, charge_axis = axis_names.index("eta"), axis_names.index("charge")
+        for pname in [p for p in procs if _mass_poi(p, with_z_mass)]:
+            raw = nominal[pname]
+            smooth = factorised(raw, axis=eta_axis, per=charge_axis)
+            for nu_name, per_proc in shapes.items():
+                if pname not in per_proc:
+                    continue
+                if nu_name == _mass_poi(pname, with_z_mass) and not raw_mass_templates:
+                    # the POI: its smooth relative variation, defined in every bin
+                    p = procs[pname]
+                    per_proc[pname] = tuple(
+                        smooth * fit_region(poi_relative(p, p.template("massWeight", label)))
+                        for label in (POI_UP, POI_DOWN)
+                    )
+                else:  # every other variation keeps its per-bin relative effect
+                    per_proc[pname] = tuple(
+                        smooth * np.divide(v, raw, out=np.ones_like(raw), where=raw > 0)
+                        for v in per_proc[pname]
+                    )
+            nominal[pname] = smooth
+            sumw2[pname] = factorised(sumw2[pname], axis=eta_axis, per=charge_axis)
+
     closure: dict[str, float] = {}
     projections: dict[str, dict[str, list[float]]] = {}
 
@@ -603,15 +643,19 @@ def closure_projections(
     """The nonprompt estimate and the QCD simulation in each one-axis projection of the
     signal region: ``{axis: {"estimate", "truth", "variance", "pull"}}``.
 
-    The variance of a projected bin is the simulation's plus the estimate's, the latter the
-    sum of the squared projected shifts of its statistical nuisances (``deltas``,
-    independent). The pull of a bin without variance is 0.
+    The variance of a projected bin is the simulation's, taken at the estimate (its mean
+    weight times the estimate), plus the estimate's: the sum of the squared projected shifts of
+    its statistical nuisances (``deltas``, independent). The pull of a bin without variance
+    is 0.
     """
     out: dict[str, dict[str, list[float]]] = {}
+    # the simulation's variance at the estimate (Pearson): its mean weight times the estimate,
+    # so that a bin where a sparse simulation happens to be empty still has its variance
+    mean_weight = float(truth_variance.sum() / truth.sum()) if truth.sum() > 0 else 0.0
     for i, name in enumerate(axis_names):
         other = tuple(j for j in range(estimate.ndim) if j != i)
         e, t = estimate.sum(axis=other), truth.sum(axis=other)
-        v = truth_variance.sum(axis=other) + sum(d.sum(axis=other) ** 2 for d in deltas)
+        v = mean_weight * np.clip(e, 0, None) + sum(d.sum(axis=other) ** 2 for d in deltas)
         pull = np.divide(e - t, np.sqrt(v), out=np.zeros_like(e), where=v > 0)
         out[name] = {
             "estimate": e.tolist(),
