@@ -125,6 +125,13 @@ class _Plot:
     channel: str
     stage: str
 
+    @classmethod
+    def of(cls, paths: Sequence[Path], log: Path, title: str, channel: str, stage: str) -> _Plot:
+        """The entry of a figure written as ``paths`` (PNG and/or PDF) with its ``.log``."""
+        by_suffix = {p.suffix: p.name for p in paths}
+        png = by_suffix.get(".png", paths[0].name)
+        return cls(title, png, by_suffix.get(".pdf"), log.name, channel, stage)
+
 
 def _axis_edges(ax: Mapping[str, Any]) -> tuple[np.ndarray, str]:
     name = str(ax.get("name", "bin"))
@@ -296,17 +303,7 @@ def _make_plots(
                     inputs_meta=inputs_meta,
                     extra=extra,
                 )
-                by_suffix = {p.suffix: p.name for p in paths}
-                plots.append(
-                    _Plot(
-                        title=title,
-                        png=by_suffix.get(".png", paths[0].name),
-                        pdf=by_suffix.get(".pdf"),
-                        log=log.name,
-                        channel=channel,
-                        stage=stage,
-                    )
-                )
+                plots.append(_Plot.of(paths, log, title, channel, stage))
     return plots, totals
 
 
@@ -358,17 +355,8 @@ def _closure_plots(
                 f"simulation in the signal region, projected on {axis}; band and pulls: the "
                 "simulation's and the estimate's statistical uncertainties in quadrature",
             )
-            by_suffix = {q.suffix: q.name for q in paths}
-            plots.append(
-                _Plot(
-                    title=title,
-                    png=by_suffix.get(".png", paths[0].name),
-                    pdf=by_suffix.get(".pdf"),
-                    log=log.name,
-                    channel=f"{channel}: nonprompt closure on the QCD simulation",
-                    stage="closure",
-                )
-            )
+            group = f"{channel}: nonprompt closure on the QCD simulation"
+            plots.append(_Plot.of(paths, log, title, group, "closure"))
     return plots
 
 

@@ -26,8 +26,8 @@ noise degrees of freedom instead of 2880).
 >>> rng = np.random.default_rng(1)
 >>> nominal = rng.poisson(100.0, (30, 4, 2)).astype(float)
 >>> up = nominal * np.exp(0.01 * np.linspace(-1, 1, 30))[:, None, None]
->>> smooth = projected_variation(nominal, up, sum_axes=(1,), along=0, degree=3)
->>> bool(np.allclose(smooth / nominal, up / nominal, atol=1e-6))
+>>> rel = relative_variation(nominal, up, sum_axes=(1,), along=0, degree=3)
+>>> bool(np.allclose(nominal * rel, up, rtol=1e-6))
 True
 """
 
@@ -38,26 +38,10 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.polynomial import legendre
 
-__all__ = ["MASS_TEMPLATE_DEGREE", "factorised", "projected_variation", "relative_variation"]
+__all__ = ["MASS_TEMPLATE_DEGREE", "factorised", "relative_variation"]
 
 #: Legendre degree of the pT smoothing of the mass templates (docs/validation.md)
 MASS_TEMPLATE_DEGREE = 8
-
-
-def projected_variation(
-    nominal: np.ndarray,
-    varied: np.ndarray,
-    *,
-    sum_axes: Sequence[int],
-    along: int | None = 0,
-    degree: int | None = MASS_TEMPLATE_DEGREE,
-) -> np.ndarray:
-    """``varied`` rebuilt as ``nominal * exp(t)``, ``exp(t)`` from :func:`relative_variation`.
-    Axes are those of ``nominal``; ``along`` must not be summed.
-    """
-    return np.asarray(nominal, dtype=float) * relative_variation(
-        nominal, varied, sum_axes=sum_axes, along=along, degree=degree
-    )
 
 
 def relative_variation(

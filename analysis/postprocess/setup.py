@@ -140,7 +140,7 @@ def nuisances_of(hist_name: str, labels: list[str], process: str) -> list[Nuisan
     >>> [n.name for n in nuisances_of("pileup", ["pileupUp", "pileupDown"], "Top")]
     ['pileup']
     >>> nuisances_of("pdf", [f"pdf{i}" for i in range(5)], "Wmunu")[1]
-    Nuisance(name='pdf2', hist_name='pdf', up='pdf3', down='pdf4')
+    Nuisance(name='pdf2', hist_name='pdf', up='pdf3', down='pdf4', axis=None, index=None)
     """
     out: list[Nuisance] = []
     if hist_name == "massWeight":
