@@ -348,6 +348,8 @@ def channel_setup(
     analysis = analysis or hf.analysis or "wmass"
     if analysis not in ANALYSES:
         raise ConfigError("analysis", f"unknown {analysis!r}; known {ANALYSES}", hf.path)
+    if signal_template not in ("factorised", "raw"):
+        raise ConfigError("signal_template", f"{signal_template!r}: choose factorised or raw")
     if nonprompt_method not in NONPROMPT_METHODS:
         raise ConfigError(
             "nonprompt_method", f"unknown {nonprompt_method!r}; known {NONPROMPT_METHODS}"
@@ -438,9 +440,8 @@ def channel_setup(
 
     nominal = {p: positive(v.nominal) for p, v in procs.items()}
     sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
-    if signal_template not in ("factorised", "raw"):
-        raise ConfigError("signal_template", f"{signal_template!r}: choose factorised or raw")
     if w_like and signal_template == "factorised":
+        # the fit region keeps the leading axes (pt, eta, charge) in their order
         eta_axis, charge_axis = axis_names.index("eta"), axis_names.index("charge")
         for pname in [p for p in procs if _mass_poi(p, with_z_mass)]:
             raw = nominal[pname]
