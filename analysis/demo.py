@@ -115,13 +115,16 @@ def main(args: argparse.Namespace) -> int:
     fitresult = args.out / "fitresult.h5"
     if fitresult.exists():
         from fit import FitResult
+        from fit.result import rounded
 
         mw = FitResult.read(fitresult).pois.get("mW")
         if mw is not None:
             pull = (mw["value"] - 1000 * args.mw) / mw["error"]
+            value, error = rounded(mw["value"], mw["error"])
             print(
-                f"[demo] measured mW = {mw['value']:.1f} +- {mw['error']:.1f} MeV"
-                f" (truth {1000 * args.mw:.1f} MeV, pull {pull:+.2f})"
+                f"[demo] measured mW = {value} +- {error} MeV"
+                f" (truth {1000 * args.mw:.0f} MeV, pull {pull:+.1f});"
+                " one sample proves nothing: the ensembles are in docs/validation.md"
             )
     index = args.out / "site" / "index.html"
     if index.exists():

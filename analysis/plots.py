@@ -281,14 +281,14 @@ def closure_plot(
         edges,
         np.r_[est - sigma, 0],
         np.r_[est + sigma, 0],
-        label="Unc. (estimate ⊕ simulation)",
+        label="Unc. (estimate $\\oplus$ simulation)",
         **kw,
     )
     ax.errorbar(centres, tru, fmt="ko", ms=3, label="QCD simulation")
     chi2 = float(np.sum(pull[used] ** 2))
     ax.plot([], [], " ", label=f"$\\chi^2$/ndf = {chi2:.1f}/{int(used.sum())}")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, max(float(np.max(np.r_[est + sigma, tru], initial=0)), 1.0) * 1.45)
+    ax.set_ylim(0, max(float(np.max(np.r_[est + sigma, tru], initial=0)), 1.0) * 1.8)
     ax.legend(fontsize="small", loc="upper right")
     if title:
         ax.set_title(title, fontsize="medium")

@@ -38,9 +38,25 @@ from .errors import FitInputError
 from .h5file import open_fit_file, strings
 from .provenance import atomic_h5, provenance, read_meta
 
-__all__ = ["FORMAT_VERSION", "FitResult", "describe"]
+__all__ = ["FORMAT_VERSION", "FitResult", "describe", "rounded"]
 
 FORMAT_VERSION = 1
+
+
+def rounded(value: float, error: float, digits: int = 2) -> tuple[str, str]:
+    """``value`` and ``error`` as a person reads them: the error to ``digits`` significant
+    digits and the value to the same decimal place.
+
+    >>> rounded(80529.4, 138.1)
+    ('80530', '140')
+    >>> rounded(80.3862, 0.0276)
+    ('80.386', '0.028')
+    """
+    if not (np.isfinite(error) and error > 0):
+        return f"{value:.6g}", f"{error:g}"
+    place = int(np.floor(np.log10(error))) - (digits - 1)
+    decimals = max(-place, 0)
+    return f"{round(value, -place):.{decimals}f}", f"{round(error, -place):.{decimals}f}"
 
 
 @dataclass
