@@ -85,6 +85,11 @@ def write_sample(
         elif prefix in branches and field:
             rec = branches[prefix]
             branches[prefix] = ak.zip({f: rec[f] for f in rec.fields if f != field})
+    return write_events(path, branches)
+
+
+def write_events(path, branches: dict):
+    """Write ``branches`` (numpy arrays or awkward records) as the TTree ``Events`` of ``path``."""
     with uproot.recreate(path) as f:
         f.mktree(
             "Events",

@@ -23,6 +23,7 @@ from corrections.momentum_scale import scale_corrections
 from processors import WLikeProcessor, WMassProcessor
 from processors.base import Selected
 from processors.wmass import w_axes
+from tests.processors.synthetic import write_events
 
 EDGES = np.linspace(-2.4, 2.4, 7)  # 6 momentum-scale regions, eta = 0.3 is in region 3
 BIAS = (0.04, -0.03, 0.02, -0.025, 0.03, -0.04)  # data scale bias: factors 1 / (1 + bias)
@@ -206,13 +207,7 @@ def write_w_events(path: Path, muons: list[dict], met: list[tuple[float, float]]
         "HLT_IsoMu24": np.ones(n, bool),
         "genWeight": np.ones(n, np.float32),
     }
-    with uproot.recreate(path) as f:
-        f.mktree(
-            "Events",
-            {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
-        )
-        f["Events"].extend(branches)
-    return path
+    return write_events(path, branches)
 
 
 def test_muon_scale_variation_moves_met(tmp_path, load_events):
