@@ -535,8 +535,8 @@ def channel_setup(
                 if n.startswith("nonprompt_") and NONPROMPT in per
             ]
             args = (fit_region(qcd.nominal), fit_region(qcd.variance), [a.name for a in fit_axes])
-            closure.update(nonprompt_closure(np_nominal, stat_deltas, *args))
             projections = closure_projections(np_nominal, stat_deltas, *args)
+            closure.update(nonprompt_closure(projections))
             if smoothing and nonprompt_method == "fakerate":
                 closure.update(
                     nonclosure_sizes(qcd.nominal, qcd.variance, *args[:2], np.asarray(pt))
@@ -667,24 +667,18 @@ def closure_projections(
     return out
 
 
-def nonprompt_closure(
-    estimate: np.ndarray,
-    deltas: list[np.ndarray],
-    truth: np.ndarray,
-    truth_variance: np.ndarray,
-    axis_names: list[str],
-) -> dict[str, float]:
-    """chi2 and ndf of the nonprompt estimate against the QCD simulation in each
-    one-axis projection (``chi2_pt``, ``ndf_pt``, ...), from :func:`closure_projections`;
-    bins with no variance are left out.
+def nonprompt_closure(projections: dict[str, dict[str, list[float]]]) -> dict[str, float]:
+    """chi2 and ndf of the nonprompt estimate against the QCD simulation in each one-axis
+    projection (``chi2_pt``, ``ndf_pt``, ...) of :func:`closure_projections`; bins with no
+    variance are left out.
 
     >>> est = np.ones((2, 3)); truth = np.ones((2, 3))
-    >>> nonprompt_closure(est, [0.1 * est], truth, 0.01 * truth, ["pt", "eta"])["chi2_pt"]
+    >>> proj = closure_projections(est, [0.1 * est], truth, 0.01 * truth, ["pt", "eta"])
+    >>> nonprompt_closure(proj)["chi2_pt"]
     0.0
     """
     out: dict[str, float] = {}
-    proj = closure_projections(estimate, deltas, truth, truth_variance, axis_names)
-    for name, p in proj.items():
+    for name, p in projections.items():
         pull, v = np.asarray(p["pull"]), np.asarray(p["variance"])
         out[f"chi2_{name}"] = float(np.sum(pull[v > 0] ** 2))
         out[f"ndf_{name}"] = float((v > 0).sum())

@@ -260,11 +260,6 @@ class FakeRateFit:
     covariance: np.ndarray
     variations: np.ndarray | None = None
 
-    def log_rate(self, coefficients: np.ndarray | None = None) -> np.ndarray:
-        """``[n_pt, ...]`` log fake rate for ``coefficients`` (default the fitted ones)."""
-        c = self.coefficients if coefficients is None else coefficients
-        return np.einsum("pk,...k->p...", self.basis, c)
-
 
 def fit_fake_rate(
     passing: np.ndarray,
@@ -301,26 +296,27 @@ def fit_fake_rate(
     c = np.zeros((*p.shape[1:], n_par))
     c[..., 0] = np.log(f0)
 
-    def weights(f: np.ndarray) -> np.ndarray:
-        # the Poisson part of the passing variance taken at its expectation (f * fail), as in
-        # fit_exp_poly: an empty bin has variance, not none
+    basis_b = basis.reshape(basis.shape[0], *([1] * (p.ndim - 1)), n_par)
+
+    def linearised(c: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The rate, the weights, the Jacobian of ``f fail`` and the normal matrix at ``c``;
+        the Poisson part of the passing variance is taken at its expectation (f * fail), as
+        in fit_exp_poly: an empty bin has variance, not none."""
+        f = np.exp(np.einsum("pk,...k->p...", basis, c))
         v_pass = np.maximum(vp - p + f * q, np.maximum(f * q, 0.0)) + f * f * vq
-        return 1.0 / np.clip(v_pass, 1e-9, None)
+        w = 1.0 / np.clip(v_pass, 1e-9, None)
+        jac = (f * q)[..., None] * basis_b
+        m = np.einsum("p...,p...k,p...l->...kl", w, jac, jac) + 1e-9 * np.eye(n_par)
+        return f, w, jac, m
 
     for _ in range(iterations):
-        f = np.exp(np.einsum("pk,...k->p...", basis, c))
-        w = weights(f)
-        r = p - f * q
-        jac = (f * q)[..., None] * basis.reshape(basis.shape[0], *([1] * (p.ndim - 1)), n_par)
-        m = np.einsum("p...,p...k,p...l->...kl", w, jac, jac) + 1e-9 * np.eye(n_par)
-        step = np.linalg.solve(m, np.einsum("p...,p...k,p...->...k", w, jac, r)[..., None])
+        f, w, jac, m = linearised(c)
+        rhs = np.einsum("p...,p...k,p...->...k", w, jac, p - f * q)
+        step = np.linalg.solve(m, rhs[..., None])
         c = c + step[..., 0]
         if np.max(np.abs(step)) < 1e-10:
             break
-    f = np.exp(np.einsum("pk,...k->p...", basis, c))
-    w = weights(f)
-    jac = (f * q)[..., None] * basis.reshape(basis.shape[0], *([1] * (p.ndim - 1)), n_par)
-    m = np.einsum("p...,p...k,p...l->...kl", w, jac, jac) + 1e-9 * np.eye(n_par)
+    f, w, jac, m = linearised(c)
     cov = np.linalg.inv(m)
     variations = None
     if varied_pass is not None and varied_fail is not None:
@@ -360,13 +356,15 @@ def fake_rate_nonprompt(
     prior_width: float = 3.0,
     eta_axis: int = 1,
 ) -> FakeRateNonprompt:
-    """Extended ABCD with smoothed fake rates: ``D(pt, eta, q) = C(pt, q) f_B(pt, q)**2 /
-    f_Bx(pt, q) * share_C(eta, q)``.
+    """Extended ABCD with smoothed fake rates: ``D(pt, eta, q) = C(pt, q) f_D(pt, q)
+    share_C(eta, q)``.
 
     Everything whose statistics a single bin cannot carry is measured per charge in the
     eta-summed pT projection: the fake rates ``f_Bx = Bx / Ax`` (mT < 20 GeV) and ``f_B =
-    B / A`` (20-40 GeV) by :func:`fit_fake_rate` (``log f`` a polynomial of order
-    ``rate_order``), extrapolated to mT > 40 GeV in log space, and region C (non-isolated,
+    B / A`` (20-40 GeV) in one fit (:func:`fit_fake_rate`), ``log f = P(pT) + s r`` with
+    ``P`` a polynomial of order ``rate_order`` and ``r`` = 0, 1 for the two mT regions,
+    extrapolated to the signal region at ``r = 2`` (the extended ABCD's log-linear mT
+    dependence, ``f_D = f_B**2 / f_Bx``, with the pT shape shared), and region C (non-isolated,
     mT > 40 GeV) smoothed in pT by :func:`fit_exp_poly` (order ``order``). The eta
     distribution is region C's, slice by slice (``share_C``: its fraction of the charge's C
     yield). This assumes that the nonprompt pT shape does not depend on eta, which the
@@ -411,7 +409,7 @@ def fake_rate_nonprompt(
     )
     basis_c = fit_c.basis
     n_f, n_c = basis_f.shape[1], basis_c.shape[1]
-    # the pT shape: log D_q(pt) = [basis_c | basis_f] @ [c_C ; 2 c_B - c_Bx], per charge
+    # the pT shape: log D_q(pt) = [basis_c | basis_f] @ [c_C ; c_rate], per charge
     basis = np.concatenate([basis_c, basis_f], axis=1)
     coef = np.concatenate([fit_c.coefficients, rate.coefficients], axis=-1)
     n_q = coef.shape[0]
