@@ -162,6 +162,15 @@ def _kstat(fi: FitInput, mc_stat: bool) -> np.ndarray:
         return np.where((w2 > 0) & (w > 0), w * w / np.where(w2 > 0, w2, 1.0), np.inf)
 
 
+def _nonzero(logk: sp.csr_array) -> sp.coo_array:
+    """The entries of ``logk`` that are not zero, as COO. A stored zero is no entry: dropping
+    it is exact, and keeps the pattern sparse (a fit input may store the zeros of a process's
+    variations; 2/3 of the entries of the demo's)."""
+    coo = logk.tocoo()
+    keep = coo.data != 0
+    return sp.coo_array((coo.data[keep], (coo.row[keep], coo.col[keep])), shape=coo.shape)
+
+
 class _Base:
     """What both paths share: inputs (data, global observables), sizes, constraint terms."""
 
@@ -207,7 +216,7 @@ class Model(_Base):
     def __init__(self, fi: FitInput, *, dense_fraction: float = 0.05, **inputs: Any) -> None:
         super().__init__(fi, **inputs)
         NP, K = self.B * self.P, self.K
-        up = fi.logk_up.tocoo()
+        up = _nonzero(fi.logk_up)
         if fi.logk_down is None:
             pat = sp.csr_array((up.data, (up.row, up.col)), shape=(NP, K))
             pat.sum_duplicates()
@@ -215,7 +224,7 @@ class Model(_Base):
             self.a_vals, self.h_vals = pat.data.copy(), None
         else:
             # one shared pattern for a = (u - d)/2 and h = (u + d)/2: complex values u + i d
-            down = fi.logk_down.tocoo()
+            down = _nonzero(fi.logk_down)
             vals = np.concatenate([up.data + 0j, 1j * down.data])
             rows = np.concatenate([up.row, down.row])
             cols = np.concatenate([up.col, down.col])
@@ -335,16 +344,27 @@ class Model(_Base):
             return None
         return s["gpp"] * (self.Hh.T @ w)
 
-    def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Exact Hessian-vector product."""
+    def _linearised(self, x: np.ndarray) -> tuple[dict[str, Any], sp.csr_array, Any, Any]:
+        """State, Jacobian, its transpose and the weights at ``x``; the last point is kept,
+        since the conjugate-gradient steps ask for many products at one point."""
+        x = np.asarray(x, dtype=np.float64)
+        cached = getattr(self, "_lin", None)
+        if cached is not None and np.array_equal(cached[0], x):
+            return cached[1]
         s = self._state(x)
         J = self.jacobian(s["x"])
         w = s["L1"][self.row_bin] * s["e"]
+        lin = (s, J, w, self._curv(s, w))
+        self._lin = (x.copy(), lin)
+        return lin
+
+    def hessp(self, x: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Exact Hessian-vector product."""
+        s, J, w, curv = self._linearised(x)
         Jv = J @ v
         Mv = (s["e"] * Jv).reshape(self.B, self.P).sum(axis=1)
         r = w * Jv + s["e"] * (s["L2"] * Mv)[self.row_bin]
         out = J.T @ r + np.where(self.constrained, v, 0.0)
-        curv = self._curv(s, w)
         return out if curv is None else out + curv * v
 
     def fisher(self, x: np.ndarray) -> np.ndarray:
