@@ -18,11 +18,11 @@ __all__ = ["COMMANDS", "load_command", "main"]
 
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "generate": ("analysis.generate", "write synthetic NanoAOD samples with known truth"),
+    "generate": ("analysis.generate.samples", "write synthetic NanoAOD samples with known truth"),
     "histmaker": ("analysis.histmaker", "fill histograms with all variations from NanoAOD"),
     "setup-fit": ("analysis.setup_fit", "post-process histograms into a fit input"),
     "fit": ("fit.cli", "profile-likelihood fit: POIs, pulls, impacts, GOF"),
-    "report": ("analysis.report", "write a static HTML site of a fit result"),
+    "report": ("analysis.report.site", "write a static HTML site of a fit result"),
     "inspect": ("analysis.inspect", "show the contents and provenance of any output file"),
     "demo": ("analysis.demo", "run the whole chain on a small generated sample"),
 }

@@ -30,11 +30,17 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from analysis.checkpoint import checkpoint_path
 from analysis.datasets import Dataset, load_datasets
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi, processed_lumisections
-from analysis.run import DEFAULT_CHECKPOINT_INTERVAL, DEFAULT_CHUNKSIZE, EXECUTORS, RunResult, run
+from analysis.runner.checkpoint import checkpoint_path
+from analysis.runner.run import (
+    DEFAULT_CHECKPOINT_INTERVAL,
+    DEFAULT_CHUNKSIZE,
+    EXECUTORS,
+    RunResult,
+    run,
+)
 from processors.errors import ConfigError
 
 __all__ = [
@@ -204,7 +210,7 @@ def histmaker(
         },
     )
     if executor == "dask" and client is None:
-        from analysis.cluster import dask_client
+        from analysis.runner.cluster import dask_client
 
         where = scheduler or cluster
         with dask_client(where, workers=workers, tls=tls, quiet=not progress) as c:

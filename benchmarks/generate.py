@@ -36,9 +36,9 @@ from analysis.generate import (  # noqa: E402
     generate_samples,
     to_branches,
 )
-from analysis.generate_processes import PROCESSES  # noqa: E402
-from analysis.generate_truth import DetectorTruth  # noqa: E402
-from analysis.generate_weights import TheoryCoefficients  # noqa: E402
+from analysis.generate.processes import PROCESSES  # noqa: E402
+from analysis.generate.truth import DetectorTruth  # noqa: E402
+from analysis.generate.weights import TheoryCoefficients  # noqa: E402
 
 
 def _generate(n_events: int) -> tuple[list[dict], float]:

@@ -6,7 +6,7 @@ baskets; the rows are interleaved over ``--rounds`` and the median is shown):
 - ``plain uproot read``: ``uproot`` reading exactly the branches our W processor reads (the
   ceiling: no analysis at all);
 - ``ours, all variations``: ``WMassProcessor`` with corrections and every variation
-  (~770 per bin) through ``analysis.run`` (iterative executor, coffea WorkItems, NanoEvents);
+  (~770 per bin) through ``analysis.runner.run`` (iterative executor, coffea WorkItems, NanoEvents);
 - ``ours, theory variations``: the same with pdf + qcdScale + massWeight (133);
 - ``naive hist, theory variations``: the same selection and weights, then one ``hist.fill``
   per variation (133 fills of the 6D histogram per chunk);
@@ -143,7 +143,7 @@ def run_plain(path: Path, corr: Path) -> int:
 
 def run_ours(path: Path, corr: Path, variations) -> int:
     from analysis.datasets import Dataset
-    from analysis.run import run
+    from analysis.runner.run import run
     from processors import WMassProcessor
 
     ds = Dataset("w", "Wmunu", (str(path),), False, 1.0, None, None, None, None)
@@ -159,7 +159,7 @@ def run_naive(path: Path, corr: Path) -> int:
     import hist
 
     from analysis.datasets import Dataset
-    from analysis.run import run
+    from analysis.runner.run import run
     from processors import WMassProcessor
     from processors.variations import THEORY as THEORY_SPECS
     from processors.variations import variation_axis

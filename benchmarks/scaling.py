@@ -7,7 +7,7 @@ One generated sample (``analysis.generate``: W -> mu nu and data, 2 files each);
 configuration runs in a fresh Python process with its own ``LocalCluster`` (single-threaded
 worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alone:
 
-- ``ours``: :func:`analysis.run.run` -- one accumulator per worker, harvested at the end
+- ``ours``: :func:`analysis.runner.run.run` -- one accumulator per worker, harvested at the end
   (memory should not grow with the number of chunks);
 - ``coffea``: coffea's ``Runner`` + ``DaskExecutor`` on the same processor and chunks -- every
   chunk's output goes back through Dask and is tree-reduced (``treereduction=20``).
@@ -45,9 +45,9 @@ def _peak_rss_mb() -> float:
 def _one(cfg: dict) -> dict:
     """Run one configuration in this process; returns its measurements."""
     warnings.filterwarnings("ignore")
-    from analysis.cluster import dask_client
     from analysis.datasets import load_datasets
     from analysis.histmaker import make_processor
+    from analysis.runner.cluster import dask_client
 
     datasets = load_datasets(cfg["datasets"])
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
@@ -56,7 +56,7 @@ def _one(cfg: dict) -> dict:
         client.wait_for_workers(cfg["workers"])
         t0 = time.perf_counter()
         if cfg["how"] == "ours":
-            from analysis.run import run
+            from analysis.runner.run import run
 
             result = run(
                 proc,
@@ -71,7 +71,7 @@ def _one(cfg: dict) -> dict:
             from coffea import processor
             from coffea.nanoevents import NanoAODSchema
 
-            from analysis.run import chunk_metadata
+            from analysis.runner.run import chunk_metadata
 
             fileset = {
                 name: {"files": {f: ds.treename for f in ds.files}, "metadata": chunk_metadata(ds)}

@@ -108,7 +108,7 @@ def main() -> int:
     from analysis.datasets import load_datasets
     from analysis.generate import generate_samples
     from analysis.histmaker import make_processor
-    from analysis.run import chunk_metadata
+    from analysis.runner.run import chunk_metadata
 
     yaml_path = args.workdir / "samples" / "datasets.yaml"
     if not yaml_path.exists():

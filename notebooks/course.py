@@ -507,8 +507,8 @@ one_chunk["wmunu"]["pt"]
         """
 ## 2. The same on a Dask cluster
 
-`analysis.cluster.dask_client()` starts a `LocalCluster` (one single-threaded worker process
-per core, on 127.0.0.1) and `analysis.run.run` splits every file into chunks, sends them to the
+`analysis.runner.cluster.dask_client()` starts a `LocalCluster` (one single-threaded worker process
+per core, on 127.0.0.1) and `analysis.runner.run.run` splits every file into chunks, sends them to the
 workers and adds the outputs up. Open the **dashboard** link it prints while it runs: the task
 stream shows one bar per chunk, per worker. On a batch system or an analysis facility only the
 `client` changes (`deploy/analysis-facility.md`).
@@ -517,8 +517,8 @@ stream shows one bar per chunk, per worker. On a batch system or an analysis fac
     (
         "code",
         """
-from analysis.cluster import dask_client
-from analysis.run import run
+from analysis.runner.cluster import dask_client
+from analysis.runner.run import run
 
 subset = {k: datasets[k] for k in ("wmunu", "data")}
 with dask_client(workers=2) as client:
@@ -765,7 +765,7 @@ once. Run it on the signal with the iterative executor and look at what comes ou
         "code",
         """
 from analysis.histmaker import make_processor
-from analysis.run import run
+from analysis.runner.run import run
 
 proc = make_processor("wmass", datasets, corrections=SAMPLES / "corrections.json")
 out = run(proc, {"wmunu": datasets["wmunu"]}, executor="iterative", progress=False).output
@@ -961,7 +961,7 @@ print("right: an unbiased fit with correct uncertainties")
         """
 ## 4. Browse it
 
-`analysis.plots.nuisance_page` writes the interactive page of pulls, constraints and impacts
+`analysis.report.plots.nuisance_page` writes the interactive page of pulls, constraints and impacts
 the report uses (searchable, sortable, fine with 5000 nuisances), and `wmass report` a whole
 site. Write the fit result and make the site:
 """,

@@ -15,7 +15,7 @@ import uproot
 import yaml
 
 from analysis.generate import generate_samples
-from analysis.generate_processes import MW_REF, MZ_REF, PROCESSES
+from analysis.generate.processes import MW_REF, MZ_REF, PROCESSES
 from processors.errors import ConfigError
 
 MU_PT_CUT = 26.0

@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from analysis.generate import generate_batch
-from analysis.generate_processes import PROCESSES
-from analysis.generate_truth import PILEUP_EDGES, DetectorTruth
-from analysis.generate_weights import TheoryCoefficients
+from analysis.generate.processes import PROCESSES
+from analysis.generate.truth import PILEUP_EDGES, DetectorTruth
+from analysis.generate.weights import TheoryCoefficients
 
 SEED = 11
 N_W = 300_000

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from analysis.generate_detector import simulate
-from analysis.generate_physics import MASS_WINDOW, breit_wigner_density, pt_eta_phi
-from analysis.generate_processes import GAMMA_W, MW_REF, wmunu, wtaunu
-from analysis.generate_truth import EFF_ETA_EDGES, EFF_PT_EDGES, PILEUP_EDGES, DetectorTruth
+from analysis.generate.detector import simulate
+from analysis.generate.physics import MASS_WINDOW, breit_wigner_density, pt_eta_phi
+from analysis.generate.processes import GAMMA_W, MW_REF, wmunu, wtaunu
+from analysis.generate.truth import EFF_ETA_EDGES, EFF_PT_EDGES, PILEUP_EDGES, DetectorTruth
 
 N = 300_000
 SHIFT = 0.100  # GeV, the +100 MeV MEParamWeight (index 20)

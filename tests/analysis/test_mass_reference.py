@@ -16,7 +16,7 @@ import yaml
 
 from analysis import generate
 from analysis.datasets import load_datasets
-from analysis.generate_processes import MW_REF, MZ_REF, PROCESSES
+from analysis.generate.processes import MW_REF, MZ_REF, PROCESSES
 from analysis.histmaker import histmaker
 from analysis.io import DatasetHistograms, describe, read_histograms, write_histograms
 from processors.errors import ConfigError

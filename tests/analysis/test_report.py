@@ -16,8 +16,9 @@ import pytest
 
 from analysis import cli
 from analysis.io import DatasetHistograms, write_histograms
-from analysis.plots import project
-from analysis.report import ReportError, _Bands, write_report
+from analysis.report import ReportError, write_report
+from analysis.report.plots import project
+from analysis.report.site import _Bands
 from fit.fitter import fit
 from fit.model import Model
 from fit.provenance import provenance

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 
 from analysis import cli
-from analysis.checkpoint import (
+from analysis.histmaker import histmaker
+from analysis.io import read_histograms
+from analysis.runner.checkpoint import (
     CheckpointMismatch,
     checkpoint_path,
     read_checkpoint,
     read_tree,
     write_tree,
 )
-from analysis.execute import held_chunks
-from analysis.histmaker import histmaker
-from analysis.io import read_histograms
+from analysis.runner.execute import held_chunks
 from processors.fill import TensorFill
 from tests.analysis import scale_samples as h5
 

@@ -12,7 +12,7 @@ import uproot
 from analysis.datasets import load_datasets
 from analysis.histmaker import to_histograms
 from analysis.io import read_histograms, write_histograms
-from analysis.run import plan, run
+from analysis.runner.run import plan, run
 from processors import WMassProcessor
 from processors.errors import BadInputFile
 from tests.analysis import h3_samples as h3
@@ -89,7 +89,7 @@ def test_chunks_cover_every_file_once(sample):
 @pytest.mark.slow
 @pytest.mark.dask
 def test_dask_equals_iterative(sample):
-    from analysis.cluster import dask_client
+    from analysis.runner.cluster import dask_client
 
     yaml_path, corrections = sample
     datasets = load_datasets(yaml_path)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from analysis.badfiles import ChunkFailed
 from analysis.datasets import load_datasets
-from analysis.execute import held_chunks
-from analysis.run import run
+from analysis.runner.badfiles import ChunkFailed
+from analysis.runner.execute import held_chunks
+from analysis.runner.run import run
 from processors import WMassProcessor
 from processors.errors import MissingBranch
 from tests.analysis import scale_samples as h5

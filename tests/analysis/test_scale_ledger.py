@@ -4,7 +4,7 @@ file failing after its dataset was partly merged, a resumed checkpoint."""
 
 from __future__ import annotations
 
-from analysis.ledger import DONE, FAILED, TODO, ChunkLedger
+from analysis.runner.ledger import DONE, FAILED, TODO, ChunkLedger
 
 CHUNKS = [
     ("w", "a.root", 0, 10),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.cluster import dask_client, load_cluster_spec
+from analysis.runner.cluster import dask_client, load_cluster_spec
 from processors.errors import ConfigError
 from tests.services import slurm_cluster
 

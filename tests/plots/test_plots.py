@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.plots import nuisance_page, stack_plot, unroll, write_plot_log, yields_table
+from analysis.report.plots import nuisance_page, stack_plot, unroll, write_plot_log, yields_table
 from fit.provenance import provenance
 from tests.services import browser_page
 

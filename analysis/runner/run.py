@@ -16,11 +16,12 @@ chunk's output and tree-reduces them in groups of 20, so up to ~20 outputs per r
 alive and each is pickled and shipped once or twice. Measured for a 100k-event W chunk with all
 variations: the output is 107 MB; pickling + unpickling it costs 0.1 CPU-s (before any LZ4 or
 network), the in-place merge 0.016 s, processing the chunk ~0.3 s.)
-The driver keeps a ledger of which worker holds which chunks (:mod:`analysis.ledger`): a
+The driver keeps a ledger of which worker holds which chunks (:mod:`analysis.runner.ledger`): a
 worker that dies has exactly its chunks redone, no chunk is counted twice, a broken file
 stops the run or (``skip_bad_files``) is given up with its dataset normalised without it, and
 with ``checkpoint=PATH`` the merged output is checkpointed so an interrupted run can
-``resume`` (:mod:`analysis.execute`, :mod:`analysis.badfiles`, :mod:`analysis.checkpoint`).
+``resume`` (:mod:`analysis.runner.execute`, :mod:`analysis.runner.badfiles`,
+:mod:`analysis.runner.checkpoint`).
 
 ``executor="iterative"`` does the same in this process, one chunk after another (debugging,
 profiling). A progress bar (tqdm) counts events and shows events/s; the Dask dashboard
@@ -38,7 +39,6 @@ import contextlib
 import os
 import sys
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,11 +47,14 @@ from typing import Any
 
 from coffea.processor.executor import FileMeta, WorkItem
 
-from analysis.datasets import Dataset, num_entries, open_events
-from analysis.execute import execute
-from analysis.ledger import ChunkLedger, LedgerStats, chunk_key
+from analysis.datasets import Dataset, num_entries
+from analysis.runner.checkpoint import read_checkpoint, run_config, write_checkpoint
+from analysis.runner.chunks import chunk_key
+from analysis.runner.cluster import dask_client
+from analysis.runner.execute import execute
+from analysis.runner.ledger import ChunkLedger, LedgerStats
 from fit.provenance import provenance
-from processors.errors import BadInputFile, ConfigError, WMassError
+from processors.errors import BadInputFile, ConfigError
 
 __all__ = [
     "DEFAULT_CHECKPOINT_INTERVAL",
@@ -60,7 +63,6 @@ __all__ = [
     "RunResult",
     "chunk_metadata",
     "plan",
-    "process_chunk",
     "run",
 ]
 
@@ -155,49 +157,6 @@ def plan(
     return chunks, dict(failed)
 
 
-# -- one chunk -------------------------------------------------------------------------------
-
-_READ_ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error)
-
-
-def _read_errors() -> tuple[type[BaseException], ...]:
-    errors = list(_READ_ERRORS)
-    with contextlib.suppress(ImportError):
-        import uproot.deserialization
-
-        errors.append(uproot.deserialization.DeserializationError)
-    with contextlib.suppress(ImportError):
-        import zstandard
-
-        errors.append(zstandard.ZstdError)
-    return tuple(errors)
-
-
-def process_chunk(processor: Any, item: WorkItem) -> dict[str, Any]:
-    """Open the chunk's entries as NanoEvents and run ``processor.process`` on them.
-
-    A file that cannot be read (here or while the processor reads branches) raises
-    :class:`BadInputFile` naming it; the processor's own errors (``MissingBranch``, ...) pass.
-    """
-    metadata = {"dataset": item.dataset, **(item.usermeta or {})}
-    for key in ("numentries", "uuid"):
-        metadata.pop(key, None)
-    events = open_events(
-        item.filename,
-        treename=item.treename,
-        entry_start=item.entrystart,
-        entry_stop=item.entrystop,
-        metadata=metadata,
-    )
-    try:
-        return processor.process(events)
-    except WMassError:
-        raise
-    except _read_errors() as err:
-        reason = f"reading entries {item.entrystart}-{item.entrystop} failed: {err}"
-        raise BadInputFile(item.filename, " ".join(reason.split())) from err
-
-
 # -- the loop --------------------------------------------------------------------------------
 
 
@@ -239,8 +198,6 @@ def _client_for(executor: str, client: Any, workers: int | None, quiet: bool) ->
             print(f"[dask] using {client.scheduler.address}, dashboard {client.dashboard_link}")
         yield client
         return
-    from analysis.cluster import dask_client
-
     with dask_client(workers=workers, quiet=quiet) as c:
         yield c
 
@@ -268,15 +225,15 @@ def run(
     single-threaded processes) or ``"iterative"`` (this process). ``chunksize``: target
     entries per chunk. ``skip_bad_files``: a file that cannot be read or lacks a branch is
     given up and recorded in ``files_failed`` (and its dataset normalised without it) instead
-    of stopping the run (:mod:`analysis.badfiles`). ``retries``: Dask retries of a chunk that
-    failed otherwise, before :class:`~analysis.badfiles.ChunkFailed`.
+    of stopping the run (:mod:`analysis.runner.badfiles`). ``retries``: Dask retries of a chunk that
+    failed otherwise, before :class:`~analysis.runner.badfiles.ChunkFailed`.
 
     ``checkpoint``: a path where the merged output and the done chunks are written every
-    ``checkpoint_interval`` seconds (:mod:`analysis.checkpoint`; ``meta``: its provenance);
+    ``checkpoint_interval`` seconds (:mod:`analysis.runner.checkpoint`; ``meta``: its provenance);
     ``resume=True`` continues from it (refused if ``config`` -- the options that shape the
     output, e.g. analysis and variations -- the datasets, the chunk plan or the code
     differ); an existing checkpoint without ``resume`` is an error, so no work is lost
-    silently. Worker deaths and exactly-once accounting: :mod:`analysis.execute`.
+    silently. Worker deaths and exactly-once accounting: :mod:`analysis.runner.execute`.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
@@ -345,8 +302,6 @@ def _checkpointing(
 ) -> Callable[[ChunkLedger], None]:
     """Restore ``ledger`` from the checkpoint at ``path`` (``resume``) and return the callback
     that writes it after each harvest."""
-    from analysis.checkpoint import read_checkpoint, run_config, write_checkpoint
-
     options = {"processor": type(processor).__qualname__, "chunksize": chunksize}
     options.update(config or {})
     cfg = run_config(options, chunks=ledger.chunks, datasets=datasets)

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.plots import (
+from analysis.report.plots import (
     PLOTLY_JS,
     band_from_covariance,
     closure_plot,

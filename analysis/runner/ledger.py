@@ -1,7 +1,7 @@
 """Exactly-once accounting of chunks: where each chunk is, and when its output may be counted.
 
 The histmaker's partial results live in **accumulators on the workers** (one per worker, see
-:mod:`analysis.execute`); the driver only learns that "chunk 17 was added on worker A".
+:mod:`analysis.runner.execute`); the driver only learns that "chunk 17 was added on worker A".
 Workers die, tasks are recomputed, files turn out to be broken half-way, so the driver keeps a
 ledger with one state per chunk::
 
@@ -43,7 +43,9 @@ from typing import Any
 
 from coffea.processor.accumulator import iadd
 
-__all__ = ["ChunkLedger", "LedgerStats", "chunk_key"]
+from analysis.runner.chunks import chunk_key
+
+__all__ = ["ChunkLedger", "LedgerStats"]
 
 TODO, RUNNING, HELD, DONE, FAILED = "todo", "running", "held", "done", "failed"
 
@@ -57,18 +59,6 @@ class LedgerStats:
     dropped_entries: int = 0
     workers_lost: list[str] = field(default_factory=list)
     resets: int = 0
-
-
-def chunk_key(chunk: Any) -> tuple[str, str, int, int]:
-    """``(dataset, file, start, stop)`` of a coffea ``WorkItem`` or of such a tuple."""
-    if hasattr(chunk, "entrystart"):  # WorkItem(dataset, filename, treename, entrystart, ...)
-        return (
-            str(chunk.dataset),
-            str(chunk.filename),
-            int(chunk.entrystart),
-            int(chunk.entrystop),
-        )
-    return (str(chunk[0]), str(chunk[1]), int(chunk[2]), int(chunk[3]))
 
 
 class ChunkLedger:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copyreg
 from typing import Any
 
+from analysis.runner.chunks import chunk_key
 from processors.errors import BadInputFile, ConfigError, MissingBranch, WMassError
 
 __all__ = ["SKIPPABLE", "ChunkFailed", "chunk_label", "is_skippable"]
@@ -38,8 +39,6 @@ class ChunkFailed(WMassError):
 def chunk_label(item: Any) -> str:
     """``"chunk wmunu:/path/f.root[0:1000]"`` for a coffea ``WorkItem`` (or a tuple
     ``(dataset, file, start, stop)``)."""
-    from analysis.ledger import chunk_key
-
     dataset, filename, start, stop = chunk_key(item)
     return f"chunk {dataset}:{filename}[{start}:{stop}]"
 

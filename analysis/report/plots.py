@@ -1,8 +1,8 @@
 """Plots people would rather look at than read: stacks with a ratio panel, pulls and impacts.
 
 Everything here works on plain arrays so it serves any projection of any fit: the report
-(``analysis.report``) feeds it post-fit yields and covariance-based bands. Every plot is written
-with a ``.log`` beside it (:func:`write_plot_log`): the command, a yields table with
+(``analysis.report.site``) feeds it post-fit yields and covariance-based bands. Every plot is
+written with a ``.log`` beside it (:func:`write_plot_log`): the command, a yields table with
 uncertainties, the inputs' provenance, git hash and diff — so each plot can be reproduced.
 
 >>> import numpy as np

@@ -1,4 +1,4 @@
-"""The detector of the generator: particle-level :class:`~analysis.generate_processes.GenEvents`
+"""The detector of the generator: particle-level :class:`~analysis.generate.processes.GenEvents`
 to NanoAOD reco branches, for MC or data.
 
 Per muon: acceptance |eta| < 2.4; curvature resolution from ~0.9% (central) to ~2.3%
@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.generate_physics import MUON_MASS, pt_eta_phi
-from analysis.generate_processes import GenEvents
-from analysis.generate_truth import DetectorTruth
+from analysis.generate.physics import MUON_MASS, pt_eta_phi
+from analysis.generate.processes import GenEvents
+from analysis.generate.truth import DetectorTruth
 
 __all__ = ["Jagged", "RecoEvents", "pt_resolution", "simulate"]
 

@@ -6,16 +6,17 @@ value). The driver *harvests* the accumulators (pops them from the workers, one 
 and adds them into its total) every ``checkpoint_interval`` seconds and at the end, so histogram
 memory is (workers + 2) x one output, whatever the number of chunks.
 
-What can go wrong, and what happens (the bookkeeping is :class:`analysis.ledger.ChunkLedger`):
+What can go wrong, and what happens (the bookkeeping is
+:class:`analysis.runner.ledger.ChunkLedger`):
 
 - a worker dies (SIGKILL, pre-emption, OOM): Dask reruns its running task elsewhere; the chunks
   its accumulator held are redone (the driver notices the worker left, or finds the chunks
   missing at the harvest). Nothing is counted twice: an accumulator that would repeat a chunk
   already counted is dropped and its chunks redone;
-- a file is broken: see :mod:`analysis.badfiles` (stop, or ``skip_bad_files``);
+- a file is broken: see :mod:`analysis.runner.badfiles` (stop, or ``skip_bad_files``);
 - a chunk fails for another reason after Dask's ``retries``: :class:`ChunkFailed`;
 - the driver dies: after a harvest the total and the done chunks are written to a checkpoint
-  (``on_harvest``), from which :func:`analysis.run.run` resumes.
+  (``on_harvest``), from which :func:`analysis.runner.run.run` resumes.
 
 Accumulators of runs whose driver is gone (killed) are dropped from the workers when the next
 run starts on the same cluster.
@@ -33,8 +34,9 @@ from typing import Any
 
 from coffea.processor.accumulator import iadd
 
-from analysis.badfiles import ChunkFailed, chunk_label, is_skippable
-from analysis.ledger import DONE, HELD, RUNNING, ChunkLedger, chunk_key
+from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
+from analysis.runner.chunks import chunk_key, process_chunk
+from analysis.runner.ledger import DONE, HELD, RUNNING, ChunkLedger
 from processors.errors import WMassError
 
 __all__ = ["execute", "harvest_local", "held_chunks"]
@@ -63,8 +65,6 @@ def _process_into_worker(
     processor: Any, item: Any, run_id: str, owner: str, index: int, attempt: int, epoch: int
 ) -> dict[str, Any]:
     """Task: process chunk ``index`` and add it to this worker's accumulator of ``run_id``."""
-    from analysis.run import process_chunk
-
     try:
         out = process_chunk(processor, item)
     except WMassError as err:

@@ -4,7 +4,7 @@ Z -> tau tau, ttbar, dibosons and QCD multijet with non-prompt muons.
 Each process returns a :class:`GenEvents`: fixed-width ``[n, k]`` arrays of the final-state
 muon candidates (with a validity mask), the summed neutrino momentum, the hard system used by
 the theory weights, the ``GenPart`` list and, for the W and Z processes, the Breit-Wigner mass
-weights of the boson. The detector (:mod:`analysis.generate_detector`) turns it into reco
+weights of the boson. The detector (:mod:`analysis.generate.detector`) turns it into reco
 branches.
 """
 
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.generate_physics import (
+from analysis.generate.physics import (
     MUON_MASS,
     TAU_MASS,
     FourVector,

@@ -40,6 +40,7 @@ import h5py
 import hist
 import numpy as np
 
+from analysis.runner.chunks import chunk_key
 from fit.provenance import atomic_h5, read_meta
 from processors.errors import BadInputFile, WMassError
 from processors.fill import TensorFill
@@ -138,8 +139,6 @@ def run_config(
             "golden_json": _file_digest(ds.golden_json),
             "lumi_csv": _file_digest(ds.lumi_csv),
         }
-    from analysis.ledger import chunk_key
-
     plan = []
     for c in chunks:
         uuid = getattr(c, "fileuuid", b"") or b""

@@ -20,10 +20,10 @@ Files are independent tasks seeded by ``(seed, process, file, batch)``: ``jobs=2
 from two forked worker processes and gives the same arrays. LZ4 is the default compression
 (``benchmarks/generate.py``: the fastest compressed write and 3x faster to read than ZSTD).
 
-The physics lives in :mod:`analysis.generate_physics` (kinematics),
-:mod:`analysis.generate_processes` (the processes), :mod:`analysis.generate_detector`,
-:mod:`analysis.generate_weights` (theory weights), :mod:`analysis.generate_truth` and
-:mod:`analysis.generate_lumi`. Same seed, same arrays.
+The physics lives in :mod:`analysis.generate.physics` (kinematics),
+:mod:`analysis.generate.processes` (the processes), :mod:`analysis.generate.detector`,
+:mod:`analysis.generate.weights` (theory weights), :mod:`analysis.generate.truth` and
+:mod:`analysis.generate.lumisections`. Same seed, same arrays.
 """
 
 from __future__ import annotations
@@ -43,9 +43,9 @@ import numpy as np
 import uproot
 import yaml
 
-from analysis.generate_detector import Jagged, RecoEvents, simulate
-from analysis.generate_lumi import LumiPlan, plan_lumisections
-from analysis.generate_processes import (
+from analysis.generate.detector import Jagged, RecoEvents, simulate
+from analysis.generate.lumisections import LumiPlan, plan_lumisections
+from analysis.generate.processes import (
     GAMMA_W,
     MASS_SHIFTS_MEV,
     MW_REF,
@@ -53,8 +53,8 @@ from analysis.generate_processes import (
     PROCESSES,
     ProcessSpec,
 )
-from analysis.generate_truth import DetectorTruth
-from analysis.generate_weights import TheoryCoefficients, theory_weights
+from analysis.generate.truth import DetectorTruth
+from analysis.generate.weights import TheoryCoefficients, theory_weights
 from processors.errors import ConfigError
 
 __all__ = [

@@ -1,0 +1,40 @@
+"""What people look at: the static HTML site of fit results (``wmass report``) and its plots.
+
+:mod:`~analysis.report.site` writes the site (:func:`write_report`, the ``wmass report``
+subcommand); :mod:`~analysis.report.plots` draws the stacks, pulls, impacts and yields tables on
+plain arrays, each with its ``.log``.
+"""
+
+from analysis.report.plots import (
+    PALETTE,
+    PLOTLY_JS,
+    band_from_covariance,
+    closure_plot,
+    nuisance_page,
+    project,
+    stack_plot,
+    unroll,
+    write_plot_log,
+    write_plotly_js,
+    yields_table,
+)
+from analysis.report.site import ReportError, add_arguments, main, run_name, write_report
+
+__all__ = [
+    "PALETTE",
+    "PLOTLY_JS",
+    "ReportError",
+    "add_arguments",
+    "band_from_covariance",
+    "closure_plot",
+    "main",
+    "nuisance_page",
+    "project",
+    "run_name",
+    "stack_plot",
+    "unroll",
+    "write_plot_log",
+    "write_plotly_js",
+    "write_report",
+    "yields_table",
+]
