@@ -5,6 +5,7 @@ toy ensemble, to measure the bias, the pull width and the linearity of the measu
     .venv/bin/python benchmarks/mw_bias.py --events 200000 --n 200 --fit-only 1000 --jobs 2
     .venv/bin/python benchmarks/mw_bias.py --events 1000000 --n 50 --fit-only 0
     .venv/bin/python benchmarks/mw_bias.py --setup-args "--raw-mass-templates" --fit-only 0
+    .venv/bin/python benchmarks/mw_bias.py --tables a.csv b.csv      # the tables of earlier runs
 
 **Full chain.** Every pseudo-experiment (PE) runs ``generate`` (MC at the reference mass
 80.379 GeV with its mass weights, data at the true mass), ``histmaker`` (iterative executor),
@@ -61,6 +62,10 @@ warm worker (generate ~2 s, histmaker ~9 s, setup-fit ~9 s, each fit ~8 s but up
 when the minimiser needs ~100 iterations) against ~70 s as five ``wmass`` commands, and one
 toy fit ~5-9 s. Wall time ~ (N_PE x 50 s + N_toys x 7 s) / --jobs.
 
+**Tables of earlier runs** (``--tables CSV [CSV ...]``): nothing is run; the chain CSVs given
+(``NAME.csv``) are read, joined and tabulated as one ensemble (the seeds must not repeat), and
+the fit-only CSVs (``NAME_fitonly.csv``) likewise.
+
 Outputs in ``--out`` (default benchmarks/results/mw_bias/), each written atomically:
 ``NAME.csv`` (every PE and variant: mass, seed, value, error, pull, status, timings; rewritten
 as PEs finish), ``NAME_fitonly.csv`` (every toy) and ``NAME.json`` (the tables, the linearity
@@ -104,7 +109,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
-MW_REF_GEV = 80.379  # the reference mass of the MC (analysis.generate_processes.MW_REF)
+MW_REF_GEV = 80.379  # the reference mass of the MC (analysis.generate.MW_REF)
 VARIANTS: tuple[tuple[str, bool], ...] = (("bb-lite", True), ("no-mc-stat", False))
 POI = "mW"
 CHAIN_FIELDS = (
@@ -552,9 +557,10 @@ def _converged(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def chain_tables(
-    rows: list[dict[str, Any]], masses: Sequence[float], ref_gev: float, paired: bool = False
+    rows: list[dict[str, Any]], masses: Sequence[float], ref_gev: float
 ) -> dict[str, Any]:
-    """Per variant: per-mass statistics, failures, the linearity fit and the overall pull."""
+    """Per variant: per-mass statistics, failures, the linearity fit, the overall pull and,
+    where seeds were run at several masses (``--paired``), the per-seed slope."""
     out: dict[str, Any] = {}
     for variant, _ in VARIANTS:
         mine = [r for r in rows if r["variant"] == variant]
@@ -596,7 +602,7 @@ def chain_tables(
         out[variant] = {
             "per_mass": per_mass,
             "linearity": lin,
-            "paired": paired_slopes(ok, 1000.0 * ref_gev) if paired else None,
+            "paired": paired_slopes(ok, 1000.0 * ref_gev),
             "mean_pull_all": allp["mean"],
             "mean_pull_all_err": allp["mean_err"],
             "pull_width_all": allp["std"],
@@ -698,7 +704,8 @@ def print_chain(tables: dict[str, Any], ref_gev: float, wall_s: float) -> None:
         print(
             f"mean pull over all: {_pm(t['mean_pull_all'], t['mean_pull_all_err'])} "
             f"(width {_pm(t['pull_width_all'], t['pull_width_all_err'], '.3f')}, "
-            f"N = {t['n']}, failed {t['failed']}); wall time of the run {wall_s:.0f} s"
+            f"N = {t['n']}, failed {t['failed']})"
+            + (f"; wall time of the run {wall_s:.0f} s" if math.isfinite(wall_s) else "")
         )
         for f in t["failures"]:
             print(
@@ -831,6 +838,53 @@ def _join_setup_args(argv: Sequence[str]) -> list[str]:
     return out
 
 
+def _number(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of a CSV written by this benchmark, numbers as numbers (empty: NaN)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    out = []
+    for row in rows:
+        out.append({k: (math.nan if v == "" else _number(v)) for k, v in row.items()})
+    return out
+
+
+def tables_of(paths: Sequence[Path]) -> int:
+    """``--tables``: print the tables of earlier runs' CSVs, joined."""
+    chain: list[dict[str, Any]] = []
+    toys: list[dict[str, Any]] = []
+    for path in paths:
+        if not path.is_file():
+            print(f"mw_bias: --tables: no such file {path}", file=sys.stderr)
+            return 2
+        rows = read_rows(path)
+        (toys if path.name.endswith("_fitonly.csv") else chain).extend(rows)
+    if chain:
+        keys = [(r["seed"], r["mass_true_gev"], r["variant"]) for r in chain]
+        if len(set(keys)) != len(keys):
+            print(
+                "mw_bias: --tables: a seed repeats at one mass (the same PE twice)", file=sys.stderr
+            )
+            return 2
+        masses = sorted({r["mass_true_gev"] for r in chain})
+        print(f"{len(chain) // len(VARIANTS)} pseudo-experiments from {len(paths)} file(s)")
+        print_chain(chain_tables(chain, masses, MW_REF_GEV), MW_REF_GEV, math.nan)
+    if toys:
+        shift = float(np.nanmean([r["shift_mev"] for r in toys]))
+        for r in toys:
+            r["_truth"] = r["value_mev"] - r["pull"] * r["error_mev"]
+        print_fit_only(fit_only_table(toys, shift), "as in the run")
+    return 0
+
+
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -887,6 +941,13 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         help="base seed: PE i at mass j uses seed + i * n_masses + j (--paired: seed + i), the "
         "fit-only sample "
         "seed - 1 (default: %(default)s)",
+    )
+    ap.add_argument(
+        "--tables",
+        nargs="+",
+        type=Path,
+        metavar="CSV",
+        help="run nothing: print the tables of earlier runs' CSV files, joined",
     )
     ap.add_argument(
         "--paired",
@@ -953,6 +1014,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.tables:
+        return tables_of(args.tables)
     start = time.perf_counter()
     prov = provenance([sys.argv[0], *argv])
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -1118,7 +1181,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if chain_rows:
         _write_atomic(out_csv, _csv_text(chain_rows, CHAIN_FIELDS))
-        tables = chain_tables(chain_rows, masses, MW_REF_GEV, paired=args.paired)
+        tables = chain_tables(chain_rows, masses, MW_REF_GEV)
         result["chain"] = tables
         result["timing_per_pe_s"] = timing_summary(chain_rows)
         print_chain(tables, MW_REF_GEV, wall)
