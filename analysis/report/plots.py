@@ -22,6 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from analysis.report.style import (
+    Figure,
+    exp_label,
+    process_label,
+    save_figure,
+    style_kwargs,
+)
+
 __all__ = [
     "PALETTE",
     "PLOTLY_JS",
@@ -164,11 +172,17 @@ def stack_plot(
     out: str | os.PathLike,
     formats: Sequence[str] = ("png", "pdf"),
     logy: bool = False,
-) -> list[Path]:
+    xticklabels: Sequence[str] | None = None,
+    style: Mapping[str, Any] | None = None,
+) -> Figure:
     """A stacked distribution with data points and a data/prediction ratio panel.
 
     ``band`` is the absolute uncertainty of the total prediction per bin (e.g. post-fit, from
     the covariance); it is drawn as a hatched band on the stack and on the ratio.
+    ``xticklabels``: a categorical axis (one label per bin, e.g. ``$\\mu^-$``, ``$\\mu^+$``).
+    ``style``: the experiment label's ``data`` (False: simulation) and ``lumi_pb``.
+    Process names are drawn in LaTeX (:func:`~analysis.report.style.process_label`).
+    Returns the written paths; ``.figure`` is the matplotlib figure.
     """
     import matplotlib
 
@@ -190,7 +204,7 @@ def stack_plot(
         edges,
         stack=True,
         histtype="fill",
-        label=[names[i] for i in order],
+        label=[process_label(names[i]) for i in order],
         color=[PALETTE[i % len(PALETTE)] for i in order],
         ax=ax,
     )
@@ -230,18 +244,16 @@ def stack_plot(
         if data is not None:
             top = max(top, float(np.max(data + np.sqrt(np.clip(data, 0, None)), initial=0)))
         ax.set_ylim(0, top * (1.3 + 0.12 * legend_rows))
-    ax.legend(ncol=ncol, fontsize="small", loc="upper right")
-    if title:
-        ax.set_title(title, fontsize="medium")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = out.with_suffix(f".{fmt}")
-        fig.savefig(path, bbox_inches="tight", dpi=100)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    ax.legend(
+        ncol=ncol, fontsize="small", loc="upper right", title=title or None, title_fontsize="small"
+    )
+    if xticklabels is not None:
+        centres = 0.5 * (edges[1:] + edges[:-1])
+        rax.set_xticks(centres, list(xticklabels))
+        rax.minorticks_off()
+        ax.minorticks_off()
+    exp_label(ax, **style_kwargs(style))
+    return Figure.of(fig, save_figure(fig, out, formats))
 
 
 def closure_plot(
@@ -255,7 +267,8 @@ def closure_plot(
     ylabel: str = "Events / bin",
     out: str | os.PathLike,
     formats: Sequence[str] = ("png", "pdf"),
-) -> list[Path]:
+    style: Mapping[str, Any] | None = None,
+) -> Figure:
     """An estimate against the truth it should reproduce (e.g. the nonprompt background
     against the QCD simulation), with the pull ``(estimate - truth) / sqrt(variance)`` per
     bin below and the chi2/ndf in the legend."""
@@ -289,24 +302,15 @@ def closure_plot(
     ax.plot([], [], " ", label=f"$\\chi^2$/ndf = {chi2:.1f}/{int(used.sum())}")
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, max(float(np.max(np.r_[est + sigma, tru], initial=0)), 1.0) * 1.8)
-    ax.legend(fontsize="small", loc="upper right")
-    if title:
-        ax.set_title(title, fontsize="medium")
+    ax.legend(fontsize="small", loc="upper right", title=title or None, title_fontsize="small")
+    exp_label(ax, **style_kwargs(style))
     rax.bar(centres, pull, width=np.diff(edges), color="grey")
     for y in (-2, 0, 2):
         rax.axhline(y, color="k", lw=0.8, ls="-" if y == 0 else ":")
     rax.set_ylim(-4, 4)
     rax.set_ylabel("Pull")
     rax.set_xlabel(xlabel)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = out.with_suffix(f".{fmt}")
-        fig.savefig(path, bbox_inches="tight", dpi=100)
-        paths.append(path)
-    plt.close(fig)
-    return paths
+    return Figure.of(fig, save_figure(fig, out, formats))
 
 
 def write_plotly_js(directory: str | os.PathLike) -> Path:
@@ -356,14 +360,27 @@ function render() {
   document.getElementById("pager").textContent =
     `${view.length} of ${ROWS.length} nuisances · page ${page + 1} / ${Math.max(1, Math.ceil(view.length / PAGE))}`;
   const body = document.getElementById("rows");
-  body.innerHTML = view.map(r => `<tr><td>${r.name}</td><td>${r.group}</td>` +
+  body.innerHTML = view.map(r => `<tr><td>${esc(r.name)}</td><td>${esc(r.group)}</td>` +
     `<td>${fmt(r.pull)}</td><td>${fmt(r.constraint)}</td><td>${fmt(r.impact)}</td></tr>`).join("");
+}
+function esc(s) {
+  return String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
 }
 function fmt(v) { return v === null || v === undefined ? "" : Number(v).toPrecision(4); }
 function sortBy(k) { sortDesc = (sortKey === k) ? !sortDesc : true; sortKey = k; applyFilter(); }
 function step(d) { const n = Math.ceil(view.length / PAGE); page = Math.min(Math.max(page + d, 0), n - 1); render(); }
 window.addEventListener("DOMContentLoaded", applyFilter);
 """
+
+
+def script_json(obj: Any) -> str:
+    """JSON safe inside ``<script>``: ``</`` becomes ``<\\/`` and ``<!--`` cannot open a
+    comment, so an input string (a nuisance named ``</script>...``) stays a string.
+
+    >>> script_json(["</script><b>"])
+    '["<\\\\/script><b>"]'
+    """
+    return json.dumps(obj).replace("</", "<\\/").replace("<!--", "<\\u0021--")
 
 
 def nuisance_page(
@@ -415,9 +432,9 @@ def nuisance_page(
         if g
     )
     script = (
-        _NUISANCE_JS.replace("__POI__", json.dumps(poi))
-        .replace("__UNIT__", json.dumps(unit))
-        .replace("__ROWS__", json.dumps(rows))
+        _NUISANCE_JS.replace("__POI__", script_json(poi))
+        .replace("__UNIT__", script_json(unit))
+        .replace("__ROWS__", script_json(rows))
     )
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>

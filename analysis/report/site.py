@@ -48,6 +48,7 @@ from analysis.report.plots import (
     write_plotly_js,
     yields_table,
 )
+from analysis.report.style import axis_label, charge_labels, pdg_round
 from fit.provenance import provenance
 from processors.errors import WMassError
 
@@ -147,6 +148,19 @@ def _axis_edges(ax: Mapping[str, Any]) -> tuple[np.ndarray, str]:
     return np.arange(n + 1, dtype=float) - 0.5, name
 
 
+def _ticks(ax: Mapping[str, Any]) -> list[str] | None:
+    """Tick labels of a categorical axis (charge: ``$\\mu^-$``, ``$\\mu^+$``), else None."""
+    name = str(ax.get("name", ""))
+    if name == "charge":
+        if "categories" in ax:
+            return charge_labels(ax["categories"])
+        edges = np.asarray(ax["edges"], dtype=float)
+        return charge_labels(0.5 * (edges[1:] + edges[:-1]))
+    if "categories" in ax:
+        return [str(c) for c in ax["categories"]]
+    return None
+
+
 def _channel_shape(axes: Sequence[Mapping[str, Any]], nbins: int) -> tuple[int, ...]:
     dims = [len(a["edges"]) - 1 if "edges" in a else len(a["categories"]) for a in axes]
     return tuple(dims) if dims and int(np.prod(dims)) == nbins else (nbins,)
@@ -216,12 +230,17 @@ def _make_plots(
     inputs_meta: Mapping[str, Mapping[str, Any]],
     formats: Sequence[str],
     projections: Sequence[str] | None = None,
+    style: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> tuple[list[_Plot], dict[str, dict[str, Any]]]:
     """Every channel, pre- and post-fit, unrolled and projected; the yields.
 
     ``projections``: axis-name specs like ``"pt"`` or ``"eta-pt"`` (several axes: unrolled,
     the last fastest); default one per axis. A channel without one of the named axes skips it.
     """
+    from analysis.report.figures import pull_maps
+
+    labels = labels or {}
     plots: list[_Plot] = []
     totals: dict[str, dict[str, Any]] = {}
     for channel, y in result.yields.items():
@@ -251,14 +270,43 @@ def _make_plots(
                 else _proc_errors(y, stage, processes)
             )
             totals[channel][f"{stage}_total_err"] = tot_err
+            if data is not None and len(shape) > 1 and {"pt", "eta"} <= set(names):
+                # 2D pull maps (pT x eta per charge) instead of thousands of unrolled points
+                stem = f"{channel}_{stage}_pullmap"
+                title = f"{channel}, {stage.replace('fit', '-fit')}"
+                paths = pull_maps(
+                    data,
+                    values.sum(axis=1),
+                    axes,
+                    title=title,
+                    out=plots_dir / stem,
+                    formats=formats,
+                    style=style,
+                    labels={n: axis_label(n, labels.get(n)) for n in names},
+                )
+                log = write_plot_log(
+                    paths[0],
+                    meta=meta,
+                    inputs_meta=inputs_meta,
+                    extra=f"Channel {channel}, {stage}: (data - prediction) / sqrt(prediction) "
+                    "per bin, eta x pT per charge",
+                )
+                plots.append(_Plot.of(paths, log, f"{title}, pulls per bin", channel, stage))
+                views = [v for v in views if v[0] != "unrolled"]
             for view, keep in views:
                 proj = project(values, shape, keep)  # [n, P]
                 dproj = None if data is None else project(data, shape, keep)
+                ticks = None
                 if view == "unrolled":
                     edges = np.arange(proj.shape[0] + 1, dtype=float)
                     if len(shape) == 1 and axes:
                         edges = _axis_edges(axes[0])[0]
-                    xlabel = names[0] if len(shape) == 1 else f"unrolled bin ({' x '.join(names)})"
+                        ticks = _ticks(axes[0])
+                    xlabel = (
+                        axis_label(names[0], labels.get(names[0]))
+                        if len(shape) == 1
+                        else f"unrolled bin ({' x '.join(names)})"
+                    )
                     # per bin, the fit stored the same sqrt(diag(J C J^T)) (tested): reuse it
                     if stored_err is not None:
                         band = np.asarray(stored_err, float)
@@ -268,7 +316,9 @@ def _make_plots(
                         band = None
                 else:
                     if len(keep) == 1:
-                        edges, xlabel = _axis_edges(axes[keep[0]])
+                        edges, axname = _axis_edges(axes[keep[0]])
+                        xlabel = axis_label(axname, labels.get(axname))
+                        ticks = _ticks(axes[keep[0]])
                     else:
                         edges = np.arange(proj.shape[0] + 1, dtype=float)
                         xlabel = f"unrolled bin ({' x '.join(names[i] for i in keep)})"
@@ -285,6 +335,8 @@ def _make_plots(
                     title=title,
                     out=plots_dir / stem,
                     formats=formats,
+                    xticklabels=ticks,
+                    style=style,
                 )
                 errors = dict(totals[channel][f"{stage}_err"])
                 if tot_err is not None:
@@ -307,17 +359,6 @@ def _make_plots(
     return plots, totals
 
 
-#: axis titles with units where the fit input's axes carry no label
-AXIS_LABELS = {
-    "pt": "muon $p_{T}$ [GeV]",
-    "eta": "muon $\\eta$",
-    "charge": "muon charge",
-    "mll": "$m_{\\mu\\mu}$ [GeV]",
-    "ptll": "$p_{T}^{\\mu\\mu}$ [GeV]",
-    "yll": "$y^{\\mu\\mu}$",
-}
-
-
 def _closure_plots(
     fit_meta: Mapping[str, Any],
     result: Any,
@@ -325,17 +366,20 @@ def _closure_plots(
     meta: Mapping[str, Any],
     inputs_meta: Mapping[str, Mapping[str, Any]],
     formats: Sequence[str],
+    style: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[_Plot]:
     """The nonprompt estimate against the QCD simulation in each projection, as setup-fit
     measured it (the fit input's ``nonprompt_closure``), one plot per channel and axis."""
     plots = []
+    labels = labels or {}
     for channel, projections in (fit_meta.get("nonprompt_closure") or {}).items():
         axes = {str(a.get("name")): a for a in result.yields.get(channel, {}).get("axes") or []}
         for axis, p in projections.items():
             if axis not in axes:
                 continue
             edges, _ = _axis_edges(axes[axis])
-            xlabel = str(axes[axis].get("label") or AXIS_LABELS.get(axis, axis))
+            xlabel = axis_label(axis, axes[axis].get("label") or labels.get(axis))
             title = f"{channel}: nonprompt closure, {axis}"
             paths = closure_plot(
                 edges,
@@ -346,6 +390,7 @@ def _closure_plots(
                 title=title,
                 out=plots_dir / f"{channel}_nonprompt_closure_{axis}",
                 formats=formats,
+                style=style,
             )
             log = write_plot_log(
                 paths[0],
@@ -360,6 +405,208 @@ def _closure_plots(
     return plots
 
 
+def _style_context(
+    result: Any, hists: Sequence[Path], fi_path: Path | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The experiment label's arguments (``data``: observed or simulated; ``lumi_pb``) and the
+    stored axis labels (``muon pT [GeV]``) from the histograms files: those given, else the
+    fit input's inputs."""
+    import h5py
+
+    candidates = list(hists)
+    if fi_path is not None:
+        try:
+            from fit.provenance import read_meta
+
+            with h5py.File(fi_path, "r") as f:
+                inputs = read_meta(f).get("inputs", []) or []
+        except Exception:  # provenance is optional for the style
+            inputs = []
+        for name in inputs:
+            for cand in (Path(name), fi_path.parent / Path(name).name):
+                if cand.is_file():
+                    candidates.append(cand)
+                    break
+    lumi, labels = None, {}
+    for path in candidates:
+        try:
+            with h5py.File(path, "r") as f:
+                if f.attrs.get("kind") != "histograms":
+                    continue
+                if lumi is None and f.attrs.get("lumi_pb") is not None:
+                    lumi = float(f.attrs["lumi_pb"])
+                labels.update(_stored_labels(f))
+        except (OSError, ValueError, KeyError):
+            continue
+    data = str(getattr(result, "data", "observed")) == "observed"
+    return {"data": data, "lumi_pb": lumi}, labels
+
+
+def _stored_labels(f: Any) -> dict[str, str]:
+    """``{axis name: label}`` of the first histogram of each dataset of a hists.h5."""
+    import uhi.io.hdf5
+
+    out: dict[str, str] = {}
+    for g in f["datasets"].values():
+        for hg in g["histograms"].values():
+            for ref in hg["axes"]:
+                md = uhi.io.hdf5._convert_axes(hg["ref_axes"][ref]).get("metadata", {})
+                name, label = md.get("name"), md.get("label")
+                if name and label and label != name:
+                    out.setdefault(str(name), str(label))
+            break
+    return out
+
+
+def _fit_plots(
+    result: Any,
+    plots_dir: Path,
+    meta: Mapping[str, Any],
+    inputs_meta: Mapping[str, Mapping[str, Any]],
+    formats: Sequence[str],
+    style: Mapping[str, Any] | None,
+) -> list[_Plot]:
+    """Impact ranking per POI, likelihood scans, pulls against N(0,1), correlations."""
+    from analysis.report.figures import (
+        correlation_plot,
+        impact_ranking_plot,
+        pulls_histogram,
+        scan_plot,
+        top_nuisances,
+    )
+
+    plots: list[_Plot] = []
+    params = list(result.parameters)
+    nuis = np.array([p not in result.pois for p in params], dtype=bool)
+    cons = nuis & np.asarray(result.constrained, dtype=bool)
+    pulls, constraints = np.asarray(result.pulls), np.asarray(result.constraints)
+
+    def add(paths: Sequence[Path], title: str, extra: str) -> None:
+        log = write_plot_log(paths[0], meta=meta, inputs_meta=inputs_meta, extra=extra)
+        plots.append(_Plot.of(paths, log, title, "fit", "fit"))
+
+    for poi, d in result.pois.items():
+        imp = result.impacts.get(poi)
+        if imp is None or not nuis.any():
+            continue
+        idx = np.flatnonzero(nuis)
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+        paths = impact_ranking_plot(
+            [params[i] for i in idx],
+            pulls[idx],
+            constraints[idx],
+            np.asarray(imp, float)[idx],
+            poi=poi,
+            unit=d.get("unit", ""),
+            poi_value=d.get("value"),
+            poi_error=d.get("error"),
+            out=plots_dir / f"impacts_{slug}",
+            formats=formats,
+            style=style,
+        )
+        add(paths, f"impact ranking on {poi} (top 30)", f"Traditional impacts on {poi}")
+    for poi, sc in (result.scans or {}).items():
+        d = result.pois.get(poi, {})
+        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+        paths = scan_plot(
+            sc["values"],
+            sc["dnll"],
+            poi=poi,
+            unit=d.get("unit", ""),
+            value=d.get("value"),
+            error=d.get("error"),
+            out=plots_dir / f"scan_{slug}",
+            formats=formats,
+            style=style,
+        )
+        add(paths, f"likelihood scan of {poi}", "-2 Delta ln L and the Hessian parabola")
+    if cons.any():
+        paths = pulls_histogram(pulls[cons], out=plots_dir / "pulls", formats=formats, style=style)
+        add(paths, "pulls of all nuisances", "pulls of the constrained nuisances against N(0,1)")
+    poi_idx = [params.index(p) for p in result.pois if p in params]
+    first = next(iter(result.impacts.values()), None)
+    rank = np.abs(np.nan_to_num(first if first is not None else pulls))
+    top = [int(i) for i in top_nuisances(rank, nuis, 30)]
+    chosen = poi_idx + top
+    if len(chosen) > 1:
+        cov = np.asarray(result.covariance, float)[np.ix_(chosen, chosen)]
+        paths = correlation_plot(
+            [params[i] for i in chosen],
+            cov,
+            out=plots_dir / "correlations",
+            formats=formats,
+            style=style,
+        )
+        add(paths, "correlations of the POIs and the top 30 nuisances", "post-fit correlations")
+    return plots
+
+
+def _flags_section(result: Any) -> str:
+    """What a physicist checks first: status, EDM, large pulls, over- and strong constraints,
+    and why the global-impact total differs from the Hessian error."""
+    items: list[tuple[str, str]] = []  # (level, html)
+    ok = str(result.status) == "converged"
+    items.append(("ok" if ok else "bad", f"fit status: {_e(result.status)}"))
+    edm = float(result.edm) if result.edm is not None else float("nan")
+    items.append(("ok" if edm < 1e-3 else "warn", f"EDM = {_num(edm, '.2g')}"))
+    params = list(result.parameters)
+    nuis = np.array([p not in result.pois for p in params], dtype=bool)
+    cons = nuis & np.asarray(result.constrained, dtype=bool)
+    pulls, constr = np.asarray(result.pulls), np.asarray(result.constraints)
+
+    def listing(mask: np.ndarray, what: str, key: np.ndarray) -> str:
+        idx = np.flatnonzero(mask)
+        idx = idx[np.argsort(-np.abs(key[idx]))]
+        shown = ", ".join(
+            f"<code>{_e(params[i])}</code> (pull {pulls[i]:+.2f}, constraint {constr[i]:.2f})"
+            for i in idx[:10]
+        )
+        more = f" and {len(idx) - 10} more" if len(idx) > 10 else ""
+        return f"{len(idx)} {what}: {shown}{more}"
+
+    big = cons & (np.abs(np.nan_to_num(pulls)) > 2)
+    over = cons & (np.nan_to_num(constr, nan=1.0) > 1.0 + 1e-6)
+    strong = cons & (np.nan_to_num(constr, nan=1.0) < 0.3)
+    for mask, what, key in (
+        (big, "nuisances pulled beyond 2", pulls),
+        (over, "post-fit constraints above 1 (wider than the prior: check the model)", constr),
+        (strong, "post-fit constraints below 0.3 (the data measure them)", 1 / constr),
+    ):
+        if mask.any():
+            items.append(("warn", listing(mask, what, np.nan_to_num(key))))
+        else:
+            items.append(("ok", f"no {what.split(' (')[0]}"))
+    gof = result.gof or {}
+    if gof:
+        p = gof.get("p_value")
+        level = "ok" if p is None or float(p) > 0.01 else "warn"
+        items.append(
+            (
+                level,
+                f"saturated GOF: χ²/ndf = {_num(gof.get('chi2'), '.1f')}/"
+                f"{_num(gof.get('ndf'), '.0f')}, p = {_num(p, '.2g')}",
+            )
+        )
+    for poi, glob in (result.global_impacts or {}).items():
+        if "total" not in glob or poi not in result.pois:
+            continue
+        tot, err = float(glob["total"]), float(result.pois[poi].get("error") or 0)
+        unit = result.pois[poi].get("unit", "")
+        items.append(
+            (
+                "info",
+                f"{_e(poi)}: global-impact total {_num(tot, '.3g')} {_e(unit)} vs Hessian "
+                f"error {_num(err, '.3g')} {_e(unit)}: the global total adds in quadrature the "
+                "linear responses to every random input (data, auxiliary measurements, MC "
+                "statistics) and equals the Hessian error only on Asimov data; on real data the "
+                "Hessian is taken at the fitted, pulled point, so they differ.",
+            )
+        )
+    icon = {"ok": "✔", "warn": "⚠", "bad": "✖", "info": "ℹ"}
+    lis = "".join(f'<li class="{lv}">{icon[lv]} {text}</li>' for lv, text in items)
+    return f'<div class="flags"><h2>Flags</h2><ul>{lis}</ul></div>'
+
+
 # ----------------------------------------------------------------------------- HTML
 
 _CSS = """body{font-family:sans-serif;margin:1.2em;max-width:1400px}
@@ -369,7 +616,10 @@ th{background:#eee} td:first-child,th:first-child{text-align:left}
 .plots{display:flex;flex-wrap:wrap;gap:12px}
 .plot{width:440px;font-size:12px} .plot img{width:100%;border:1px solid #ddd}
 pre{background:#f6f6f6;padding:.6em;overflow-x:auto;font-size:12px}
-nav a{margin-right:1em}"""
+nav a{margin-right:1em}
+.flags{border:1px solid #bbb;background:#fafafa;padding:.3em 1em;margin:.8em 0}
+.flags ul{list-style:none;padding-left:0;font-size:14px} .flags li{margin:.25em 0}
+.flags .warn{color:#9a5b00} .flags .bad{color:#b00020} .flags .ok{color:#1b6e20}"""
 
 
 def _e(x: Any) -> str:
@@ -384,6 +634,14 @@ def _num(x: Any, fmt: str = ".6g") -> str:
     except (TypeError, ValueError):
         return _e(x)
     return format(v, fmt) if np.isfinite(v) else str(v)
+
+
+def _rounded(value: Any, error: Any) -> list[str]:
+    """``[value, error]`` rounded by the PDG rule (full precision stays in runs.json)."""
+    try:
+        return list(pdg_round(float(value), float(error)))
+    except (TypeError, ValueError):
+        return [_num(value), _num(error)]
 
 
 def _page(title: str, body: str, plotly_src: str | None) -> str:
@@ -587,12 +845,7 @@ def _run_page(
     bands_note: str,
 ) -> str:
     pois = [
-        [
-            _e(p),
-            _num(d.get("value"), ".6g"),
-            _num(d.get("error"), ".4g"),
-            _e(d.get("unit", "")),
-        ]
+        [_e(p), *_rounded(d.get("value"), d.get("error")), _e(d.get("unit", ""))]
         for p, d in result.pois.items()
     ]
     gof = result.gof or {}
@@ -604,7 +857,7 @@ def _run_page(
     )
     status = [
         ["status", _e(result.status)],
-        ["NLL", _num(result.nll, ".8g")],
+        ["NLL", _num(result.nll, ".2f")],
         ["EDM", _num(result.edm, ".3g")],
         ["parameters", str(len(result.parameters))],
         ["minimizer", _e(result.minimizer)],
@@ -637,6 +890,7 @@ def _run_page(
 <h1>Fit result {_e(name)}</h1>
 <p>From <code>{_e(fitresult)}</code>, made by <code>{_e(meta.get("command", ""))}</code>
 at {_e(meta.get("time", ""))}, git {_e(str(meta.get("git_hash", ""))[:12])}.</p>
+{_flags_section(result)}
 <h2>Parameters of interest</h2>
 {_table(["POI", "value", "uncertainty", "unit"], pois, cls="pois")}
 {gof_html}
@@ -664,7 +918,7 @@ def _index_page(runs: Sequence[Mapping[str, Any]]) -> str:
     rows = []
     for r in runs:
         pois = "<br>".join(
-            f"{_e(p)} = {_num(d.get('value'), '.6g')} ± {_num(d.get('error'), '.3g')} "
+            f"{_e(p)} = {' ± '.join(_rounded(d.get('value'), d.get('error')))} "
             f"{_e(d.get('unit', ''))}"
             for p, d in r.get("pois", {}).items()
         )
@@ -804,11 +1058,22 @@ def write_report(
                 raise ReportError(
                     f"--project {spec}: no channel has axis {missing[0]!r}; axes: {sorted(known)}"
                 )
-    plots, totals = _make_plots(result, bands, plots_dir, meta, inputs_meta, formats, projections)
+    style, labels = _style_context(result, hists, fi_path)
+    plots, totals = _make_plots(
+        result, bands, plots_dir, meta, inputs_meta, formats, projections, style, labels
+    )
     if fi_path is not None:
         plots += _closure_plots(
-            _read_fitinput(fi_path).meta, result, plots_dir, meta, inputs_meta, formats
+            _read_fitinput(fi_path).meta,
+            result,
+            plots_dir,
+            meta,
+            inputs_meta,
+            formats,
+            style,
+            labels,
         )
+    plots = _fit_plots(result, plots_dir, meta, inputs_meta, formats, style) + plots
     impact_pages = {}
     # one row per nuisance: every parameter but the POIs themselves
     nuis = np.array([p not in result.pois for p in result.parameters], dtype=bool)

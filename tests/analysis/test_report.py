@@ -19,6 +19,7 @@ from analysis.io import DatasetHistograms, write_histograms
 from analysis.report import ReportError, write_report
 from analysis.report.plots import project
 from analysis.report.site import _Bands
+from analysis.report.style import pdg_round
 from fit.fitter import fit
 from fit.model import Model
 from fit.provenance import provenance
@@ -28,7 +29,9 @@ from tests.services import browser_page
 MW_REF = 80379.0
 
 
-def w_like_fit_input(seed: int = 1, shift_mev: float = 30.0, n_eta: int = 4):
+def w_like_fit_input(
+    seed: int = 1, shift_mev: float = 30.0, n_eta: int = 4, extra_norm: str | None = None
+):
     rng = np.random.default_rng(seed)
     eta = hist.axis.Regular(n_eta, -2.4, 2.4, name="eta")
     pt = hist.axis.Regular(10, 26, 56, name="pt")
@@ -61,6 +64,8 @@ def w_like_fit_input(seed: int = 1, shift_mev: float = 30.0, n_eta: int = 4):
     )
     b.add_norm("lumi", ["Wmunu", "Zmumu"], 1.017, group="luminosity")
     b.add_norm("QCD_norm", ["QCD"], 1.3, group="nonprompt")
+    if extra_norm is not None:  # a name from an input, e.g. one that is HTML
+        b.add_norm(extra_norm, ["QCD"], 3.0, group=extra_norm)
     for i in range(n_eta):
         up = w0.copy()
         up[i] *= 1 + 0.01 * (c - 40) / 15
@@ -159,8 +164,10 @@ def test_logs_carry_command_yields_and_input_provenance(fitted, site):
     _, result, _ = fitted
     page = site
     plots = page.parent / "plots"
-    assert sorted(p.name for p in plots.glob("*.png")) == sorted(
-        f"wmunu_{s}_{v}.png" for s in ("prefit", "postfit") for v in ("unrolled", "eta", "pt")
+    fit_figures = ["correlations", "impacts_mW", "pulls", "scan_mW"]
+    assert sorted(p.stem for p in plots.glob("*.png")) == sorted(
+        [f"wmunu_{s}_{v}" for s in ("prefit", "postfit") for v in ("pullmap", "eta", "pt")]
+        + fit_figures
     )
     assert all((plots / f"{p.stem}.log").exists() for p in plots.glob("*.png"))
     log = (plots / "wmunu_postfit_pt.log").read_text()
@@ -197,8 +204,10 @@ def test_site_in_chromium_index_run_and_impacts_pages(fitted, site, tmp_path):
         page.locator(f'table.runs a[href="{first.parent.name}/index.html"]').click()
         page.wait_for_selector("#global-mW .main-svg")
         pois = page.locator("table.pois tbody tr td").all_inner_texts()
-        assert pois[0] == "mW" and abs(float(pois[1]) - result.pois["mW"]["value"]) < 1
-        assert page.locator(".plot img").count() == 6
+        mw = result.pois["mW"]
+        assert pois[0] == "mW" and pois[1:3] == list(pdg_round(mw["value"], mw["error"]))
+        assert page.locator(".plot img").count() == 10  # 6 distributions, 4 fit figures
+        assert page.locator(".flags li").count() >= 5
         widths = page.eval_on_selector_all(".plot img", "els => els.map(e => e.naturalWidth)")
         assert all(w > 100 for w in widths)  # every plot image actually loaded
         page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
@@ -210,21 +219,20 @@ def test_site_in_chromium_index_run_and_impacts_pages(fitted, site, tmp_path):
         imp[result.parameters.index("mW")] = -1
         assert top == result.parameters[int(np.argmax(imp))]
         page.screenshot(path=str(tmp_path / "impacts.png"))
-        for log in sorted((first.parent / "plots").glob("*.log"))[:2]:
+        for log in sorted((first.parent / "plots").glob("wmunu_*.log"))[:2]:
             page.goto(log.as_uri())
             assert "Yields" in page.content()
         assert errors == []
     assert (tmp_path / "run.png").stat().st_size > 50_000
 
 
-def test_without_fit_input_the_unrolled_plots_use_the_stored_band(fitted, tmp_path):
+def test_without_fit_input_projections_have_no_band(fitted, tmp_path):
     _, result, _ = fitted
     result.write(tmp_path / "lonely.h5", meta=provenance(inputs=[]))
     page = write_report(
         tmp_path / "lonely.h5", out=tmp_path / "site", formats=("png",), projections=["pt"]
     )
-    log = (page.parent / "plots" / "wmunu_postfit_unrolled.log").read_text()
-    assert "per-bin uncertainty stored by the fit" in log
+    assert (page.parent / "plots" / "wmunu_postfit_pullmap.png").exists()
     assert "none (no fit input)" in (page.parent / "plots" / "wmunu_postfit_pt.log").read_text()
 
 
@@ -267,7 +275,7 @@ def test_any_projection_of_the_fitted_axes(fitted, tmp_path):
     assert sorted(p.stem for p in plots.glob("wmunu_postfit_*.png")) == [
         "wmunu_postfit_eta-pt",
         "wmunu_postfit_pt",
-        "wmunu_postfit_unrolled",
+        "wmunu_postfit_pullmap",
     ]
     bands = _Bands(fi, result)
     np.testing.assert_allclose(
@@ -295,3 +303,37 @@ def test_toys_section_shows_that_the_error_describes_the_spread(tmp_path):
     ratio = np.std(rep[:, 0], ddof=1) / np.median(rep[:, 1])
     assert abs(ratio - 1) < 3 * 0.09
     assert f"<td>{ratio:.3f}</td>" in html
+
+
+def test_run_page_is_physics_style_and_flags_constraints(fitted, site):
+    """POIs rounded by the PDG rule, NLL rounded, the flags box lists the strongly constrained
+    QCD normalisation and explains global versus Hessian uncertainty."""
+    _, result, _ = fitted
+    html = site.read_text()
+    value, error = pdg_round(result.pois["mW"]["value"], result.pois["mW"]["error"])
+    assert f"<td>{value}</td><td>{error}</td>" in html
+    assert f"<td>{result.nll:.2f}</td>" in html
+    flags = html[html.index('<div class="flags">') : html.index("</div>", html.index("flags"))]
+    assert "fit status: converged" in flags and "EDM" in flags
+    assert "global-impact total" in flags and "Asimov" in flags
+    i = result.parameters.index("QCD_norm")
+    if result.constraints[i] < 0.3:
+        assert "<code>QCD_norm</code>" in flags
+
+
+def test_names_from_inputs_are_escaped_everywhere(tmp_path):
+    evil = "<script>alert(1)</script>"
+    fi = w_like_fit_input(n_eta=2, extra_norm=evil)
+    fi.write(tmp_path / "fitinput.h5")
+    result = fit(fi, impacts=True, global_impacts=True)
+    result.write(tmp_path / "evil.h5", meta=provenance(inputs=[str(tmp_path / "fitinput.h5")]))
+    page = write_report(
+        tmp_path / "evil.h5", out=tmp_path / "site", formats=("png",), projections=[]
+    )
+    for html in (page.read_text(), (page.parent / "impacts_mW.html").read_text()):
+        assert evil not in html
+    run = page.read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in run  # flags and the global impacts
+    impacts = (page.parent / "impacts_mW.html").read_text()
+    assert "<\\/script>" in impacts  # inline JSON cannot close its <script>
+    assert "esc(r.name)" in impacts  # and rows are escaped when the table is built

@@ -1,0 +1,189 @@
+"""Physics style for every figure and number a person reads: axis titles with units, process
+names in LaTeX, the experiment label with luminosity and sqrt(s), numbers rounded to their
+uncertainty (PDG rule) and bin edges printed without floating-point noise.
+
+>>> axis_label("pt")
+'muon $p_{T}$ [GeV]'
+>>> axis_label("eta", "muon eta")
+'muon $\\\\eta$'
+>>> process_label("Wmunu")
+'$W\\\\to\\\\mu\\\\nu$'
+>>> pdg_round(80301.3, 64.11)
+('80300', '60')
+>>> pdg_round(0.0123456, 0.00234)
+('0.0123', '0.0023')
+>>> fmt_edge(29.000000000000004)
+'29'
+>>> lumi_text(1.0970846710000008)
+'1.10 pb$^{-1}$ (13 TeV)'
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "AXIS_LABELS",
+    "PROCESS_LABELS",
+    "axis_label",
+    "charge_labels",
+    "exp_label",
+    "fmt_edge",
+    "lumi_text",
+    "pdg_round",
+    "process_label",
+    "save_figure",
+]
+
+#: axis titles (LaTeX, with units) by axis name; the stored label of a histogram axis is used
+#: (translated by :func:`axis_label`) when the name is not here
+AXIS_LABELS = {
+    "pt": "muon $p_{T}$ [GeV]",
+    "eta": "muon $\\eta$",
+    "charge": "muon charge",
+    "mt": "$m_{T}$ [GeV]",
+    "mll": "$m_{\\mu\\mu}$ [GeV]",
+    "ptll": "$p_{T}^{\\mu\\mu}$ [GeV]",
+    "yll": "$y^{\\mu\\mu}$",
+}
+
+#: process names as physicists write them
+PROCESS_LABELS = {
+    "Wmunu": "$W\\to\\mu\\nu$",
+    "Wtaunu": "$W\\to\\tau\\nu$",
+    "Zmumu": "$Z\\to\\mu\\mu$",
+    "Ztautau": "$Z\\to\\tau\\tau$",
+    "Top": "$t\\bar{t}$, single $t$",
+    "Diboson": "$WW$, $WZ$, $ZZ$",
+    "Nonprompt": "Nonprompt",
+    "QCD": "QCD multijet",
+    "Data": "Data",
+}
+
+# stored labels of hists.h5 (``muon pT [GeV]``, ``m(ll) [GeV]``) -> LaTeX
+_WORDS = (
+    (r"\bpT\(ll\)", "$p_{T}^{\\\\mu\\\\mu}$"),
+    (r"\bm\(ll\)", "$m_{\\\\mu\\\\mu}$"),
+    (r"\by\(ll\)", "$y^{\\\\mu\\\\mu}$"),
+    (r"\bpT\b", "$p_{T}$"),
+    (r"\bmT\b", "$m_{T}$"),
+    (r"\beta\b", "$\\\\eta$"),
+)
+
+
+def axis_label(name: str, stored: str | None = None) -> str:
+    """The title of axis ``name``: :data:`AXIS_LABELS`, else its stored label in LaTeX, else
+    the name itself."""
+    if name in AXIS_LABELS:
+        return AXIS_LABELS[name]
+    if stored:
+        out = str(stored)
+        for pattern, repl in _WORDS:
+            out = re.sub(pattern, repl, out)
+        return out
+    return str(name)
+
+
+def process_label(name: str) -> str:
+    """``Wmunu`` -> ``$W\\to\\mu\\nu$``; unknown names are returned with LaTeX specials escaped."""
+    if name in PROCESS_LABELS:
+        return PROCESS_LABELS[name]
+    return re.sub(r"([$_^\\{}%#&])", r"\\\1", str(name))
+
+
+def charge_labels(categories: Sequence[Any]) -> list[str]:
+    """Tick labels of a charge axis: ``$\\mu^-$``, ``$\\mu^+$`` (by sign of the bin)."""
+    out = []
+    for c in categories:
+        try:
+            v = float(c)
+        except (TypeError, ValueError):
+            out.append(str(c))
+            continue
+        out.append("$\\mu^{-}$" if v < 0 else "$\\mu^{+}$")
+    return out
+
+
+def fmt_edge(x: float) -> str:
+    """A bin edge as a person writes it: 6 significant digits, no trailing zeros."""
+    return f"{float(x):.6g}"
+
+
+def pdg_round(value: float, error: float) -> tuple[str, str]:
+    """``value`` and ``error`` rounded by the PDG rule: the three leading digits of the error
+    decide 2 (100-354), 1 (355-949) or 2 significant digits after rounding up (950-999)."""
+    value, error = float(value), float(error)
+    if not (math.isfinite(error) and error > 0):
+        return f"{value:.6g}", f"{error:.3g}"
+    exp = math.floor(math.log10(error))
+    three = round(error / 10 ** (exp - 2))
+    if three >= 1000:
+        three, exp = three // 10, exp + 1
+    if three < 355:
+        digits = 2
+    elif three < 950:
+        digits = 1
+    else:
+        error, exp, digits = 10 ** (exp + 1), exp + 1, 2
+    decimals = digits - 1 - exp
+    err = round(error, decimals)
+    val = round(value, decimals)
+    if decimals > 0:
+        return f"{val:.{decimals}f}", f"{err:.{decimals}f}"
+    return f"{val:.0f}", f"{err:.0f}"
+
+
+def lumi_text(lumi_pb: float | None, com: float = 13) -> str:
+    """``1.10 pb$^{-1}$ (13 TeV)``; fb^-1 from 1000 pb^-1 on; 3 significant digits."""
+    if lumi_pb is None or not math.isfinite(float(lumi_pb)) or float(lumi_pb) <= 0:
+        return f"({com:g} TeV)"
+    lumi = float(lumi_pb)
+    value, unit = (lumi / 1000.0, "fb") if lumi >= 1000 else (lumi, "pb")
+    text = f"{value:#.3g}".rstrip(".")
+    return f"{text} {unit}$^{{-1}}$ ({com:g} TeV)"
+
+
+def exp_label(ax: Any, *, data: bool = True, lumi_pb: float | None = None, com: float = 13):
+    """The CMS-style label: ``CMS Private work`` on data, ``CMS Simulation Private work`` on
+    simulated (Asimov, pseudo-) data, luminosity and sqrt(s) on the right."""
+    import mplhep
+
+    return mplhep.cms.label(text="Private work", data=data, rlabel=lumi_text(lumi_pb, com), ax=ax)
+
+
+def save_figure(fig: Any, out: str | os.PathLike, formats: Sequence[str]) -> list[Path]:
+    """Save ``fig`` as ``out.<fmt>`` for each format (PNG for the page, PDF for slides)."""
+    import matplotlib.pyplot as plt
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fmt in formats:
+        path = out.with_suffix(f".{fmt}")
+        fig.savefig(path, bbox_inches="tight", dpi=100)
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+class Figure(list):
+    """The paths a plot function wrote (a list, as before) and the matplotlib ``figure``."""
+
+    figure: Any = None
+
+    @classmethod
+    def of(cls, fig: Any, paths: Sequence[Path]) -> Figure:
+        out = cls(paths)
+        out.figure = fig
+        return out
+
+
+def style_kwargs(style: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The experiment-label arguments of a plot (``data``, ``lumi_pb``) with defaults."""
+    style = dict(style or {})
+    return {"data": bool(style.get("data", True)), "lumi_pb": style.get("lumi_pb")}
