@@ -5,6 +5,8 @@
 ROOT file (local path or ``root://`` URL) with coffea's ``NanoEventsFactory`` and
 ``NanoAODSchema``; a file that cannot be read raises :class:`~processors.errors.BadInputFile`
 naming it, and :func:`require_branches` raises :class:`~processors.errors.MissingBranch`.
+:func:`read_gen_event_sumw` reads the sum of generator weights of an MC file from its ``Runs``
+tree. A dataset without ``process:`` belongs to the process of its own name.
 
 >>> ds = load_datasets("samples/datasets.yaml")  # doctest: +SKIP
 >>> ds["wmunu"].files[0]  # doctest: +SKIP
@@ -14,9 +16,14 @@ naming it, and :func:`require_branches` raises :class:`~processors.errors.Missin
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import importlib
 import math
 import os
+import struct
 import warnings
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from processors.errors import BadInputFile, ConfigError, MissingBranch
+from processors.errors import BadInputFile, ConfigError
 
 __all__ = [
     "Dataset",
@@ -33,12 +40,13 @@ __all__ = [
     "load_datasets",
     "num_entries",
     "open_events",
+    "read_gen_event_sumw",
     "require_branches",
 ]
 
-#: key -> (accepted types, required)
+#: key -> (accepted types, required); ``process`` defaults to the dataset's name
 _DATASET_KEYS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "process": ((str,), True),
+    "process": ((str,), False),
     "is_data": ((bool,), True),
     "files": ((list,), True),
     "xsec_pb": ((int, float, type(None)), False),
@@ -186,7 +194,7 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
         }
         ds = Dataset(
             name=str(name),
-            process=entry["process"],
+            process=entry.get("process", str(name)),
             files=tuple(resolved),
             is_data=entry["is_data"],
             xsec_pb=None if entry.get("xsec_pb") is None else float(entry["xsec_pb"]),
@@ -204,22 +212,50 @@ def _why(err: BaseException) -> str:
     return f"{type(err).__name__}: {' '.join(str(err).split())}"
 
 
+def _bad_file_errors() -> tuple[type[BaseException], ...]:
+    """What uproot and its decompressors raise for a file that is not a readable ROOT file:
+    I/O (``OSError``: missing, truncated, a directory, XRootD/HTTP failures), "not a ROOT
+    file" and checksum mismatches (``ValueError``), keys and records that do not deserialise,
+    and corrupt compressed baskets. Programming errors (``TypeError``, ``AttributeError``, ...)
+    are not in it: they pass as they are."""
+    import uproot
+
+    errors: list[type[BaseException]] = [
+        OSError,
+        EOFError,
+        ValueError,
+        KeyError,
+        IndexError,
+        NotImplementedError,  # a ROOT feature of the file uproot cannot read
+        struct.error,
+        zlib.error,
+        http.client.HTTPException,
+        uproot.deserialization.DeserializationError,
+    ]
+    for module, name in (("lz4.block", "LZ4BlockError"), ("cramjam", "DecompressionError")):
+        # a codec that is not installed cannot raise its error either
+        with contextlib.suppress(ImportError, AttributeError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
+
+
 def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:
     """The ``treename`` TTree of ``path`` (uproot), or :class:`BadInputFile` saying why not."""
     import uproot
 
     if not is_url(path) and not Path(path).is_file():
         raise BadInputFile(path, "no such file")
+    bad_file = _bad_file_errors()
     try:
         file = uproot.open(path, **uproot_options)
-    except Exception as err:  # uproot raises many types for a broken file
+    except bad_file as err:
         raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
     try:
         tree = file[treename]
     except uproot.KeyInFileError as err:
         file.close()
         raise BadInputFile(path, f"no {treename!r} tree") from err
-    except Exception as err:
+    except bad_file as err:
         file.close()
         raise BadInputFile(path, f"cannot read the {treename!r} tree ({_why(err)})") from err
     if not hasattr(tree, "num_entries"):
@@ -238,14 +274,15 @@ def num_entries(path: str, treename: str = "Events", **uproot_options: Any) -> t
 
 
 def require_branches(events: Any, branches: Iterable[str], path: str | None = None) -> None:
-    """Raise :class:`MissingBranch` for the first NanoAOD branch of ``branches`` not in
-    ``events`` (checked on the form, nothing read)."""
-    from processors.columns import Columns
+    """Raise :class:`~processors.errors.MissingBranch` for the first NanoAOD branch of ``branches`` not in
+    ``events`` under its name or an alias of another NanoAOD version (checked on the form,
+    nothing read)."""
+    from processors.columns import Columns, missing_branch
 
     cols = Columns(events)
     for branch in branches:
         if not cols.has(branch):
-            raise MissingBranch(branch, path or cols.filename)
+            raise missing_branch(branch, path or cols.filename)
 
 
 def open_events(
@@ -263,7 +300,7 @@ def open_events(
 
     ``schema`` defaults to ``NanoAODSchema``; ``metadata`` is attached as ``events.metadata``
     (``filename``, ``entrystart``, ``entrystop`` and ``treename`` are filled in);
-    ``branches`` are checked to exist (:class:`MissingBranch`).
+    ``branches`` are checked to exist (:class:`~processors.errors.MissingBranch`).
     """
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
@@ -292,7 +329,49 @@ def open_events(
                 entry_start=start,
                 entry_stop=stop,
             ).events()
-        except Exception as err:
+        # coffea raises RuntimeError for a file without the event IDs (run, event, ...)
+        except (*_bad_file_errors(), RuntimeError) as err:
             raise BadInputFile(path, f"cannot build NanoEvents ({_why(err)})") from err
     require_branches(events, branches, path)
     return events
+
+
+def read_gen_event_sumw(path: str, **uproot_options: Any) -> tuple[float, float] | None:
+    """``(sum of genWeight, sum of genWeight^2)`` of every event generated for the MC file
+    ``path``, before any skim, from its ``Runs`` tree (``genEventSumw``, ``genEventSumw2``;
+    ``genEventSumw_``, ``genEventSumw2_`` in older NanoAOD), summed over the tree's entries.
+
+    ``None`` when the file has no ``Runs`` tree or the tree lacks either sum (e.g. data, or a
+    file not written by NanoAOD). A file that cannot be read raises :class:`BadInputFile`.
+    """
+    import numpy as np
+    import uproot
+
+    from processors.columns import RUNS_ALIASES, alternatives
+
+    if not is_url(path) and not Path(path).is_file():
+        raise BadInputFile(path, "no such file")
+    bad_file = _bad_file_errors()
+    try:
+        file = uproot.open(path, **uproot_options)
+    except bad_file as err:
+        raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
+    with file:
+        try:
+            if "Runs" not in file:
+                return None
+            tree = file["Runs"]
+            if not hasattr(tree, "keys"):
+                return None
+            names = set(tree.keys())
+            found = []
+            for branch in ("genEventSumw", "genEventSumw2"):
+                name = next((n for n in alternatives(branch, RUNS_ALIASES) if n in names), None)
+                if name is None:
+                    return None
+                found.append(name)
+            arrays = tree.arrays(found, library="np")
+        except bad_file as err:
+            raise BadInputFile(path, f"cannot read the 'Runs' tree ({_why(err)})") from err
+    sumw, sumw2 = (float(np.sum(arrays[name], dtype=np.float64)) for name in found)
+    return sumw, sumw2

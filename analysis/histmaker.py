@@ -4,9 +4,17 @@ Runs one of the processors (``--analysis wmass|zdilepton|wlike``) over the files
 ``datasets.yaml`` on Dask (an embedded local cluster by default, ``--scheduler ADDR`` for an
 existing one, ``--cluster deploy/X.yaml`` for SLURM/HTCondor) or in this process
 (``--executor iterative``), and writes ``hists.h5`` (layout: :mod:`analysis.io`): per dataset
-the histograms, the sum of genWeight (and of w^2) of the files processed, events read and
+the histograms, the sum of weights (and of w^2) of the files processed, events read and
 selected, cross section, the integrated luminosity of the data lumisections processed (golden
 JSON + lumi CSV), processed and failed files, every chunk, and the provenance.
+
+The sum of weights of an MC dataset is that of every event generated for its files: the
+``genEventSumw`` (``genEventSumw2``) of their ``Runs`` trees (read here, once per file, however
+many chunks the file was split into), when every file processed was processed completely and
+has the tree (a file with no events may lack it). Otherwise it is the sum of ``genWeight`` over
+the events read (the only choice for files without the tree, e.g. generated samples, and right
+for files not skimmed). ``meta["sumw_source"]`` of ``hists.h5`` says, per MC dataset, which one
+was used (:data:`SUMW_RUNS` or :data:`SUMW_GENWEIGHT`), and a log message says why.
 
 The lumisections of a data dataset are those listed in the ``LuminosityBlocks`` trees of the
 files fully processed (read here, once per file: a lumisection without any event counts too);
@@ -24,13 +32,14 @@ follow the subset (they are always computed from what was processed).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from analysis.datasets import Dataset, load_datasets
+from analysis.datasets import Dataset, load_datasets, read_gen_event_sumw
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi, processed_lumisections
 from analysis.runner.checkpoint import checkpoint_path
@@ -41,17 +50,27 @@ from analysis.runner.run import (
     RunResult,
     run,
 )
-from processors.errors import ConfigError
+from processors.errors import BadInputFile, ConfigError
 
 __all__ = [
     "ANALYSES",
+    "SUMW_GENWEIGHT",
+    "SUMW_RUNS",
     "add_arguments",
     "histmaker",
     "main",
     "make_processor",
+    "mc_sum_of_weights",
     "summary_table",
     "to_histograms",
 ]
+
+log = logging.getLogger(__name__)
+
+#: ``meta["sumw_source"]`` values: the MC sum of weights from the files' ``Runs`` trees, or from
+#: the ``genWeight`` of the events read
+SUMW_RUNS = "Runs/genEventSumw"
+SUMW_GENWEIGHT = "genWeight"
 
 #: --analysis name -> processor class name in ``processors``
 ANALYSES = {
@@ -88,15 +107,70 @@ def default_corrections(datasets_yaml: str | os.PathLike) -> Path | None:
     return path if path.is_file() else None
 
 
+def mc_sum_of_weights(
+    files: Iterable[str],
+    planned: Mapping[str, set[tuple[str, int, int]]],
+    done: set[tuple[str, int, int]],
+    from_events: tuple[float, float],
+    *,
+    dataset: str = "mc",
+) -> tuple[float, float, str]:
+    """``(sumw, sumw2, source)`` of an MC dataset whose processed ``files`` had the chunks
+    ``planned[file]``, of which ``done`` were processed; ``from_events`` is the processors'
+    ``(sum genWeight, sum genWeight^2)`` of the events read.
+
+    The ``Runs`` trees' sums (:func:`~analysis.datasets.read_gen_event_sumw`, each file read
+    once) when every file is complete and has them, a file without events excepted; otherwise
+    ``from_events``. ``source`` is :data:`SUMW_RUNS` or :data:`SUMW_GENWEIGHT`."""
+    files = list(files)
+    fallback = (float(from_events[0]), float(from_events[1]), SUMW_GENWEIGHT)
+    if not files:
+        return fallback
+    partial = [f for f in files if not planned.get(f, set()) <= done]
+    if partial:
+        log.info(
+            "%s: sum of genWeight of the events read (%d of %d files partly processed, e.g. %s)",
+            dataset,
+            len(partial),
+            len(files),
+            partial[0],
+        )
+        return fallback
+    sumw = sumw2 = 0.0
+    for path in files:
+        try:
+            sums = read_gen_event_sumw(path)
+        except BadInputFile as err:
+            log.warning("%s: sum of genWeight of the events read (%s)", dataset, err)
+            return fallback
+        if sums is None:
+            if sum(stop - start for _, start, stop in planned.get(path, ())) == 0:
+                continue  # no events: adds nothing either way
+            log.info(
+                "%s: sum of genWeight of the events read (%s has no Runs/genEventSumw)",
+                dataset,
+                path,
+            )
+            return fallback
+        sumw += sums[0]
+        sumw2 += sums[1]
+    log.info("%s: sum of weights from the Runs trees of %d files", dataset, len(files))
+    return sumw, sumw2, SUMW_RUNS
+
+
 def to_histograms(
-    result: RunResult, datasets: Mapping[str, Dataset]
+    result: RunResult,
+    datasets: Mapping[str, Dataset],
+    sumw_sources: dict[str, str] | None = None,
 ) -> tuple[dict[str, DatasetHistograms], float | None]:
     """The per-dataset content of ``hists.h5`` from a run, and the data luminosity in pb^-1
     (sum over the data datasets with a lumi CSV; ``None`` when there is none).
 
     The lumisections of a data dataset are read from the ``LuminosityBlocks`` trees of its
     files fully processed (:func:`analysis.lumi.processed_lumisections`), with the processor's
-    event-derived ones as the fallback for files without the tree."""
+    event-derived ones as the fallback for files without the tree. The sum of weights of an MC
+    dataset is :func:`mc_sum_of_weights`; ``sumw_sources``, when given, receives its source per
+    MC dataset."""
     out: dict[str, DatasetHistograms] = {}
     data_lumi: float | None = None
     planned: dict[tuple[str, str], set[tuple[str, int, int]]] = {}
@@ -111,8 +185,19 @@ def to_histograms(
         processed = sorted({c[0] for c in chunks} - failed_files)
         lumisections = sorted(res.get("lumisections", set()))
         lumi = None
+        done = set(chunks)
+        sumw, sumw2 = float(res.get("sumw", 0.0)), float(res.get("sumw2", 0.0))
+        if not ds.is_data:
+            sumw, sumw2, source = mc_sum_of_weights(
+                processed,
+                {f: planned.get((name, f), set()) for f in processed},
+                done,
+                (sumw, sumw2),
+                dataset=name,
+            )
+            if sumw_sources is not None:
+                sumw_sources[name] = source
         if ds.is_data:
-            done = set(chunks)
             complete = [f for f in processed if planned.get((name, f), set()) <= done]
             found, _ = processed_lumisections(complete, lumisections, dataset=name)
             lumisections = sorted(found)
@@ -124,8 +209,8 @@ def to_histograms(
             process=ds.process,
             is_data=ds.is_data,
             xsec_pb=ds.xsec_pb,
-            sumw=float(res.get("sumw", 0.0)),
-            sumw2=float(res.get("sumw2", 0.0)),
+            sumw=sumw,
+            sumw2=sumw2,
             events_read=int(res.get("events_read", 0)),
             events_selected=int(res.get("events_selected", 0)),
             lumi_pb=lumi,
@@ -212,12 +297,15 @@ def histmaker(
     if executor == "dask" and client is None:
         from analysis.runner.cluster import dask_client
 
-        where = scheduler or cluster
-        with dask_client(where, workers=workers, tls=tls, quiet=not progress) as c:
+        with dask_client(
+            scheduler=scheduler, cluster=cluster, workers=workers, tls=tls, quiet=not progress
+        ) as c:
             result = run(processor, datasets, executor="dask", client=c, meta=meta, **options)
     else:
         result = run(processor, datasets, executor=executor, client=client, meta=meta, **options)
-    content, data_lumi = to_histograms(result, datasets)
+    sources: dict[str, str] = {}
+    content, data_lumi = to_histograms(result, datasets, sources)
+    meta = {**meta, "sumw_source": sources}
     lumi = data_lumi if data_lumi is not None else datasets.lumi_pb
     path = write_histograms(out, content, meta, analysis=analysis, lumi_pb=lumi)
     checkpoint.unlink(missing_ok=True)  # the output is safely in place

@@ -4,6 +4,14 @@ The processors read branches through :class:`Columns` rather than through the Na
 behaviours: a branch is addressed by its flat NanoAOD name (``Muon_pt``, ``HLT_IsoMu24``,
 ``LHEPdfWeight``), its presence is checked on the form without reading anything, and a missing
 required branch raises :class:`~processors.errors.MissingBranch` naming it and the file.
+
+NanoAOD v9 to v15 are read. A branch is asked for by its v9 name; where a later (or earlier)
+NanoAOD version renamed it, :data:`ALIASES` lists the other names, tried in order, so the
+processors never see the version. Between v9 and v15 the branches the processors read are
+stable except the PF MET (``MET_*`` became ``PFMET_*`` in v15); the types of some changed
+(``GenPart_statusFlags`` int32 -> uint16 in v12), which the processors do not depend on. The
+``Runs`` tree's ``genEventSumw`` is ``genEventSumw_`` in older NanoAOD
+(:data:`RUNS_ALIASES`, read by :func:`analysis.datasets.read_gen_event_sumw`).
 """
 
 from __future__ import annotations
@@ -16,7 +24,49 @@ import numpy as np
 
 from processors.errors import MissingBranch
 
-__all__ = ["Columns"]
+__all__ = [
+    "ALIASES",
+    "NANOAOD_VERSIONS",
+    "RUNS_ALIASES",
+    "Columns",
+    "alternatives",
+    "missing_branch",
+]
+
+#: the NanoAOD versions the processors read
+NANOAOD_VERSIONS = "v9-v15"
+
+#: branch (its NanoAOD v9 name) -> ((other name, the versions that use it), ...), tried in order
+#: after the v9 name. Only renames of branches some code reads are listed.
+ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "MET_pt": (("PFMET_pt", "v15"),),
+    "MET_phi": (("PFMET_phi", "v15"),),
+}
+
+#: ``Runs`` tree branches: name -> ((other name, the versions that use it), ...)
+RUNS_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
+    "genEventSumw": (("genEventSumw_", "older NanoAOD"),),
+    "genEventSumw2": (("genEventSumw2_", "older NanoAOD"),),
+    "genEventCount": (("genEventCount_", "older NanoAOD"),),
+}
+
+
+def alternatives(branch: str, table: dict | None = None) -> tuple[str, ...]:
+    """``branch`` and the names it has in other NanoAOD versions, in the order tried."""
+    table = ALIASES if table is None else table
+    return (branch, *(name for name, _ in table.get(branch, ())))
+
+
+def missing_branch(branch: str, path: str | None, table: dict | None = None) -> MissingBranch:
+    """The :class:`MissingBranch` for ``branch``: it names the file, the branch, its other
+    names and the NanoAOD versions they belong to."""
+    table = ALIASES if table is None else table
+    others = table.get(branch, ())
+    names = ", ".join([repr(branch), *(f"{name!r} ({versions})" for name, versions in others)])
+    hint = f"expected NanoAOD {NANOAOD_VERSIONS}, looked for {names}"
+    err = MissingBranch(branch, path, hint)
+    err.alternatives = alternatives(branch, table)
+    return err
 
 
 class Columns:
@@ -33,6 +83,21 @@ class Columns:
         self._cache: dict[str, Any] = {}
 
     def _locate(self, branch: str) -> tuple[str, str | None] | None:
+        """Where ``branch`` or, failing it, one of its :data:`ALIASES` is in the layout."""
+        for name in alternatives(branch):
+            where = self._locate_exact(name)
+            if where is not None:
+                return where
+        return None
+
+    def resolve(self, branch: str) -> str | None:
+        """The name ``branch`` has in this chunk (itself or an alias), ``None`` if absent."""
+        for name in alternatives(branch):
+            if self._locate_exact(name) is not None:
+                return name
+        return None
+
+    def _locate_exact(self, branch: str) -> tuple[str, str | None] | None:
         if branch in self._top:
             return branch, None
         prefix, _, field = branch.partition("_")
@@ -45,14 +110,14 @@ class Columns:
         return None
 
     def has(self, branch: str) -> bool:
-        """Whether the chunk carries ``branch`` (no data read)."""
+        """Whether the chunk carries ``branch`` under its name or an alias (no data read)."""
         return self._locate(branch) is not None
 
     def require(self, branches: Iterable[str]) -> None:
         """Raise :class:`MissingBranch` for the first of ``branches`` that is absent."""
         for branch in branches:
             if not self.has(branch):
-                raise MissingBranch(branch, self.filename)
+                raise missing_branch(branch, self.filename)
 
     def array(self, branch: str) -> ak.Array:
         """``branch`` as a behaviour-free awkward array (flat or jagged per event)."""
@@ -60,7 +125,7 @@ class Columns:
             return self._cache[branch]
         where = self._locate(branch)
         if where is None:
-            raise MissingBranch(branch, self.filename)
+            raise missing_branch(branch, self.filename)
         prefix, field = where
         arr = ak.Array(self.layout.content(prefix))
         if field is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BadInputFile", "ConfigError", "MissingBranch", "WMassError"]
+__all__ = ["BadInputFile", "ConfigError", "MissingBranch", "RetryLimitExceeded", "WMassError"]
 
 
 class WMassError(Exception):
@@ -20,6 +20,9 @@ class BadInputFile(WMassError):
 class MissingBranch(WMassError):
     """A branch the analysis needs is not in the file."""
 
+    #: the names looked for, the branch's first (its other NanoAOD versions' names after it)
+    alternatives: tuple[str, ...] = ()
+
     def __init__(self, branch: str, path: str | None = None, hint: str = "") -> None:
         self.branch, self.path = branch, path
         where = f" in {path}" if path else ""
@@ -33,3 +36,12 @@ class ConfigError(WMassError):
         self.key, self.source = key, source
         where = f" in {source}" if source else ""
         super().__init__(f"config error{where}: {key}: {reason}")
+
+
+class RetryLimitExceeded(WMassError):
+    """A recovery loop (redoing lost chunks, harvesting a worker) hit its bound; ``what`` names
+    the chunk or worker, ``attempts`` how often it was tried, ``reason`` the last failure."""
+
+    def __init__(self, what: str, attempts: int, reason: str) -> None:
+        self.what, self.attempts, self.reason = what, attempts, reason
+        super().__init__(f"{what}: gave up after {attempts} attempts: {reason}")

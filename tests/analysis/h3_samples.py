@@ -17,7 +17,7 @@ from tests.corrections import truth_factory as truth_factory
 from tests.processors import synthetic as synthetic
 
 TESTS = Path(__file__).resolve().parent.parent
-NANO = TESTS.parent.parent / "shared" / "data" / "nanoaod"
+NANO = TESTS / "data" / "nanoaod"
 
 
 write_sample = synthetic.write_sample

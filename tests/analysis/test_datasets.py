@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.datasets import Dataset, load_datasets, num_entries, open_events
+from analysis.datasets import (
+    Dataset,
+    load_datasets,
+    num_entries,
+    open_events,
+    read_gen_event_sumw,
+)
 from processors.errors import BadInputFile, ConfigError, MissingBranch
 
 _spec = importlib.util.spec_from_file_location(
@@ -149,3 +155,42 @@ def test_open_events_checks_required_branches(tmp_path):
     with pytest.raises(MissingBranch) as info:
         open_events(str(path), branches=["Muon_pt", "Muon_tightId"])
     assert info.value.branch == "Muon_tightId" and info.value.path == str(path)
+
+
+def test_the_dataset_name_is_the_default_process(fileset, tmp_path):
+    def edit(doc):
+        doc["datasets"]["wmunu"].pop("process")
+
+    ds = load_datasets(_rewrite(fileset, tmp_path, edit))
+    assert ds["wmunu"].process == "wmunu" and ds["data"].process != "data"
+
+
+def test_read_gen_event_sumw_from_the_runs_tree(tmp_path):
+    import numpy as np
+    import uproot
+
+    runs = uproot.open(h3.NANO / "nano_dy.root")["Runs"].arrays(library="np")
+    got = read_gen_event_sumw(str(h3.NANO / "nano_dy.root"))  # genEventSumw_: older NanoAOD
+    assert got == (float(runs["genEventSumw_"].sum()), float(runs["genEventSumw2_"].sum()))
+    assert read_gen_event_sumw(str(h3.NANO / "nano_dimuon.root")) is None  # data: no sums
+    assert read_gen_event_sumw(str(h3.NANO / "nano_tt_v12.root")) is None  # no Runs tree
+    path = h3.write_sample(tmp_path / "f.root", 10)
+    with uproot.update(path) as f:
+        f["Runs"] = {"genEventSumw": np.array([1.5, 2.0]), "genEventSumw2": np.array([1.0, 3.0])}
+    assert read_gen_event_sumw(str(path)) == (3.5, 4.0)
+    with pytest.raises(BadInputFile, match="no such file"):
+        read_gen_event_sumw(str(tmp_path / "absent.root"))
+
+
+def test_programming_errors_are_not_taken_for_bad_files(monkeypatch):
+    """Only what a broken file raises becomes BadInputFile; a bug in the code (here a
+    TypeError from uproot) stays itself, with its traceback."""
+    import uproot
+
+    def broken_open(*args, **kwargs):
+        raise TypeError("a bug, not a bad file")
+
+    monkeypatch.setattr(uproot, "open", broken_open)
+    for call in (open_events, num_entries, read_gen_event_sumw):
+        with pytest.raises(TypeError, match="a bug"):
+            call(str(h3.NANO / "nano_dy.root"))

@@ -14,6 +14,7 @@ import uproot
 import yaml
 
 from analysis.cli import main
+from analysis.histmaker import SUMW_GENWEIGHT, SUMW_RUNS, mc_sum_of_weights
 from analysis.io import read_histograms
 from analysis.lumi import LumiWarning
 
@@ -49,7 +50,6 @@ def real_fileset(tmp: Path) -> Path:
     return path
 
 
-@pytest.mark.skipif(not NANO.is_dir(), reason="no real NanoAOD files here")
 def test_real_nanoaod_through_the_command(tmp_path, capsys):
     yaml_path = real_fileset(tmp_path)
     out = tmp_path / "hists.h5"
@@ -67,8 +67,16 @@ def test_real_nanoaod_through_the_command(tmp_path, capsys):
     assert dy.files_processed == sorted(
         [str(NANO / "nano_dy.root"), str(NANO / "nano_dy_empty.root")]
     )
+    # real MC: normalised with the Runs tree's genEventSumw_ (older NanoAOD name) of the
+    # 850098 events generated, not the genWeight of the 40 kept; nano_dy.root is read in two
+    # chunks and counted once; nano_dy_empty.root has no events and no Runs tree
+    runs = uproot.open(NANO / "nano_dy.root")["Runs"].arrays(library="np")
+    assert dy.sumw == float(runs["genEventSumw_"].sum()) == pytest.approx(1.5166686735858717e10)
+    assert dy.sumw2 == float(runs["genEventSumw2_"].sum())
+    assert len({c for c in dy.chunks if c[0].endswith("nano_dy.root")}) == 2
+    assert f.meta["sumw_source"] == {"dy": SUMW_RUNS}
     genw = uproot.open(NANO / "nano_dy.root")["Events"]["genWeight"].array(library="np")
-    assert dy.sumw == pytest.approx(float(genw.astype(np.float64).sum()), rel=1e-12)
+    assert dy.sumw / float(genw.astype(np.float64).sum()) > 1e4
     assert dy.sumw_yaml is None and dy.xsec_pb == 6077.2
     # 2018 data against the 2017 golden JSON: nothing certified, nothing filled, lumi 0
     assert data.lumi_pb == 0.0 and f.lumi_pb == 0.0
@@ -162,6 +170,8 @@ def test_max_files_subset_follows_normalisation_and_lumi(generated, tmp_path):
     assert f["wmunu"].sumw == pytest.approx(genw.sum(), rel=1e-12)
     assert f["wmunu"].sumw < 0.7 * spec["datasets"]["wmunu"]["sumw"]
     assert f["wmunu"].sumw_yaml is None and set(f["wmunu"].histograms) == {"nominal"}
+    mc = [name for name, ds in spec["datasets"].items() if not ds["is_data"]]
+    assert f.meta["sumw_source"] == dict.fromkeys(mc, SUMW_GENWEIGHT)  # no Runs tree
     data_file = generated.parent / spec["datasets"]["data"]["files"][0]
     t = uproot.open(data_file)["LuminosityBlocks"].arrays(["run", "luminosityBlock"], library="np")
     read = set(zip(t["run"].tolist(), t["luminosityBlock"].tolist(), strict=True))
@@ -198,3 +208,30 @@ def test_help_explains(capsys):
         "corrections.json",
     ):
         assert word in text
+
+
+def test_mc_sum_of_weights_from_runs_only_for_complete_files(tmp_path):
+    dy = str(NANO / "nano_dy.root")
+    runs = uproot.open(dy)["Runs"].arrays(library="np")
+    from_runs = (float(runs["genEventSumw_"].sum()), float(runs["genEventSumw2_"].sum()))
+    chunks = {(dy, 0, 20), (dy, 20, 40)}
+    events = (12.0, 34.0)
+    assert mc_sum_of_weights([dy], {dy: chunks}, chunks, events) == (*from_runs, SUMW_RUNS)
+    # one chunk missing (a failed or unfinished chunk): the file is not whole
+    half = {(dy, 0, 20)}
+    assert mc_sum_of_weights([dy], {dy: chunks}, half, events) == (*events, SUMW_GENWEIGHT)
+    # a file with events and no Runs tree (a generated sample): the genWeight sum for all
+    gen = str(h3.write_sample(tmp_path / "gen.root", 30, seed=1))
+    planned = {dy: chunks, gen: {(gen, 0, 30)}}
+    done = chunks | {(gen, 0, 30)}
+    assert mc_sum_of_weights([dy, gen], planned, done, events) == (*events, SUMW_GENWEIGHT)
+    # the same file with genEventSumw under its current name
+    with uproot.update(gen) as f:
+        f["Runs"] = {
+            "run": np.array([1, 2], np.uint32),
+            "genEventSumw": np.array([5.0, 6.0]),
+            "genEventSumw2": np.array([7.0, 8.0]),
+        }
+    got = mc_sum_of_weights([dy, gen], planned, done, events)
+    assert got == (from_runs[0] + 11.0, from_runs[1] + 15.0, SUMW_RUNS)
+    assert mc_sum_of_weights([], {}, set(), events) == (*events, SUMW_GENWEIGHT)

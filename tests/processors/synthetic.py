@@ -13,9 +13,16 @@ __all__ = ["write_sample"]
 
 
 def write_sample(
-    path: Path, n: int = 2000, *, seed: int = 7, is_data: bool = False, drop: tuple[str, ...] = ()
+    path: Path,
+    n: int = 2000,
+    *,
+    seed: int = 7,
+    is_data: bool = False,
+    drop: tuple[str, ...] = (),
+    rename: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``n`` events to ``path`` (TTree ``Events``); ``drop`` removes branches by name."""
+    """Write ``n`` events to ``path`` (TTree ``Events``); ``drop`` removes branches by name and
+    ``rename`` renames event-level ones (``{"MET_pt": "PFMET_pt"}``: a NanoAOD v15 layout)."""
     rng = np.random.default_rng(seed)
     n_mu = rng.choice([0, 1, 1, 1, 2, 2, 3], size=n)
     m = int(n_mu.sum())
@@ -85,6 +92,9 @@ def write_sample(
         elif prefix in branches and field:
             rec = branches[prefix]
             branches[prefix] = ak.zip({f: rec[f] for f in rec.fields if f != field})
+    for old, new in (rename or {}).items():
+        if old in branches:  # not dropped
+            branches[new] = branches.pop(old)
     return write_events(path, branches)
 
 

@@ -1,4 +1,4 @@
-"""Real NanoAOD files (../shared/data/nanoaod) through each processor with coffea's Runner,
+"""Real NanoAOD files (tests/data/nanoaod) through each processor with coffea's Runner,
 and missing branches."""
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from coffea.nanoevents import NanoAODSchema
 
 from processors import MissingBranch, WLikeProcessor, WMassProcessor, ZDileptonProcessor
 
-NANO = Path(__file__).resolve().parents[3] / "shared" / "data" / "nanoaod"
-pytestmark = pytest.mark.skipif(not NANO.is_dir(), reason="no real NanoAOD files here")
+NANO = Path(__file__).resolve().parents[1] / "data" / "nanoaod"
 PROCESSORS = (WMassProcessor, ZDileptonProcessor, WLikeProcessor)
 
 
