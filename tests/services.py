@@ -1,7 +1,12 @@
-"""Real services for the tests that need them: a one-node SLURM cluster and an xrootd server.
+"""Real services for the tests that need them: a one-node SLURM cluster, an xrootd server and
+headless Chromium.
 
-Both are Debian packages installed on demand (``apt-get``) and started on this machine, on
-loopback only. Where they cannot be installed, the calling test is skipped with the reason.
+pytest never installs or configures anything on the machine: the Debian packages, the munge key
+and munged are provisioned by ``deploy/provision-test-services.sh`` (``.ci/run`` calls it; on a
+workstation, run it on purpose as root). Here the services are only detected; where one is
+absent, the calling test is skipped with the reason and the command that would provide it.
+What the tests do start (slurmctld and slurmd with a configuration in the test's temporary
+directory, xrootd) listens on loopback and is stopped at the end of the test.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from pathlib import Path
 import pytest
 
 __all__ = [
+    "PROVISION",
     "browser_page",
-    "ensure_debian_packages",
     "free_port",
+    "require_binaries",
     "slurm_cluster",
     "xrootd_server",
 ]
@@ -34,21 +40,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ensure_debian_packages(binaries: dict[str, str]) -> None:
-    """Install the Debian packages providing ``binaries`` ({binary: package}) or skip the test."""
-    missing = sorted({pkg for exe, pkg in binaries.items() if shutil.which(exe) is None})
-    if not missing:
-        return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        pytest.skip(f"needs Debian packages {missing}: not root or no apt-get here")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *missing]):
-        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-        if out.returncode != 0:
-            pytest.skip(f"cannot install {missing}: {out.stderr.strip()[-300:]}")
-    still = [exe for exe in binaries if shutil.which(exe) is None]
-    if still:
-        pytest.skip(f"installed {missing} but {still} still not on PATH")
+#: what provides the services (run on purpose, as root; ``.ci/run`` does)
+PROVISION = "deploy/provision-test-services.sh"
+
+
+def require_binaries(binaries: dict[str, str]) -> None:
+    """Skip the test, with the reason, unless every binary of ``binaries`` ({binary: Debian
+    package}) is on ``PATH``. Never installs anything."""
+    missing = {exe: pkg for exe, pkg in binaries.items() if shutil.which(exe) is None}
+    if missing:
+        packages = sorted(set(missing.values()))
+        pytest.skip(
+            f"{', '.join(sorted(missing))} not installed (Debian packages {', '.join(packages)}):"
+            f" run {PROVISION} as root to provide them"
+        )
+
+
+def _require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip(f"{what} needs root on this machine (the tests run it as root or nobody)")
 
 
 def _wait_for(check, timeout: float, what: str) -> None:
@@ -61,7 +71,10 @@ def _wait_for(check, timeout: float, what: str) -> None:
 
 
 def _munge_running() -> bool:
-    out = subprocess.run("munge -n | unmunge", shell=True, capture_output=True, timeout=10)
+    try:
+        out = subprocess.run("munge -n | unmunge", shell=True, capture_output=True, timeout=10)
+    except subprocess.TimeoutExpired:
+        return False
     return out.returncode == 0
 
 
@@ -71,9 +84,12 @@ def slurm_cluster(workdir: Path) -> Iterator[dict[str, str]]:
 
     The returned mapping holds ``SLURM_CONF``; pass it to subprocesses and ``dask_jobqueue``.
     """
-    ensure_debian_packages(
-        {"slurmctld": "slurm-wlm", "slurmd": "slurm-wlm", "srun": "slurm-wlm", "munged": "munge"}
+    require_binaries(
+        {"slurmctld": "slurm-wlm", "slurmd": "slurm-wlm", "srun": "slurm-wlm", "munge": "munge"}
     )
+    _require_root("a one-node SLURM (slurmd)")
+    if not _munge_running():
+        pytest.skip(f"munged is not running (SLURM authenticates with it): run {PROVISION}")
     workdir = Path(workdir)
     (workdir / "state").mkdir(parents=True, exist_ok=True)
     (workdir / "spool").mkdir(parents=True, exist_ok=True)
@@ -111,16 +127,6 @@ def slurm_cluster(workdir: Path) -> Iterator[dict[str, str]]:
             ]
         )
     )
-    if not _munge_running():
-        key = Path("/etc/munge/munge.key")
-        if not key.exists():
-            subprocess.run(["mungekey", "-c"], check=False, capture_output=True)
-        shutil.chown(key, "munge", "munge")
-        key.chmod(0o400)
-        Path("/run/munge").mkdir(parents=True, exist_ok=True)
-        shutil.chown("/run/munge", "munge", "munge")
-        subprocess.run(["runuser", "-u", "munge", "--", "/usr/sbin/munged"], check=True)
-        _wait_for(_munge_running, 15, "munged")
     env = {**os.environ, "SLURM_CONF": str(conf)}
     subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True)
     subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True)
@@ -135,6 +141,18 @@ def slurm_cluster(workdir: Path) -> Iterator[dict[str, str]]:
         _wait_for(_idle, 30, "slurm node")
         yield {"SLURM_CONF": str(conf)}
     finally:
+        # jobs still running (e.g. dask workers) would keep slurmstepd alive after slurmd
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            subprocess.run(["scancel", "--full", "--user", str(os.geteuid())], env=env, timeout=10)
+
+            def _no_jobs() -> bool:
+                out = subprocess.run(
+                    ["squeue", "-h"], env=env, capture_output=True, text=True, timeout=10
+                )
+                return out.returncode == 0 and not out.stdout.strip()
+
+            with contextlib.suppress(TimeoutError):
+                _wait_for(_no_jobs, 15, "slurm jobs to end")
         for name in ("slurmd", "slurmctld"):
             pid = workdir / f"{name}.pid"
             if pid.exists():
@@ -148,7 +166,8 @@ def xrootd_server(export: Path) -> Iterator[str]:
 
     xrootd refuses to run as root, so it runs as ``nobody`` (``-R nobody``).
     """
-    ensure_debian_packages({"xrootd": "xrootd-server"})
+    require_binaries({"xrootd": "xrootd-server"})
+    _require_root("xrootd (started as nobody with -R)")
     export = Path(export).resolve()
     for parent in export.parents:
         if not parent.stat().st_mode & 0o001:
@@ -201,7 +220,7 @@ def browser_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[object
 
     ``errors`` collects console errors and uncaught exceptions of every page loaded.
     """
-    ensure_debian_packages({"chromium": "chromium"})
+    require_binaries({"chromium": "chromium"})
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     errors: list[str] = []
     with sync_api.sync_playwright() as pw:

@@ -7,8 +7,18 @@
 - ``"tcp://HOST:PORT"`` (or ``tls://``): an existing scheduler;
 - a ``deploy/*.yaml`` path: a dask-jobqueue cluster (SLURM, HTCondor) described by that file.
 
-``tls=True`` secures the embedded or batch cluster with distributed's temporary TLS
-credentials (an existing scheduler brings its own ``Security`` through dask's config).
+Transport (see ``docs/security.md``): chunk tasks are pickled calls, so whoever can talk to the
+scheduler can run code on the workers. Therefore:
+
+- clusters started here listen on 127.0.0.1 only (scheduler, workers, dashboard); ``tls=True``
+  also secures them with distributed's temporary TLS credentials (a fresh CA per run);
+- a ``tls://`` scheduler is always reached with a ``Security`` object: the one passed in, or
+  the client credentials of dask's config (``distributed.comm.tls.ca-file``,
+  ``...client.cert``, ``...client.key``) or its ``distributed.client.security-loader``;
+  without any, :class:`ConfigError` says what is missing instead of a handshake failure;
+- ``tls=True`` with a plaintext address (``tcp://``) stops with :class:`ConfigError`: TLS is
+  never dropped silently; a plaintext address without ``tls`` prints a warning;
+- ``scheduler`` and ``cluster`` together are refused (:class:`ConfigError`).
 
 >>> with dask_client(workers=1) as client:  # doctest: +SKIP
 ...     client.submit(sum, [1, 2]).result()
@@ -27,12 +37,22 @@ import yaml
 
 from processors.errors import ConfigError
 
-__all__ = ["JOBQUEUE_KINDS", "ClusterSpec", "dask_client", "load_cluster_spec"]
+__all__ = [
+    "JOBQUEUE_KINDS",
+    "ClusterSpec",
+    "dask_client",
+    "load_cluster_spec",
+    "resolve_where",
+    "scheduler_security",
+]
 
 #: ``kind:`` of a deploy YAML -> the dask-jobqueue class that runs it.
 JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "htcondor": "HTCondorCluster", "pbs": "PBSCluster"}
 
 _SPEC_KEYS = {"kind", "jobs", "wait_timeout", "cluster"}
+
+#: address schemes whose connection is encrypted (``gateway://``: Dask Gateway's TLS proxy)
+ENCRYPTED_SCHEMES = {"tls", "wss", "gateway"}
 
 
 class ClusterSpec(dict):
@@ -80,23 +100,109 @@ def _security(tls: bool) -> tuple[Any, str | None]:
     return Security.temporary(), "tls://"
 
 
+def resolve_where(
+    where: str | os.PathLike | None = None,
+    *,
+    scheduler: str | None = None,
+    cluster: str | os.PathLike | None = None,
+) -> str | None:
+    """The one place to run: ``where``, or ``scheduler`` (an address), or ``cluster`` (a deploy
+    YAML). More than one of them is a :class:`ConfigError` (never silently drop one)."""
+    given = {
+        name: value
+        for name, value in (("where", where), ("scheduler", scheduler), ("cluster", cluster))
+        if value is not None
+    }
+    if len(given) > 1:
+        names = " and ".join(f"--{n}" for n in given)
+        raise ConfigError(
+            "scheduler",
+            f"{names} were both given: use --scheduler ADDRESS for an existing scheduler "
+            "or --cluster deploy/X.yaml to start one, not both",
+        )
+    if scheduler is not None and "://" not in str(scheduler):
+        raise ConfigError(
+            "scheduler", f"{scheduler!r} is not an address (tls://HOST:PORT or tcp://HOST:PORT)"
+        )
+    value = next(iter(given.values()), None)
+    return None if value is None else os.fspath(value)
+
+
+def scheduler_security(address: str, *, tls: bool = False, security: Any = None) -> Any:
+    """The ``Security`` to reach the existing scheduler at ``address`` with (``None``: plaintext,
+    or let dask's ``distributed.client.security-loader`` provide it).
+
+    ``tls=True`` with a non-TLS address, and a ``tls://`` address without client credentials,
+    raise :class:`ConfigError` saying so.
+    """
+    import dask
+
+    scheme = address.split("://", 1)[0].lower()
+    if scheme not in ENCRYPTED_SCHEMES:
+        if tls or security is not None:
+            raise ConfigError(
+                "tls",
+                f"--tls was given but the scheduler address {address} is not TLS "
+                f"({scheme}:// is plaintext and unauthenticated): use its tls:// address, "
+                "or drop --tls to accept a plaintext connection knowingly",
+            )
+        return None
+    if security is not None or scheme != "tls":
+        return security  # wss://, gateway://: credentials come with the caller's or the config
+    from distributed.security import Security
+
+    configured = Security()  # the client credentials in dask's config, if any
+    if configured.tls_ca_file and configured.tls_client_cert:
+        return configured
+    if dask.config.get("distributed.client.security-loader", None):
+        return None  # distributed's Client calls the configured loader
+    raise ConfigError(
+        "tls",
+        f"the scheduler {address} uses TLS but no client credentials are configured: set "
+        "distributed.comm.tls.ca-file, distributed.comm.tls.client.cert and "
+        "distributed.comm.tls.client.key in dask's config (or DASK_DISTRIBUTED__COMM__TLS__"
+        "CA_FILE, ...__CLIENT__CERT, ...__CLIENT__KEY), issued by the scheduler's CA",
+    )
+
+
 @contextlib.contextmanager
 def dask_client(
     where: str | os.PathLike | None = None,
     *,
+    scheduler: str | None = None,
+    cluster: str | os.PathLike | None = None,
     workers: int | None = None,
     tls: bool = False,
+    security: Any = None,
     memory_limit: str | None = "auto",
     quiet: bool = False,
 ) -> Iterator[Any]:
     """Yield a connected ``distributed.Client`` for ``where`` (see the module docstring).
 
-    Clusters started here are closed on exit; an existing scheduler is left running.
+    ``scheduler`` / ``cluster``: the CLI's ``--scheduler`` / ``--cluster`` (at most one of them
+    and ``where``). ``security``: a ``distributed.security.Security`` for an existing ``tls://``
+    scheduler (default: dask's config). Clusters started here are closed on exit; an existing
+    scheduler is left running.
     """
     from distributed import Client, LocalCluster
 
-    security, protocol = _security(tls)
+    where = resolve_where(where, scheduler=scheduler, cluster=cluster)
     say = (lambda *_: None) if quiet else print
+    if where is not None and "://" in where:
+        remote = scheduler_security(where, tls=tls, security=security)
+        if where.split("://", 1)[0].lower() not in ENCRYPTED_SCHEMES:
+            say(
+                f"[dask] WARNING: {where} is plaintext: tasks (pickled calls) and results travel "
+                "unencrypted and unauthenticated; use tls:// on a shared network"
+            )
+        with Client(where, timeout="30s", security=remote) as client:
+            n = len(client.scheduler_info().get("workers", {}))
+            say(f"[dask] scheduler {where}: {n} workers, dashboard {client.dashboard_link}")
+            yield client
+        return
+    if security is not None:
+        raise ConfigError("security", "only for an existing tls:// scheduler (use tls=True)")
+    security, protocol = _security(tls)
     if where is None:
         n = workers or os.cpu_count() or 1
         with (
@@ -109,19 +215,13 @@ def dask_client(
                 memory_limit=memory_limit,
                 security=security,
                 protocol=protocol,
-            ) as cluster,
-            Client(cluster, security=security) as client,
+            ) as local,
+            Client(local, security=security) as client,
         ):
             say(f"[dask] local cluster: {n} workers, dashboard {client.dashboard_link}")
             yield client
         return
-    text = os.fspath(where)
-    if "://" in text:
-        with Client(text, timeout="30s") as client:
-            n = len(client.scheduler_info().get("workers", {}))
-            say(f"[dask] scheduler {text}: {n} workers, dashboard {client.dashboard_link}")
-            yield client
-        return
+    text = where
     spec = load_cluster_spec(text)
     import dask_jobqueue
 
@@ -131,11 +231,11 @@ def dask_client(
     if security is not None:
         options.update(security=security, protocol=protocol)
     try:
-        cluster = cls(**options)
+        batch = cls(**options)
     except TypeError as err:
         raise ConfigError("cluster", str(err), source=text) from err
-    with cluster, Client(cluster, security=security) as client:
-        cluster.scale(jobs=spec["jobs"])
+    with batch, Client(batch, security=security) as client:
+        batch.scale(jobs=spec["jobs"])
         say(
             f"[dask] {spec['kind']} cluster: {spec['jobs']} jobs, dashboard {client.dashboard_link}"
         )

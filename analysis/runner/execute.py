@@ -15,6 +15,14 @@ What can go wrong, and what happens (the bookkeeping is
   already counted is dropped and its chunks redone;
 - a file is broken: see :mod:`analysis.runner.badfiles` (stop, or ``skip_bad_files``);
 - a chunk fails for another reason after Dask's ``retries``: :class:`ChunkFailed`;
+- every recovery is bounded: a chunk whose output is lost more than ``max_losses`` times
+  (default :data:`MAX_CHUNK_LOSSES`), or a live worker whose accumulator cannot be harvested
+  :data:`MAX_HARVEST_FAILURES` times in a row (retried after 1, 2, 4, ... seconds:
+  :data:`HARVEST_RETRY_DELAY`, time for the scheduler to notice a worker that is gone), stops
+  the run with
+  :class:`~processors.errors.RetryLimitExceeded` naming the chunk or worker and the last error.
+  Only a worker that has really left the cluster counts as lost: a harvest that fails while the
+  worker is still there is not turned into "redo its chunks";
 - the driver dies: after a harvest the total and the done chunks are written to a checkpoint
   (``on_harvest``), from which :func:`analysis.runner.run.run` resumes.
 
@@ -37,9 +45,24 @@ from coffea.processor.accumulator import iadd
 from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
 from analysis.runner.chunks import chunk_key, process_chunk
 from analysis.runner.ledger import DONE, HELD, RUNNING, ChunkLedger
-from processors.errors import WMassError
+from processors.errors import RetryLimitExceeded, WMassError
 
-__all__ = ["execute", "harvest_local", "held_chunks"]
+__all__ = [
+    "HARVEST_RETRY_DELAY",
+    "MAX_CHUNK_LOSSES",
+    "MAX_HARVEST_FAILURES",
+    "execute",
+    "harvest_local",
+    "held_chunks",
+]
+
+#: how often one chunk's output may be lost (its worker died or restarted, its task was
+#: cancelled) before the run stops with RetryLimitExceeded: ``execute(max_losses=...)``
+MAX_CHUNK_LOSSES = 5
+#: failed harvests in a row of a worker that is still in the cluster before the run stops
+MAX_HARVEST_FAILURES = 5
+#: seconds before the first retry of a failed harvest; doubled after each further failure
+HARVEST_RETRY_DELAY = 1.0
 
 # -- worker side ---------------------------------------------------------------------------------
 
@@ -133,16 +156,42 @@ def harvest_local(ledger: ChunkLedger, run_id: str) -> None:
     _merge(ledger, "local", _pop_run(run_id))
 
 
-def _harvest_dask(ledger: ChunkLedger, client: Any, run_id: str) -> None:
+def _harvest_dask(
+    ledger: ChunkLedger,
+    client: Any,
+    run_id: str,
+    failures: dict[str, tuple[int, float]] | None = None,
+) -> None:
+    """Pop and merge every worker's accumulator of ``run_id``. A worker that left loses its
+    chunks (redone); a worker still there whose harvest fails keeps them and is retried after
+    a growing delay, at most :data:`MAX_HARVEST_FAILURES` times in a row (``failures``: worker
+    -> (failures so far, earliest next try))."""
+    failures = {} if failures is None else failures
     live = set(client.nthreads())
     for worker in sorted(ledger.holders() - live):
         ledger.worker_lost(worker)
+        failures.pop(worker, None)
     for worker in sorted(live | ledger.holders()):
+        if failures.get(worker, (0, 0.0))[1] > time.monotonic():
+            continue  # its last harvest failed: wait before asking again
         try:
             parts = client.run(_pop_run, run_id, workers=[worker], on_error="raise")[worker]
-        except Exception:  # the worker left while we asked
-            ledger.worker_lost(worker)
-            continue
+        # broad on purpose: distributed raises many types when a worker goes away mid-call
+        # (CommClosedError, OSError, KeyError, ValueError...); which case this is, is decided
+        # just below by asking the scheduler, not by the exception's type
+        except Exception as err:
+            if worker not in set(client.nthreads()):
+                ledger.worker_lost(worker)
+                failures.pop(worker, None)
+                continue
+            n = failures.get(worker, (0, 0.0))[0] + 1
+            if n >= MAX_HARVEST_FAILURES:
+                raise RetryLimitExceeded(
+                    f"harvest of worker {worker}", n, f"{type(err).__name__}: {err}"
+                ) from err
+            failures[worker] = (n, time.monotonic() + HARVEST_RETRY_DELAY * 2 ** (n - 1))
+            continue  # its chunks stay held; a later harvest tries again
+        failures.pop(worker, None)
         _merge(ledger, worker, parts)
         del parts
 
@@ -177,6 +226,7 @@ def execute(
     on_harvest: Callable[[ChunkLedger], None] | None = None,
     progress: Any = None,
     say: Callable[[str], None] = print,
+    max_losses: int = MAX_CHUNK_LOSSES,
 ) -> ChunkLedger:
     """Process every ``todo`` chunk of ``ledger`` with ``processor`` until all are done or
     failed; ``ledger.total`` is then the merged output.
@@ -185,6 +235,8 @@ def execute(
     ``retries``: Dask retries of a chunk that raised something other than a file's error.
     ``checkpoint_interval``: seconds between harvests, after each of which ``on_harvest(ledger)``
     is called (e.g. to write a checkpoint). ``progress``: a tqdm bar counting events.
+    ``max_losses``: how often one chunk's output may be lost before
+    :class:`~processors.errors.RetryLimitExceeded` stops the run.
     """
     run_id = uuid.uuid4().hex
     if client is None:
@@ -210,6 +262,7 @@ def execute(
             on_harvest,
             progress,
             say,
+            max_losses,
         )
     return ledger
 
@@ -231,6 +284,8 @@ def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harve
                 item = ledger.chunks[i]
                 try:
                     res = _process_into_worker(processor, item, run_id, "local", i, attempt, epoch)
+                # broad on purpose: file errors come back as values, so anything raised here is
+                # a bug or a library failure; it stops the run naming the chunk (never skipped)
                 except Exception as err:
                     error = f"{type(err).__name__}: {err}"
                     raise ChunkFailed(chunk_label(item), chunk_key(item)[1], error) from err
@@ -250,9 +305,22 @@ def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harve
 
 
 def _execute_dask(
-    ledger, processor, client, run_id, retries, skip_bad_files, interval, on_harvest, progress, say
+    ledger,
+    processor,
+    client,
+    run_id,
+    retries,
+    skip_bad_files,
+    interval,
+    on_harvest,
+    progress,
+    say,
+    max_losses=MAX_CHUNK_LOSSES,
 ):
     owner = client.id
+    harvest_failures: dict[str, tuple[int, float]] = {}
+    # best effort, any error: dropping other runs' leftovers only frees memory, and a cluster
+    # that refuses run_on_scheduler (e.g. a restricted scheduler) must still run this one
     with contextlib.suppress(Exception):
         live = client.run_on_scheduler(_scheduler_clients)
         client.run(_drop_orphans, live)
@@ -262,6 +330,14 @@ def _execute_dask(
     last_harvest = last_check = time.monotonic()
 
     def submit(i: int) -> None:
+        if ledger.losses[i] > max_losses:
+            item = ledger.chunks[i]
+            raise RetryLimitExceeded(
+                chunk_label(item),
+                ledger.attempt[i],
+                f"its output was lost {ledger.losses[i]} times (workers that died or restarted "
+                f"while holding it; the bound is max_losses={max_losses})",
+            )
         attempt, epoch = ledger.start(i)
         key = f"wmass-chunk-{run_id}-{i}-{attempt}"
         fut = client.submit(
@@ -311,7 +387,7 @@ def _execute_dask(
                         f"{type(err).__name__}: {err} (after {retries} retries)",
                     ) from err
                 elif current:  # cancelled behind our back (e.g. the scheduler restarted)
-                    ledger.requeue(i)
+                    ledger.requeue(i, lost=True)
                 del fut
             _update(progress, ledger)
             now = time.monotonic()
@@ -323,14 +399,16 @@ def _execute_dask(
                 last_check = now
             due = interval is not None and now - last_harvest >= interval
             if ledger.quiet or due:
-                _harvest_dask(ledger, client, run_id)
+                _harvest_dask(ledger, client, run_id, harvest_failures)
                 if due and on_harvest is not None:
                     on_harvest(ledger)
                 last_harvest = time.monotonic()
     finally:
-        with contextlib.suppress(Exception):  # the scheduler may be gone
-            client.cancel([fut for fut, _, _ in futures.values()])
+        # cleanup, any error: the scheduler may be gone (that is often why we are here), and
+        # a cleanup failure must not hide the error that ended the run
         with contextlib.suppress(Exception):
+            client.cancel([fut for fut, _, _ in futures.values()])
+        with contextlib.suppress(Exception):  # same reason as above
             client.run(_close_run, run_id)
             client.run(_drop_orphans, client.run_on_scheduler(_scheduler_clients))
 

@@ -16,7 +16,8 @@ and merges a worker's accumulator into the total only when that is safe. The rul
   dropped whole and its chunks go back to ``todo``: output is never counted twice, and a
   dropped entry only costs recomputation.
 - A chunk the ledger believed held by W but absent from W's accumulator (W was restarted) or
-  held by a worker that left the cluster goes back to ``todo``.
+  held by a worker that left the cluster goes back to ``todo``. Each such loss is counted per
+  chunk (``losses``), so the executor can bound how often one chunk is redone.
 - When a file fails (``--skip-bad-files``) its dataset is reset: the dataset's entry is removed
   from the total, its other chunks are redone, and accumulators made before the reset no
   longer count for that dataset. The histograms, sum of weights and luminosity are therefore
@@ -76,6 +77,8 @@ class ChunkLedger:
         #: the worker whose accumulator brought each done chunk into the total
         self.merged_by: list[Hashable | None] = [None] * n
         self.attempt: list[int] = [0] * n
+        #: how often each chunk's output was lost (worker gone, restarted, task cancelled)
+        self.losses: list[int] = [0] * n
         self.epoch = 0
         self.dataset_epoch: dict[str, int] = defaultdict(int)
         self.total: dict[str, Any] = {}
@@ -154,16 +157,19 @@ class ChunkLedger:
         self.state[i], self.holder[i] = HELD, worker
         return True
 
-    def requeue(self, i: int) -> None:
-        """Chunk ``i`` must be processed again (its output was lost or dropped)."""
+    def requeue(self, i: int, *, lost: bool = False) -> None:
+        """Chunk ``i`` must be processed again (its output was dropped; ``lost``: it was lost
+        to a failure, which counts in ``losses``)."""
         if self.state[i] in (HELD, RUNNING, DONE):
             self.state[i], self.holder[i] = TODO, None
+            if lost:
+                self.losses[i] += 1
 
     def worker_lost(self, worker: Hashable) -> int:
         """``worker`` left: the chunks its accumulator held are redone. Returns how many."""
         lost = self.held_by(worker)
         for i in lost:
-            self.requeue(i)
+            self.requeue(i, lost=True)
         if worker not in self.stats.workers_lost:
             self.stats.workers_lost.append(worker)
         return len(lost)
@@ -214,7 +220,7 @@ class ChunkLedger:
         seen = set(seen)
         lost = [i for i in self.held_by(worker) if i not in seen]
         for i in lost:
-            self.requeue(i)
+            self.requeue(i, lost=True)
         return len(lost)
 
     def file_failed(self, dataset: str, filename: str, reason: str) -> None:

@@ -3,6 +3,7 @@ every chunk is processed once, and a file-level fill equals an independent refer
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -180,3 +181,101 @@ def test_bad_file_is_named_or_recorded(sample, tmp_path):
     assert result.output["wmunu"]["events_read"] == 2 * 400
     content, _ = to_histograms(result, broken)
     assert content["wmunu"].files_processed == sorted(datasets["wmunu"].files)
+
+
+# -- every recovery loop is bounded (issue 14) ---------------------------------------------------
+
+
+def _count_chunk(processor, item):
+    """Stand-in for reading a chunk: its dataset's entry counts its events."""
+    return {item.dataset: {"events": len(item)}}
+
+
+def _always_restarted(run_id):
+    """Stand-in for a worker that restarts before every harvest: its accumulator is gone."""
+    ex = importlib.import_module("analysis.runner.execute")  # the package exports execute()
+    with ex._LOCK:
+        ex._RUNS.pop(run_id, None)
+    return []
+
+
+def _harvest_breaks(run_id):
+    raise RuntimeError("cannot pickle the accumulator")
+
+
+@pytest.fixture(scope="module")
+def tiny_client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            protocol="tcp://",
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _tiny_ledger():
+    from coffea.processor.executor import WorkItem
+
+    from analysis.runner.ledger import ChunkLedger
+
+    return ChunkLedger(
+        [WorkItem("ds", "f.root", "Events", a, a + 10, "u") for a in range(0, 30, 10)]
+    )
+
+
+@pytest.mark.dask
+def test_dask_execute_with_a_stand_in_chunk_counts_each_chunk_once(tiny_client, monkeypatch):
+    ex = importlib.import_module("analysis.runner.execute")  # the package exports execute()
+
+    monkeypatch.setattr(ex, "process_chunk", _count_chunk)
+    ledger = ex.execute(_tiny_ledger(), object(), client=tiny_client, say=lambda *_: None)
+    assert ledger.total == {"ds": {"events": 30}} and ledger.losses == [0, 0, 0]
+
+
+@pytest.mark.dask
+def test_a_chunk_lost_again_and_again_stops_with_a_named_error(tiny_client, monkeypatch):
+    ex = importlib.import_module("analysis.runner.execute")  # the package exports execute()
+    from processors.errors import RetryLimitExceeded
+
+    monkeypatch.setattr(ex, "process_chunk", _count_chunk)
+    monkeypatch.setattr(ex, "_pop_run", _always_restarted)
+    ledger = _tiny_ledger()
+    with pytest.raises(RetryLimitExceeded, match=r"chunk ds:f\.root\[0:10\].*lost 3 times") as info:
+        ex.execute(ledger, object(), client=tiny_client, max_losses=2, say=lambda *_: None)
+    assert info.value.attempts == 3 and max(ledger.losses) == 3
+    assert tiny_client.run(ex.held_chunks) == {w: 0 for w in tiny_client.nthreads()}
+
+
+@pytest.mark.dask
+def test_a_live_worker_whose_harvest_fails_is_not_called_lost(tiny_client, monkeypatch):
+    ex = importlib.import_module("analysis.runner.execute")  # the package exports execute()
+    from processors.errors import RetryLimitExceeded
+
+    monkeypatch.setattr(ex, "process_chunk", _count_chunk)
+    monkeypatch.setattr(ex, "_pop_run", _harvest_breaks)
+    monkeypatch.setattr(ex, "HARVEST_RETRY_DELAY", 0.05)
+    ledger = _tiny_ledger()
+    with pytest.raises(RetryLimitExceeded, match="harvest of worker .*cannot pickle") as info:
+        ex.execute(ledger, object(), client=tiny_client, say=lambda *_: None)
+    assert info.value.attempts == ex.MAX_HARVEST_FAILURES
+    assert ledger.losses == [0, 0, 0] and ledger.stats.redone == 0  # nothing redone blindly
+
+
+def test_ledger_counts_losses_only_for_lost_output():
+    ledger = _tiny_ledger()
+    for i in ledger.todo():
+        ledger.reported(i, ledger.start(i)[0], "w1")
+    assert ledger.worker_lost("w1") == 3 and ledger.losses == [1, 1, 1]
+    for i in ledger.todo():
+        ledger.reported(i, ledger.start(i)[0], "w2")
+    assert ledger.harvested("w2", seen=[0, 1]) == 1 and ledger.losses == [1, 1, 2]
+    ledger.file_failed("ds", "f.root", "broken")  # a reset is not a loss
+    assert ledger.losses == [1, 1, 2]

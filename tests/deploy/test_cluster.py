@@ -28,6 +28,94 @@ def test_tls_cluster_uses_tls():
         assert client.submit(pow, 2, 10).result() == 1024
 
 
+@pytest.fixture(scope="module")
+def tls_cluster():
+    """A TLS-only scheduler with one in-process worker on loopback, and its credentials."""
+    from distributed import LocalCluster
+    from distributed.security import Security
+
+    security = Security.temporary()
+    with LocalCluster(
+        n_workers=1,
+        threads_per_worker=1,
+        processes=False,
+        protocol="tls://",
+        host="127.0.0.1",
+        dashboard_address=None,
+        security=security,
+    ) as cluster:
+        yield cluster.scheduler_address, security
+
+
+def test_tls_cluster_refuses_a_plaintext_client(tls_cluster):
+    from distributed import Client
+
+    address, _ = tls_cluster
+    assert address.startswith("tls://127.0.0.1:")
+    plaintext = address.replace("tls://", "tcp://")
+    with pytest.raises((OSError, TimeoutError)), Client(plaintext, timeout="3s"):
+        pass
+
+
+def test_tls_cluster_refuses_a_client_of_another_ca(tls_cluster):
+    from distributed import Client
+    from distributed.security import Security
+
+    address, _ = tls_cluster
+    other_ca = Security.temporary()
+    with pytest.raises((OSError, TimeoutError)), Client(address, timeout="3s", security=other_ca):
+        pass
+
+
+def test_tls_scheduler_is_reached_with_its_security(tls_cluster):
+    address, security = tls_cluster
+    with dask_client(scheduler=address, tls=True, security=security, quiet=True) as client:
+        assert client.security is security
+        assert client.submit(pow, 3, 4).result() == 81
+
+
+def test_tls_scheduler_without_client_credentials_is_named(tls_cluster, monkeypatch):
+    address, _ = tls_cluster
+    for var in list(os.environ):
+        if var.startswith("DASK_DISTRIBUTED__COMM__TLS") or var.startswith("DASK_DISTRIBUTED__CL"):
+            monkeypatch.delenv(var)
+    with (
+        pytest.raises(ConfigError, match="uses TLS but no client credentials"),
+        dask_client(address, quiet=True),
+    ):
+        pass
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1", "ws://10.0.0.1:8786"])
+def test_tls_with_a_plaintext_scheduler_address_stops(address):
+    with (
+        pytest.raises(ConfigError, match=r"--tls was given but the scheduler address .* not TLS"),
+        dask_client(scheduler=address, tls=True, quiet=True),
+    ):
+        pass
+
+
+def test_scheduler_and_cluster_together_are_refused():
+    both = {"scheduler": "tcp://127.0.0.1:1", "cluster": DEPLOY / "slurm.yaml"}
+    with (
+        pytest.raises(ConfigError, match="--scheduler and --cluster were both given"),
+        dask_client(**both, quiet=True),
+    ):
+        pass
+
+
+def test_cli_refuses_scheduler_with_cluster(capsys):
+    from analysis.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(
+            ["histmaker", "--datasets", "d.yaml", "--scheduler", "tcp://127.0.0.1:1"]
+            + ["--cluster", str(DEPLOY / "slurm.yaml"), "--out", "x.h5"]
+        )
+    assert info.value.code == 2
+    assert "not allowed with argument --scheduler" in capsys.readouterr().err
+
+
 def test_existing_scheduler_by_address():
     with (
         dask_client(workers=1, quiet=True) as first,
