@@ -31,6 +31,7 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules analysis fit processors corrections
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

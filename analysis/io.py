@@ -28,11 +28,18 @@ Layout (``kind="histograms"``, ``format_version=1``)::
 Every histogram reads back as the identical ``hist.Hist`` (axes, names, labels, storage,
 flow bins). Written through :func:`fit.provenance.atomic_h5` (temporary name, then rename).
 
->>> f = read_histograms("hists.h5")  # doctest: +SKIP
+>>> import tempfile, hist
+>>> h = hist.Hist.new.Reg(30, 26, 56, name="pt", label="muon pT [GeV]").Weight()
+>>> _ = h.fill(pt=[30.5, 41.0], weight=[2.0, 2.0])
+>>> ds = DatasetHistograms("wmunu", process="Wmunu", xsec_pb=20000.0, sumw=4.0,
+...                        histograms={"nominal": h})
+>>> path = Path(tempfile.mkdtemp()) / "hists.h5"
+>>> f = read_histograms(write_histograms(path, [ds], meta={}, lumi_pb=1.0))
 >>> w = f["wmunu"]
->>> w.histograms["pdf"].axes.name  # doctest: +SKIP
-('pt', 'eta', 'charge', 'passIso', 'mt', 'pdf')
->>> w.scale(f.lumi_pb)  # xsec * lumi / sumw  # doctest: +SKIP
+>>> w.histograms["nominal"] == h, w.histograms["nominal"].axes.label
+(True, ('muon pT [GeV]',))
+>>> w.scale(f.lumi_pb)  # xsec * lumi / sumw
+5000.0
 """
 
 from __future__ import annotations
@@ -352,7 +359,7 @@ def _hist_summary(group: h5py.Group) -> dict[str, Any]:
 
 def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
     """The JSON of ``wmass inspect --json`` for a histograms file
-    (contract: ``contract/inspect-histograms.schema.json``). Sums include flow bins."""
+    (contract: ``analysis/schemas/inspect-histograms.schema.json``). Sums include flow bins."""
     if not isinstance(h5file, h5py.File):
         with _open(h5file, "histograms") as f:
             return describe(f)
