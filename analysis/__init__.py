@@ -1,6 +1,6 @@
 """The things a user drives: datasets, sample generation, running on Dask, outputs, post-processing.
 
-``analysis`` holds the user-facing steps of the chain (see DESIGN.md). Its rooms (subpackages):
+``analysis`` holds the user-facing steps of the chain (see the layout in README.md). Its rooms (subpackages):
 ``generate`` (synthetic NanoAOD with known truth), ``runner`` (chunks, executors, Dask
 clusters, failures, checkpoints), ``postprocess`` (process groups, nonprompt background,
 systematic operations) and ``report`` (the HTML site and its plots). At the top: ``datasets``

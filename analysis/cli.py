@@ -1,4 +1,4 @@
-"""The ``wmass`` command: one subcommand per step of the chain (see DESIGN.md).
+"""The ``wmass`` command: one subcommand per step of the chain (see README.md).
 
 Each subcommand lives in its own module, which provides ``add_arguments(parser)`` and
 ``main(args) -> int``. Only the chosen subcommand's module is imported, so ``wmass generate``

@@ -2,9 +2,10 @@
 
 Dispatches on the root attribute ``kind`` of the HDF5 file: ``histograms`` ->
 :func:`analysis.io.describe`; ``fitinput`` / ``fitresult`` -> ``fit.describe``. ``--json``
-prints the machine-readable description (the contract in ``contract/inspect-*.schema.json``);
-without it, rich tables. A file that is not a wmass HDF5 output raises
-:class:`~processors.errors.BadInputFile` naming it.
+prints the machine-readable description (the contract in
+``analysis/schemas/inspect-*.schema.json``, see :mod:`analysis.schemas`); without it, rich
+tables. A file that is not a wmass HDF5 output raises :class:`~processors.errors.BadInputFile`
+naming it.
 
 >>> describe_file("hists.h5")["datasets"]["wmunu"]["sumw"]  # doctest: +SKIP
 """

@@ -240,7 +240,7 @@ class FitResult:
 def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
     """The ``wmass inspect --json`` dictionary of a ``fitresult`` or ``fitinput`` file.
 
-    Fit results follow ``contract/inspect-fitresult.schema.json`` (``pois.mW.value`` in MeV);
+    Fit results follow ``analysis/schemas/inspect-fitresult.schema.json`` (``pois.mW.value`` in MeV);
     fit inputs list channels (bins, masked), processes, POIs and the systematics per group.
     """
     if not isinstance(h5file, h5py.File):

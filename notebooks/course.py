@@ -4,14 +4,15 @@ Kinds: ``md``, ``code``, ``exercise`` (the learner's cell), ``solution`` (collap
 CI), ``check`` (asserts on the learner's answer).
 """
 
-# Where the real NanoAOD test files are: $WMASS_NANOAOD, or ../shared beside the clone.
+# Where the real NanoAOD test files are: $WMASS_NANOAOD, or tests/data/nanoaod of this checkout
+# (relative to notebooks/, where Jupyter and nbmake start, or to the checkout's top).
 FIND_NANOAOD = """
 import os
 from pathlib import Path
 
 def find_nanoaod() -> Path:
-    candidates = [os.environ.get("WMASS_NANOAOD"), "../../shared/data/nanoaod",
-                  "/work/shared/data/nanoaod"]
+    candidates = [os.environ.get("WMASS_NANOAOD"), "../tests/data/nanoaod",
+                  "tests/data/nanoaod"]
     for c in candidates:
         if c and (Path(c) / "nano_dy.root").exists():
             return Path(c).resolve()

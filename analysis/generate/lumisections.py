@@ -3,7 +3,7 @@ that leaves a few lumisections out, the split of the lumisections among the data
 assignment of data events to lumisections.
 
 The CSV has the columns of ``brilcalc lumi --byls -u /pb`` (as in
-``shared/data/nanoaod/lumi_small.csv``)::
+``tests/data/nanoaod/lumi_small.csv``)::
 
     #run:fill,ls,time,beamstatus,E(GeV),delivered(/pb),recorded(/pb),avgpu,source
 

@@ -11,6 +11,7 @@ import jsonschema
 import numpy as np
 import pytest
 
+from analysis.schemas import schema
 from fit import FitInput, FitResult, describe, fit
 
 _spec = importlib.util.spec_from_file_location(
@@ -18,10 +19,6 @@ _spec = importlib.util.spec_from_file_location(
 )
 fit_models = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(fit_models)
-
-SCHEMA = (
-    Path(__file__).resolve().parents[3] / "shared" / "contract" / "inspect-fitresult.schema.json"
-)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +78,7 @@ def test_describe_fitresult_validates_against_the_contract(tmp_path, w_model):
     res = fit(w_model, data="asimov", global_impacts=True)
     path = res.write(tmp_path / "fitresult.h5")
     doc = describe(path)
-    jsonschema.validate(json.loads(json.dumps(doc)), json.loads(SCHEMA.read_text()))
+    jsonschema.validate(json.loads(json.dumps(doc)), schema("fitresult"))  # packaged contract
     assert doc["pois"]["mW"]["value"] == 80379.0
     assert doc["pois"]["mW"]["error"] == pytest.approx(res.pois["mW"]["error"])
     assert doc["n_parameters"] == w_model.nparams
