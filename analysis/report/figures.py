@@ -100,15 +100,8 @@ def impact_ranking_plot(
     iax.minorticks_off()
     handles = [*ax.get_legend_handles_labels()[0], *iax.get_legend_handles_labels()[0]]
     labels = [*ax.get_legend_handles_labels()[1], *iax.get_legend_handles_labels()[1]]
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=3,
-        fontsize="small",
-        frameon=False,
-    )
+    # the smallest impacts are at the bottom: the legend goes there, clear of the axis titles
+    iax.legend(handles, labels, loc="lower right", fontsize="x-small", frameon=True)
     if poi_value is not None and poi_error is not None:
         from analysis.report.style import pdg_round
 
