@@ -239,17 +239,24 @@ def _bad_file_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:
-    """The ``treename`` TTree of ``path`` (uproot), or :class:`BadInputFile` saying why not."""
+def _open_file(path: str, **uproot_options: Any) -> Any:
+    """``path`` opened by uproot, or :class:`BadInputFile` saying why not."""
     import uproot
 
     if not is_url(path) and not Path(path).is_file():
         raise BadInputFile(path, "no such file")
-    bad_file = _bad_file_errors()
     try:
-        file = uproot.open(path, **uproot_options)
-    except bad_file as err:
+        return uproot.open(path, **uproot_options)
+    except _bad_file_errors() as err:
         raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
+
+
+def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:
+    """The ``treename`` TTree of ``path`` (uproot), or :class:`BadInputFile` saying why not."""
+    import uproot
+
+    file = _open_file(path, **uproot_options)
+    bad_file = _bad_file_errors()
     try:
         tree = file[treename]
     except uproot.KeyInFileError as err:
@@ -345,17 +352,11 @@ def read_gen_event_sumw(path: str, **uproot_options: Any) -> tuple[float, float]
     file not written by NanoAOD). A file that cannot be read raises :class:`BadInputFile`.
     """
     import numpy as np
-    import uproot
 
     from processors.columns import RUNS_ALIASES, alternatives
 
-    if not is_url(path) and not Path(path).is_file():
-        raise BadInputFile(path, "no such file")
+    file = _open_file(path, **uproot_options)
     bad_file = _bad_file_errors()
-    try:
-        file = uproot.open(path, **uproot_options)
-    except bad_file as err:
-        raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
     with file:
         try:
             if "Runs" not in file:
