@@ -15,6 +15,11 @@ from analysis.postprocess.groups import (
     mc_scale,
     systematic_group,
 )
+from analysis.postprocess.mass_templates import (
+    MASS_TEMPLATE_DEGREE,
+    factorised,
+    relative_variation,
+)
 from analysis.postprocess.nonprompt import (
     REGIONS,
     NonpromptEstimate,
@@ -33,14 +38,19 @@ from analysis.postprocess.setup import (
 )
 from analysis.postprocess.smoothing import (
     ExpPolyFit,
+    FakeRateFit,
+    FakeRateNonprompt,
     SmoothNonprompt,
+    fake_rate_nonprompt,
     fit_exp_poly,
+    fit_fake_rate,
     pt_basis,
     smooth_nonprompt,
 )
 from analysis.postprocess.syst_ops import decorrelate, mirror, symmetrise
 
 __all__ = [
+    "MASS_TEMPLATE_DEGREE",
     "NONPROMPT",
     "PROMPT_BACKGROUNDS",
     "REGIONS",
@@ -48,6 +58,8 @@ __all__ = [
     "SYSTEMATIC_GROUPS",
     "ChannelSetup",
     "ExpPolyFit",
+    "FakeRateFit",
+    "FakeRateNonprompt",
     "NonpromptEstimate",
     "Nuisance",
     "SmoothNonprompt",
@@ -55,7 +67,10 @@ __all__ = [
     "channel_setup",
     "decorrelate",
     "extended_abcd",
+    "factorised",
+    "fake_rate_nonprompt",
     "fit_exp_poly",
+    "fit_fake_rate",
     "mc_scale",
     "mirror",
     "nonprompt_estimate",
@@ -63,6 +78,7 @@ __all__ = [
     "project",
     "pt_basis",
     "region",
+    "relative_variation",
     "simple_abcd",
     "smooth_nonprompt",
     "symmetrise",

@@ -16,6 +16,8 @@ from importlib.resources import files
 from typing import Any
 
 #: the ``kind`` values that have a schema
+__all__ = ["KINDS", "schema", "validate"]
+
 KINDS = ("histograms", "fitresult")
 
 
