@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE
+from fit.provenance import atomic_write_text
 from processors.errors import ConfigError
 
 __all__ = ["add_arguments", "main", "setup_fit"]
@@ -144,7 +145,7 @@ def setup_fit(
     if closure:  # the nonprompt closure on the QCD simulation, for the report
         meta["nonprompt_closure"] = closure
     fit_input.write(out, storage=storage, meta=meta)
-    Path(out).with_suffix(".log").write_text(summary)
+    atomic_write_text(Path(out).with_suffix(".log"), summary)
     if pyhf_json is not None:
         _export_pyhf(fit_input, pyhf_json, meta)
     return fit_input, summary

@@ -765,17 +765,9 @@ def timing_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    from fit.provenance import atomic_write_text
+
+    atomic_write_text(path, text)
 
 
 def _csv_text(rows: list[dict[str, Any]], fields: Sequence[str]) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from corrections.momentum_scale import scale_corrections
 from corrections.names import CorrectionNames
 from corrections.pileup import pileup_correction
 from corrections.prefiring import prefiring_correction
+from fit.provenance import atomic_write_text
 
 __all__ = ["build_correction_set", "build_corrections", "load_truth"]
 
@@ -68,9 +68,4 @@ def build_corrections(
 ) -> Path:
     """Write the correction set built from ``truth_json`` to ``out_json`` (atomically)."""
     cset = build_correction_set(load_truth(truth_json), degree=degree, probes=probes)
-    out = Path(out_json)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(cset.model_dump_json(exclude_unset=True, indent=1))
-    os.replace(tmp, out)
-    return out
+    return atomic_write_text(out_json, cset.model_dump_json(exclude_unset=True, indent=1))

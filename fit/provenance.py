@@ -1,4 +1,9 @@
-"""Provenance for every output file, and atomic HDF5 writes.
+"""Provenance for every output file, and the one atomic writer of every output.
+
+:func:`atomic_path` is how every file of the chain is written: under a unique temporary name
+in the target's directory, fsynced, renamed into place, the directory fsynced; on failure the
+temporary file is removed and the previous output is left intact. :func:`atomic_h5` and
+:func:`atomic_write_text` are built on it.
 
 This lives in ``fit`` because ``fit`` is the one room that must stand alone (it imports nothing
 else of ours); ``analysis.io`` re-exports it so every output of the chain carries the same
@@ -17,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +30,15 @@ from typing import Any
 
 import h5py
 
-__all__ = ["PACKAGES", "atomic_h5", "provenance", "read_meta", "write_meta"]
+__all__ = [
+    "PACKAGES",
+    "atomic_h5",
+    "atomic_path",
+    "atomic_write_text",
+    "provenance",
+    "read_meta",
+    "write_meta",
+]
 
 #: Packages whose versions are recorded in every output.
 PACKAGES = (
@@ -117,23 +131,62 @@ def read_meta(group: h5py.Group) -> dict[str, Any]:
     return {k: json.loads(v) for k, v in group["meta"].attrs.items()}
 
 
+def _fsync(path: Path, *, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A unique temporary path beside ``path`` to write to; on success it is fsynced and renamed
+    to ``path`` (and the directory fsynced), on an exception removed: ``path`` is either the
+    complete new file or what it was before. Two processes writing the same ``path`` do not
+    collide (the last rename wins).
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out.txt"
+    >>> with atomic_path(target) as tmp:
+    ...     _ = tmp.write_text("done")
+    >>> target.read_text(), sorted(p.name for p in target.parent.iterdir())
+    ('done', ['out.txt'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's file is private; an output is not
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+        _fsync(path.parent, directory=True)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`atomic_path`; returns the path."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
 @contextlib.contextmanager
 def atomic_h5(
     path: str | os.PathLike, meta: Mapping[str, Any] | None = None
 ) -> Iterator[h5py.File]:
-    """Open ``path`` for writing under a temporary name; rename it into place only on success.
+    """An HDF5 file written through :func:`atomic_path`, with the provenance ``meta`` group.
 
     A crash or exception leaves no file that looks complete.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            if meta is not None:
-                write_meta(f, meta)
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        if meta is not None:
+            write_meta(f, meta)
+        yield f

@@ -1431,19 +1431,12 @@ def write_workspace(
 
     pyhf's schema allows no extra keys, so the provenance goes to ``<path>.provenance.json``.
     """
-    from .provenance import provenance
+    from .provenance import atomic_write_text, provenance
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     spec = to_workspace(fit_input, **options)
     meta = dict(meta) if meta is not None else provenance(args=options)
     for target, payload in ((path, spec), (path.with_name(path.name + ".provenance.json"), meta)):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("w") as f:
-                json.dump(payload, f)
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        atomic_write_text(target, json.dumps(payload))
     return path

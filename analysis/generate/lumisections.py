@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from fit.provenance import atomic_write_text
+
 __all__ = ["LumiPlan", "plan_lumisections"]
 
 #: (run, fill, number of lumisections, lumisections left out of the golden JSON)
@@ -98,7 +100,7 @@ class LumiPlan:
                 f"{t:%m/%d/%y %H:%M:%S},STABLE BEAMS,6800,{_decimal(self.delivered[j])},"
                 f"{_decimal(self.recorded[j])},{self.avgpu[j]:.1f},HFET"
             )
-        path.write_text("\n".join(lines) + "\n")
+        atomic_write_text(path, "\n".join(lines) + "\n")
         return path
 
     def golden_json(self) -> dict[str, list[list[int]]]:
@@ -118,7 +120,7 @@ class LumiPlan:
         return out
 
     def write_golden(self, path: Path) -> Path:
-        path.write_text(json.dumps(self.golden_json()) + "\n")
+        atomic_write_text(path, json.dumps(self.golden_json()) + "\n")
         return path
 
 

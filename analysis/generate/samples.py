@@ -55,6 +55,7 @@ from analysis.generate.processes import (
 )
 from analysis.generate.truth import DetectorTruth
 from analysis.generate.weights import TheoryCoefficients, theory_weights
+from fit.provenance import atomic_path, atomic_write_text
 from processors.errors import ConfigError
 
 __all__ = [
@@ -229,8 +230,8 @@ class _Writer:
     at the end, a TTree ``LuminosityBlocks`` listing the lumisections the file covers."""
 
     def __init__(self, path: Path, compression: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = path.with_name(path.name + ".tmp")
+        self._atomic = atomic_path(path)  # entered here, left by close()
+        self.tmp = self._atomic.__enter__()
         self.path = path
         self.file = uproot.recreate(self.tmp, compression=COMPRESSIONS[compression]())
         self.tree = None
@@ -258,7 +259,7 @@ class _Writer:
 
     def close(self) -> None:
         self.file.close()
-        os.replace(self.tmp, self.path)
+        self._atomic.__exit__(None, None, None)
 
 
 def _counts(events: int, files_per_process: int) -> dict[str, int]:
@@ -488,13 +489,13 @@ def generate_samples(
         events_data_written=sum(r["nevents"] for r in data),
         xsec_pb={name: s.xsec_pb for name, s in PROCESSES.items()},
     )
-    _write_text(out / "truth.json", json.dumps(truth_json, indent=1))
+    atomic_write_text(out / "truth.json", json.dumps(truth_json, indent=1))
     if corrections:
         from corrections import build_corrections
 
         build_corrections(out / "truth.json", out / "corrections.json")
     spec_yaml = {"lumi_pb": lumi.lumi_golden_pb, "datasets": datasets}
-    _write_text(out / "datasets.yaml", yaml.safe_dump(spec_yaml, sort_keys=False))
+    atomic_write_text(out / "datasets.yaml", yaml.safe_dump(spec_yaml, sort_keys=False))
     from fit.provenance import provenance
 
     args = {
@@ -508,7 +509,9 @@ def generate_samples(
         "batch_size": batch_size,
         "generator_version": GENERATOR_VERSION,
     }
-    _write_text(out / "provenance.json", json.dumps(provenance(args, command=command), indent=1))
+    atomic_write_text(
+        out / "provenance.json", json.dumps(provenance(args, command=command), indent=1)
+    )
     return out / "datasets.yaml"
 
 
@@ -540,12 +543,6 @@ def _run(plan: _Plan, tasks: list[tuple[str, int]], jobs: int, bar: Any) -> list
             results.append(future.result())
             bar.update(size(futures[future]))
     return results
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 class _NoBar:

@@ -29,6 +29,7 @@ from analysis.report.style import (
     save_figure,
     style_kwargs,
 )
+from fit.provenance import atomic_write_text
 
 __all__ = [
     "PALETTE",
@@ -156,7 +157,7 @@ def write_plot_log(
         parts += ["-" * 72, f"Meta info from input file {name}", "-" * 72]
         parts.append(json.dumps({k: v for k, v in m.items() if k != "git_diff"}, indent=2))
     parts += ["-" * 72, "git diff of the code that made this plot:", meta.get("git_diff", "") or ""]
-    log.write_text("\n".join(parts) + "\n")
+    atomic_write_text(log, "\n".join(parts) + "\n")
     return log
 
 
@@ -320,7 +321,7 @@ def write_plotly_js(directory: str | os.PathLike) -> Path:
     path = Path(directory) / PLOTLY_JS
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(get_plotlyjs(), encoding="utf-8")
+        atomic_write_text(path, get_plotlyjs())
     return path
 
 
@@ -455,5 +456,5 @@ td,th{{border:1px solid #ccc;padding:2px 6px}} th{{cursor:pointer;background:#ee
 <script>{script}</script></body></html>
 """
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    atomic_write_text(out, page)
     return out

@@ -23,14 +23,16 @@ projection; this needs the fit input, found in the fit result's provenance or gi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
+import fcntl
 import html
 import json
 import os
 import re
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +51,7 @@ from analysis.report.plots import (
     yields_table,
 )
 from analysis.report.style import axis_label, charge_labels, pdg_round
-from fit.provenance import provenance
+from fit.provenance import atomic_write_text, provenance
 from processors.errors import WMassError
 
 __all__ = ["ReportError", "add_arguments", "main", "run_name", "write_report"]
@@ -973,7 +975,25 @@ def _history(runs: Sequence[Mapping[str, Any]]) -> str:
     return "".join(parts)
 
 
+@contextlib.contextmanager
+def _site_lock(out: Path) -> Iterator[None]:
+    """An exclusive lock on the site (``out/.lock``) while its index is read, changed and
+    written: two reports into one site at once both land in ``runs.json``."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _update_index(out: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    with _site_lock(out):
+        return _update_index_locked(out, entry)
+
+
+def _update_index_locked(out: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     path = out / RUNS_JSON
     runs: list[dict[str, Any]] = []
     if path.exists():
@@ -984,15 +1004,9 @@ def _update_index(out: Path, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
     runs = [r for r in runs if r.get("name") != entry["name"]]
     runs.append(dict(entry))
     runs.sort(key=lambda r: (str(r.get("time", "")), r["name"]), reverse=True)
-    _atomic_text(path, json.dumps({"runs": runs}, indent=1))
-    _atomic_text(out / "index.html", _index_page(runs))
+    atomic_write_text(path, json.dumps({"runs": runs}, indent=1))
+    atomic_write_text(out / "index.html", _index_page(runs))
     return runs
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- API
@@ -1096,11 +1110,11 @@ def write_report(
         )
         impact_pages[poi] = page
     page = run_dir / "index.html"
-    _atomic_text(
+    atomic_write_text(
         page,
         _run_page(name, result, fitresult, plots, totals, samples_html, impact_pages, note),
     )
-    (run_dir / "meta.json").write_text(json.dumps(meta, indent=1))
+    atomic_write_text(run_dir / "meta.json", json.dumps(meta, indent=1))
     _update_index(
         out,
         {

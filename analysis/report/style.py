@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fit.provenance import atomic_path
+
 __all__ = [
     "AXIS_LABELS",
     "PROCESS_LABELS",
@@ -165,7 +167,8 @@ def save_figure(fig: Any, out: str | os.PathLike, formats: Sequence[str]) -> lis
     paths = []
     for fmt in formats:
         path = out.with_suffix(f".{fmt}")
-        fig.savefig(path, bbox_inches="tight", dpi=100)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, bbox_inches="tight", dpi=100)
         paths.append(path)
     plt.close(fig)
     return paths
