@@ -19,6 +19,10 @@ __all__ = ["COMMANDS", "load_command", "main"]
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("analysis.generate.samples", "write synthetic NanoAOD samples with known truth"),
+    "calibrate": (
+        "analysis.calibrate.cli",
+        "measure muon scale factors and momentum scale on Z->mumu (correctionlib)",
+    ),
     "histmaker": ("analysis.histmaker", "fill histograms with all variations from NanoAOD"),
     "setup-fit": ("analysis.setup_fit", "post-process histograms into a fit input"),
     "fit": ("fit.cli", "profile-likelihood fit: POIs, pulls, impacts, GOF"),
@@ -30,7 +34,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 EPILOG = """\
 typical chain:
   wmass generate  --out samples/ --events 200000
+  wmass calibrate --datasets samples/datasets.yaml --out calib.json   (optional)
   wmass histmaker --analysis wmass --datasets samples/datasets.yaml --out hists.h5
+                  [--corrections calib.json]
   wmass setup-fit hists.h5 --out fitinput.h5
   wmass fit       fitinput.h5 --out fitresult.h5 --impacts --global-impacts
   wmass report    fitresult.h5 hists.h5 --out site/
