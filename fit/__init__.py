@@ -13,7 +13,7 @@ Usable on its own (imports nothing else of wmass)::
     result.pois["mW"]          # {"value": MeV, "error": MeV, ...}
     result.write("fitresult.h5")
 
-Modules: :mod:`fit.writer` (FitInput, builder, ``fitinput.h5``), :mod:`fit.model` (the NLL,
+Modules: :mod:`fit.writer` (FitInput, ``fitinput.h5``), :mod:`fit.builder` (FitInputBuilder), :mod:`fit.model` (the NLL,
 structured sparse and dense JAX), :mod:`fit.minimize` (trust-region Newton), :mod:`fit.fitter`
 (``fit``, ``scan``), :mod:`fit.uncertainties` (covariance, impacts, global impacts),
 :mod:`fit.gof`, :mod:`fit.toys`, :mod:`fit.result` (FitResult, ``fitresult.h5``, ``describe``).
@@ -37,7 +37,7 @@ _SOURCES = {
     "FitDidNotConverge": "errors",
     "FitError": "errors",
     "FitInput": "writer",
-    "FitInputBuilder": "writer",
+    "FitInputBuilder": "builder",
     "FitInputError": "errors",
     "FitResult": "result",
     "MinimizeResult": "minimize",
@@ -73,12 +73,13 @@ __all__ = [
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from . import minimize
+    from .builder import FitInputBuilder
     from .errors import FitDidNotConverge, FitError, FitInputError
     from .fitter import MINIMIZERS, fit, make_model, minimize_model, scan
     from .minimize import MinimizeResult
     from .model import DenseModel, Model
     from .result import FitResult, describe
-    from .writer import POI, Channel, FitInput, FitInputBuilder
+    from .writer import POI, Channel, FitInput
 
 
 def __getattr__(name: str) -> Any:

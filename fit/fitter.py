@@ -1,7 +1,7 @@
 """``fit.fit``: fit a :class:`fit.FitInput` and collect everything into a :class:`fit.FitResult`.
 
 >>> import numpy as np
->>> from fit.writer import FitInputBuilder
+>>> from fit.builder import FitInputBuilder
 >>> b = FitInputBuilder()
 >>> b.add_channel("sr", np.array([110.0, 205.0, 290.0]))
 >>> b.add_process("sr", "sig", np.array([10.0, 20.0, 30.0]), signal=True)

@@ -28,7 +28,7 @@ nuisances) as a dense block multiplied by BLAS and the rest (one eta slice each)
 models and for the cross-checks in the tests.
 
 >>> import numpy as np
->>> from fit.writer import FitInputBuilder
+>>> from fit.builder import FitInputBuilder
 >>> b = FitInputBuilder()
 >>> b.add_channel("sr", np.array([12.0, 20.0]))
 >>> b.add_process("sr", "sig", np.array([10.0, 20.0]), signal=True)

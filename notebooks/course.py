@@ -804,7 +804,7 @@ import hist
 import numpy as np
 
 from fit.fitter import fit
-from fit.writer import FitInputBuilder
+from fit.builder import FitInputBuilder
 
 MW_REF = 80379.0
 eta = hist.axis.Regular(4, -2.4, 2.4, name="eta")

@@ -804,7 +804,7 @@ def build_fit_input(
     predictions) or a variation label (e.g. ``massShift50MeV``: the nominal with that
     variation applied to every process that has it).
     """
-    from fit.writer import FitInputBuilder
+    from fit.builder import FitInputBuilder
 
     b = FitInputBuilder()
     for s in setups:

@@ -20,10 +20,10 @@ from analysis.report import ReportError, write_report
 from analysis.report.plots import project
 from analysis.report.site import _Bands
 from analysis.report.style import pdg_round
+from fit.builder import FitInputBuilder
 from fit.fitter import fit
 from fit.model import Model
 from fit.provenance import provenance
-from fit.writer import FitInputBuilder
 from tests.services import browser_page
 
 MW_REF = 80379.0
