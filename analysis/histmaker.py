@@ -237,6 +237,7 @@ def histmaker(
     scheduler: str | None = None,
     cluster: str | os.PathLike | None = None,
     tls: bool = False,
+    scheduler_host: str | None = None,
     client: Any = None,
     max_files: int | None = None,
     corrections: str | os.PathLike | None = None,
@@ -298,7 +299,12 @@ def histmaker(
         from analysis.runner.cluster import dask_client
 
         with dask_client(
-            scheduler=scheduler, cluster=cluster, workers=workers, tls=tls, quiet=not progress
+            scheduler=scheduler,
+            cluster=cluster,
+            workers=workers,
+            tls=tls,
+            quiet=not progress,
+            scheduler_host=scheduler_host,
         ) as c:
             result = run(processor, datasets, executor="dask", client=c, meta=meta, **options)
     else:
@@ -372,6 +378,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--tls", action="store_true", help="secure the cluster with TLS")
     parser.add_argument(
+        "--scheduler-host",
+        default=None,
+        metavar="ADDR",
+        help="with --cluster: the address the scheduler listens on, reachable by the workers "
+        "on other nodes (default: the YAML's scheduler_host, else this machine's routable "
+        "address)",
+    )
+    parser.add_argument(
         "--max-files",
         type=int,
         default=None,
@@ -437,6 +451,7 @@ def main(args: argparse.Namespace) -> int:
                 scheduler=args.scheduler,
                 cluster=args.cluster,
                 tls=args.tls,
+                scheduler_host=args.scheduler_host,
                 max_files=args.max_files,
                 corrections=args.corrections,
                 variations=variations,

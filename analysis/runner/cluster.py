@@ -10,7 +10,10 @@
 Transport (see ``docs/security.md``): chunk tasks are pickled calls, so whoever can talk to the
 scheduler can run code on the workers. Therefore:
 
-- clusters started here listen on 127.0.0.1 only (scheduler, workers, dashboard); ``tls=True``
+- a local cluster listens on 127.0.0.1 only (scheduler, workers, dashboard); a batch
+  cluster's scheduler listens where its workers on other nodes reach it (``scheduler_host``
+  of the YAML or ``--scheduler-host``; default: this machine's routable address) and its
+  dashboard on 127.0.0.1: use ``--tls`` there; ``tls=True``
   also secures them with distributed's temporary TLS credentials (a fresh CA per run);
 - a ``tls://`` scheduler is always reached with a ``Security`` object: the one passed in, or
   the client credentials of dask's config (``distributed.comm.tls.ca-file``,
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -49,14 +53,43 @@ __all__ = [
 #: ``kind:`` of a deploy YAML -> the dask-jobqueue class that runs it.
 JOBQUEUE_KINDS = {"slurm": "SLURMCluster", "htcondor": "HTCondorCluster", "pbs": "PBSCluster"}
 
-_SPEC_KEYS = {"kind", "jobs", "wait_timeout", "cluster"}
+_SPEC_KEYS = {"kind", "jobs", "wait_timeout", "cluster", "scheduler_host"}
 
 #: address schemes whose connection is encrypted (``gateway://``: Dask Gateway's TLS proxy)
 ENCRYPTED_SCHEMES = {"tls", "wss", "gateway"}
 
 
 class ClusterSpec(dict):
-    """A deploy YAML: ``kind``, ``jobs`` (how many to start), ``cluster`` (class keywords)."""
+    """A deploy YAML: ``kind``, ``jobs`` (how many to start), ``cluster`` (class keywords),
+    ``scheduler_host`` (where the scheduler listens: ``auto`` or an address)."""
+
+
+def routable_address() -> str:
+    """This machine's address on its default route (no packet is sent), for a scheduler that
+    workers on other nodes must reach; the host name's address when there is no route.
+
+    >>> import ipaddress
+    >>> ipaddress.ip_address(routable_address()).version
+    4
+    """
+    # connect() on UDP sends nothing: it only asks the kernel which source address the route
+    # to a (public, then private) address would use
+    for target in ("8.8.8.8", "10.255.255.255"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.connect((target, 9))
+            except OSError:  # no route there: try the next
+                continue
+            return str(s.getsockname()[0])
+    return socket.gethostbyname(socket.gethostname())
+
+
+def resolve_scheduler_host(spec_host: str | None, cli_host: str | None) -> str:
+    """The address a batch cluster's scheduler listens on: the command line's
+    ``--scheduler-host``, else the YAML's ``scheduler_host``, else ``auto`` (the machine's
+    routable address: workers run on other nodes, loopback would not reach them)."""
+    host = cli_host or spec_host or "auto"
+    return routable_address() if host == "auto" else host
 
 
 def load_cluster_spec(path: str | os.PathLike) -> ClusterSpec:
@@ -87,8 +120,17 @@ def load_cluster_spec(path: str | os.PathLike) -> ClusterSpec:
     cluster = spec.get("cluster", {}) or {}
     if not isinstance(cluster, Mapping):
         raise ConfigError("cluster", "must be a mapping of cluster keywords", str(path))
+    host = spec.get("scheduler_host")
+    if host is not None and (not isinstance(host, str) or not host.strip()):
+        raise ConfigError(
+            "scheduler_host", f"must be 'auto' or an address, got {host!r}", str(path)
+        )
     return ClusterSpec(
-        kind=kind, jobs=jobs, wait_timeout=spec.get("wait_timeout", 120), cluster=dict(cluster)
+        kind=kind,
+        jobs=jobs,
+        wait_timeout=spec.get("wait_timeout", 120),
+        cluster=dict(cluster),
+        scheduler_host=host,
     )
 
 
@@ -176,6 +218,7 @@ def dask_client(
     security: Any = None,
     memory_limit: str | None = "auto",
     quiet: bool = False,
+    scheduler_host: str | None = None,
 ) -> Iterator[Any]:
     """Yield a connected ``distributed.Client`` for ``where`` (see the module docstring).
 
@@ -226,7 +269,9 @@ def dask_client(
     import dask_jobqueue
 
     cls = getattr(dask_jobqueue, JOBQUEUE_KINDS[spec["kind"]])
-    options = {"scheduler_options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
+    host = resolve_scheduler_host(spec.get("scheduler_host"), scheduler_host)
+    # the workers (other nodes) must reach the scheduler; the dashboard stays on loopback
+    options = {"scheduler_options": {"host": host, "dashboard_address": "127.0.0.1:0"}}
     options.update(spec["cluster"])
     if security is not None:
         options.update(security=security, protocol=protocol)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
 import pytest
 
-from analysis.runner.cluster import dask_client, load_cluster_spec
+from analysis.runner.cluster import (
+    dask_client,
+    load_cluster_spec,
+    resolve_scheduler_host,
+    routable_address,
+)
 from processors.errors import ConfigError
 from tests.services import slurm_cluster
 
@@ -164,5 +170,24 @@ def test_slurm_recipe_starts_workers_through_sbatch(tmp_path, monkeypatch):
         with dask_client(spec, quiet=True) as client:
             client.wait_for_workers(2, timeout=90)
             hosts = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+            scheduler = client.scheduler.address
     assert len(hosts) == 2
     assert all(job_id for job_id in hosts.values())
+    # the batch workers reached a scheduler on the routable address, not on loopback
+    host = routable_address()
+    assert not ipaddress.ip_address(host).is_loopback
+    assert scheduler.startswith(f"tcp://{host}:")
+    assert all(addr.startswith(f"tcp://{host}:") for addr in hosts)
+
+
+def test_scheduler_host_comes_from_the_command_line_then_the_yaml_then_the_route(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("kind: slurm\nscheduler_host: 10.1.2.3\n")
+    spec = load_cluster_spec(path)
+    assert resolve_scheduler_host(spec["scheduler_host"], None) == "10.1.2.3"
+    assert resolve_scheduler_host(spec["scheduler_host"], "10.9.9.9") == "10.9.9.9"
+    assert resolve_scheduler_host(None, None) == routable_address()
+    assert resolve_scheduler_host("auto", None) == routable_address()
+    path.write_text("kind: slurm\nscheduler_host: 3\n")
+    with pytest.raises(ConfigError, match="scheduler_host"):
+        load_cluster_spec(path)
