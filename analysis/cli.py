@@ -60,6 +60,19 @@ def load_command(name: str):
     return module
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to an option's help unless the help already says its default,
+    or the default is ``None``, ``False`` or suppressed (nothing worth saying)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "%(default)" in text or "(default:" in text or action.default in (None, False):
+            return text
+        if action.default is argparse.SUPPRESS:
+            return text
+        return super()._get_help_string(action) or text
+
+
 def _parser(selected: str | None):
     parser = argparse.ArgumentParser(
         prog="wmass",
@@ -74,7 +87,7 @@ def _parser(selected: str | None):
             name,
             help=help_,
             description=help_,
-            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+            formatter_class=_HelpFormatter,
         )
         if name == selected:
             module = load_command(name)

@@ -275,6 +275,13 @@ def _strings(dset: h5py.Dataset) -> list[str]:
 def file_kind(path: str | os.PathLike) -> str:
     """The root ``kind`` attribute of an output file; :class:`BadInputFile` if it is not one."""
     path = str(path)
+    if Path(path).is_dir():
+        found = sorted(p.name for p in Path(path).glob("*.h5"))
+        hint = f" (it holds {', '.join(found[:5])})" if found else ""
+        raise BadInputFile(
+            path,
+            "a directory, not a file: give hists.h5, fitinput.h5 or fitresult.h5" + hint,
+        )
     if not Path(path).is_file():
         raise BadInputFile(path, "no such file")
     if not h5py.is_hdf5(path):

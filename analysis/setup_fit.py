@@ -88,7 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="per-bin mass templates, with their simulation noise (biased towards the "
         "reference mass on small samples; for comparison only)",
     )
-    parser.add_argument("--storage", choices=["sparse", "dense"], default="sparse")
+    parser.add_argument(
+        "--storage",
+        choices=["sparse", "dense"],
+        default="sparse",
+        help="how fitinput.h5 stores the log-kappa matrix (sparse: the non-zero entries; dense: "
+        "the full [bins, processes, parameters] array, for small models)",
+    )
     parser.add_argument("--pyhf-json", type=Path, default=None, help="also export a pyhf workspace")
 
 

@@ -579,7 +579,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="golden luminosity of the data (default: data W events = signal MC / 4)",
     )
-    parser.add_argument("--compression", choices=sorted(COMPRESSIONS), default=DEFAULT_COMPRESSION)
+    parser.add_argument(
+        "--compression",
+        choices=sorted(COMPRESSIONS),
+        default=DEFAULT_COMPRESSION,
+        help="ROOT basket compression (lz4: fast to read, as NanoAOD; zstd: smaller files)",
+    )
     parser.add_argument(
         "--jobs", type=int, default=1, help="processes writing files in parallel (same arrays)"
     )

@@ -73,6 +73,13 @@ def test_other_files_are_refused_by_name(tmp_path, capsys):
     assert info.value.path == str(odd)
 
 
+def test_a_directory_is_named_as_one_with_the_outputs_it_holds(hists, capsys):
+    site = hists.parent
+    assert main(["inspect", str(site)]) == 1
+    err = capsys.readouterr().err
+    assert "a directory, not a file" in err and hists.name in err
+
+
 def test_fit_files_go_to_the_fit_package(tmp_path, capsys):
     """A fitinput.h5 (made by the fit package's own writer) is described by ``fit.describe``."""
     spec = importlib.util.spec_from_file_location(
