@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 from typing import Any
 
@@ -61,6 +62,42 @@ def _meta_table(meta: dict[str, Any]) -> Any:
     return table
 
 
+def _number(x: Any, fmt: str = ".4g") -> str:
+    return format(x, fmt) if isinstance(x, int | float) and not isinstance(x, bool) else str(x)
+
+
+def _human(key: str, value: Any) -> str:
+    """A value of a description as a person reads it: POIs rounded to their error, the
+    goodness of fit as chi2/ndf and p, impacts to 0.1 of the unit, other numbers to 4 digits
+    (``--json`` keeps every digit)."""
+    from fit.result import rounded
+
+    if isinstance(value, str):
+        return value
+    if key == "pois" and isinstance(value, dict):
+        parts = []
+        for name, d in value.items():
+            v, e = rounded(float(d.get("value", math.nan)), float(d.get("error", math.nan)))
+            parts.append(f"{name} = {v} ± {e} {d.get('unit', '')}".rstrip())
+        return "\n".join(parts)
+    if key == "gof" and isinstance(value, dict) and {"chi2", "ndf"} <= set(value):
+        p = value.get("p_value")
+        return f"chi2/ndf = {value['chi2']:.1f}/{value['ndf']}, p = {_number(p, '.3g')}"
+    if key == "global_impacts" and isinstance(value, dict):
+        lines = []
+        for poi, groups in value.items():
+            ranked = sorted(groups.items(), key=lambda kv: -abs(kv[1]))
+            lines.append(f"{poi}: " + ", ".join(f"{g} {v:.1f}" for g, v in ranked))
+        return "\n".join(lines)
+    if key in ("nll",) and isinstance(value, float):
+        return f"{value:.2f}"
+    if key.endswith("_s") and isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, float):
+        return _number(value)
+    return json.dumps(value)
+
+
 def render(desc: dict[str, Any]) -> list[Any]:
     """Rich renderables of a description (histograms files in detail, others as key/values)."""
     from rich.table import Table
@@ -98,7 +135,7 @@ def render(desc: dict[str, Any]) -> list[Any]:
         table.add_column("value", overflow="fold")
         for key, value in desc.items():
             if key != "meta":
-                table.add_row(key, value if isinstance(value, str) else json.dumps(value))
+                table.add_row(key, _human(key, value))
         out.append(table)
     out.append(_meta_table(desc.get("meta", {})))
     return out

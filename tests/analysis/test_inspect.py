@@ -96,3 +96,15 @@ def test_fit_files_go_to_the_fit_package(tmp_path, capsys):
     assert doc["kind"] == "fitinput" and "processes" in doc
     assert main(["inspect", str(path)]) == 0
     assert "fitinput" in capsys.readouterr().out
+
+
+def test_a_fit_result_reads_rounded_to_its_uncertainty(tmp_path, capsys):
+    from analysis.inspect import _human
+
+    pois = {"mW": {"value": 80529.4192449508, "error": 138.07128865056643, "unit": "MeV"}}
+    assert _human("pois", pois) == "mW = 80530 ± 140 MeV"
+    gof = {"chi2": 2389.4486426766366, "ndf": 2878, "p_value": 0.9999999999959254}
+    assert _human("gof", gof) == "chi2/ndf = 2389.4/2878, p = 1"
+    impacts = {"mW": {"PDF": 13.4730728545726, "data_stat": 119.34200685165479}}
+    assert _human("global_impacts", impacts) == "mW: data_stat 119.3, PDF 13.5"
+    assert _human("nll", 1194.7243213383183) == "1194.72"
