@@ -37,17 +37,17 @@ Masked channels contribute no likelihood term, only predictions (their data is i
     logk                        dense: [B, P, K] (symmetric) or [B, P, 2, K] (0 = up, 1 = down)
     logk_sparse/{row,col,up[,down]}  sparse: COO with row = b * P + p
 
->>> import hist, numpy as np
+>>> import tempfile
+>>> import numpy as np
 >>> from fit.builder import FitInputBuilder
->>> ax = hist.axis.Regular(4, 0, 4, name="x")
 >>> b = FitInputBuilder()
->>> b.add_channel("sr", hist.Hist(ax, data=np.array([10.0, 20, 30, 40])))
->>> b.add_process("sr", "sig", hist.Hist(ax, data=np.array([10.0, 20, 30, 40])), signal=True)
+>>> b.add_channel("sr", np.array([12.0, 20.0]))
+>>> b.add_process("sr", "sig", np.array([10.0, 20.0]), signal=True)
 >>> b.add_poi("mu")
->>> b.add_norm("lumi", ["sig"], 1.02, group="luminosity")
->>> fi = b.build()
->>> fi.parameters, fi.nbins, fi.nprocs
-(['mu', 'lumi'], 4, 1)
+>>> path = b.build().write(Path(tempfile.mkdtemp()) / "fitinput.h5", meta={})
+>>> back = FitInput.read(path)
+>>> back.parameters, back.nominal.tolist(), back.data.tolist()
+(['mu'], [[10.0], [20.0]], [12.0, 20.0])
 """
 
 from __future__ import annotations
