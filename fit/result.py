@@ -25,6 +25,7 @@ All impacts are in the POI's reported units (MeV for ``mW``).
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,20 +44,37 @@ __all__ = ["FORMAT_VERSION", "FitResult", "describe", "rounded"]
 FORMAT_VERSION = 1
 
 
-def rounded(value: float, error: float, digits: int = 2) -> tuple[str, str]:
-    """``value`` and ``error`` as a person reads them: the error to ``digits`` significant
-    digits and the value to the same decimal place.
+def rounded(value: float, error: float) -> tuple[str, str]:
+    """``value`` and ``error`` as a person reads them, by the PDG rule: the three leading digits
+    of the error decide 2 significant digits (100-354), 1 (355-949), or rounding up to 1000 and
+    2 digits (950-999); the value to the same decimal place. The one rounding of the chain (the
+    report, ``wmass inspect`` and the demo use it).
 
     >>> rounded(80529.4, 138.1)
     ('80530', '140')
     >>> rounded(80.3862, 0.0276)
     ('80.386', '0.028')
+    >>> rounded(80301.3, 64.11), rounded(1.2345, 0.0456), rounded(5.0, 0.0972)
+    (('80300', '60'), ('1.23', '0.05'), ('5.00', '0.10'))
     """
-    if not (np.isfinite(error) and error > 0):
-        return f"{value:.6g}", f"{error:g}"
-    place = int(np.floor(np.log10(error))) - (digits - 1)
-    decimals = max(-place, 0)
-    return f"{round(value, -place):.{decimals}f}", f"{round(error, -place):.{decimals}f}"
+    value, error = float(value), float(error)
+    if not (math.isfinite(error) and error > 0):
+        return f"{value:.6g}", f"{error:.3g}"
+    exp = math.floor(math.log10(error))
+    three = round(error / 10 ** (exp - 2))
+    if three >= 1000:
+        three, exp = three // 10, exp + 1
+    if three < 355:
+        digits = 2
+    elif three < 950:
+        digits = 1
+    else:
+        error, exp, digits = 10.0 ** (exp + 1), exp + 1, 2
+    decimals = digits - 1 - exp
+    err, val = round(error, decimals), round(value, decimals)
+    if decimals > 0:
+        return f"{val:.{decimals}f}", f"{err:.{decimals}f}"
+    return f"{val:.0f}", f"{err:.0f}"
 
 
 @dataclass

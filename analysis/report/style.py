@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from fit.provenance import atomic_path
+from fit.result import rounded as pdg_round  # the one rounding (PDG rule)
 
 __all__ = [
     "AXIS_LABELS",
@@ -114,30 +115,6 @@ def charge_labels(categories: Sequence[Any]) -> list[str]:
 def fmt_edge(x: float) -> str:
     """A bin edge as a person writes it: 6 significant digits, no trailing zeros."""
     return f"{float(x):.6g}"
-
-
-def pdg_round(value: float, error: float) -> tuple[str, str]:
-    """``value`` and ``error`` rounded by the PDG rule: the three leading digits of the error
-    decide 2 (100-354), 1 (355-949) or 2 significant digits after rounding up (950-999)."""
-    value, error = float(value), float(error)
-    if not (math.isfinite(error) and error > 0):
-        return f"{value:.6g}", f"{error:.3g}"
-    exp = math.floor(math.log10(error))
-    three = round(error / 10 ** (exp - 2))
-    if three >= 1000:
-        three, exp = three // 10, exp + 1
-    if three < 355:
-        digits = 2
-    elif three < 950:
-        digits = 1
-    else:
-        error, exp, digits = 10 ** (exp + 1), exp + 1, 2
-    decimals = digits - 1 - exp
-    err = round(error, decimals)
-    val = round(value, decimals)
-    if decimals > 0:
-        return f"{val:.{decimals}f}", f"{err:.{decimals}f}"
-    return f"{val:.0f}", f"{err:.0f}"
 
 
 def lumi_text(lumi_pb: float | None, com: float = 13) -> str:
