@@ -105,6 +105,11 @@ def _read_fitinput(path: Path):
         raise ReportError(f"{path}: not a fit input: {err}") from None
 
 
+def _poi_slug(poi: str) -> str:
+    """A POI's name as a file-name part (its impact page and figures)."""
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+
+
 def run_name(result: Any, fitresult: Path) -> str:
     """A stable, URL-safe name of a run: the fit's time and the file's stem.
 
@@ -492,7 +497,7 @@ def _fit_plots(
         if imp is None or not nuis.any():
             continue
         idx = np.flatnonzero(nuis)
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+        slug = _poi_slug(poi)
         paths = impact_ranking_plot(
             [params[i] for i in idx],
             pulls[idx],
@@ -509,7 +514,7 @@ def _fit_plots(
         add(paths, f"impact ranking on {poi} (top 30)", f"Traditional impacts on {poi}")
     for poi, sc in (result.scans or {}).items():
         d = result.pois.get(poi, {})
-        slug = re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+        slug = _poi_slug(poi)
         paths = scan_plot(
             sc["values"],
             sc["dnll"],
@@ -1093,7 +1098,7 @@ def write_report(
     nuis = np.array([p not in result.pois for p in result.parameters], dtype=bool)
     for poi in result.pois:
         imp = result.impacts.get(poi)
-        page = f"impacts_{re.sub(r'[^A-Za-z0-9_-]+', '_', poi)}.html"
+        page = f"impacts_{_poi_slug(poi)}.html"
         unit = result.pois[poi].get("unit", "")
         nuisance_page(
             [p for p, keep in zip(result.parameters, nuis, strict=True) if keep],
