@@ -4,7 +4,7 @@
   start with ``#``, columns ``run:fill,ls,time,beamstatus,E(GeV),delivered(UNIT),
   recorded(UNIT),avgpu,source`` with ``ls`` as ``"N:N"``; the unit (``/ub``, ``/nb``, ``/pb``,
   ``/fb``) is read from the header and everything is converted to pb^-1.
-- :func:`golden_mask` is coffea's :class:`coffea.lumi_tools.LumiMask` of a golden JSON
+- :func:`golden_mask` is the :class:`processors.golden.GoldenJSON` mask of a golden JSON
   (``{"run": [[first_ls, last_ls], ...]}``), the same mask the processors apply to data events.
 - :func:`integrated_lumi` sums the *recorded* luminosity of the lumisections that were read and
   are in the golden JSON. When lumisections were read but none has luminosity (wrong year's
@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from processors.errors import BadInputFile, ConfigError, MissingBranch
+from processors.golden import GoldenJSON
 
 __all__ = [
     "LUMI_TREE",
@@ -130,19 +130,14 @@ def read_lumi_csv(path: str | os.PathLike) -> LumiTable:
     return _read_lumi_csv(path, os.path.getmtime(path))
 
 
-def golden_mask(path: str | os.PathLike):
-    """coffea's ``LumiMask`` of a golden JSON; ``mask(runs, lumis) -> bool array``."""
-    from coffea.lumi_tools import LumiMask
-
+def golden_mask(path: str | os.PathLike) -> GoldenJSON:
+    """The mask of a golden JSON (:class:`processors.golden.GoldenJSON`, the one the
+    processors apply); ``mask(runs, lumis) -> bool array``."""
     path = str(path)
     if not Path(path).is_file():
         raise ConfigError("golden_json", f"no such file {path}", source=path)
     try:
-        with open(path) as f:
-            doc = json.load(f)
-        if not isinstance(doc, dict):
-            raise ValueError("top level must be {run: [[first, last], ...]}")
-        return LumiMask(path)
+        return GoldenJSON(path)
     except (ValueError, TypeError) as err:
         raise ConfigError("golden_json", f"not a golden JSON: {err}", source=path) from err
 

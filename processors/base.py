@@ -31,6 +31,7 @@ from corrections import CorrectionNames, Corrections
 from processors.columns import Columns
 from processors.errors import ConfigError
 from processors.fill import TensorFill
+from processors.golden import GoldenJSON
 from processors.selection import (
     MuonCuts,
     gen_match,
@@ -66,11 +67,13 @@ EVENT_ID = ("run", "luminosityBlock", "event")
 
 
 @functools.lru_cache(maxsize=8)
-def golden_mask(path: str) -> Any:
-    """coffea's ``LumiMask`` of a golden JSON, loaded once per process."""
-    from coffea.lumi_tools import LumiMask
-
-    return LumiMask(path)
+def golden_mask(path: str) -> GoldenJSON:
+    """The :class:`~processors.golden.GoldenJSON` mask of a golden JSON, loaded once per
+    process; a file that is missing or not a golden JSON raises :class:`ConfigError` naming it."""
+    try:
+        return GoldenJSON(path)
+    except (OSError, ValueError, TypeError) as err:
+        raise ConfigError("golden_json", f"not a readable golden JSON: {err}", source=path) from err
 
 
 @dataclass

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from analysis.datasets import open_events
-from analysis.lumi import LumiWarning, in_golden, integrated_lumi, read_lumi_csv
+from analysis.lumi import LumiWarning, golden_mask, in_golden, integrated_lumi, read_lumi_csv
 from processors import WMassProcessor
 from processors.errors import ConfigError
 
@@ -118,3 +118,27 @@ def test_data_outside_the_golden_json_is_not_filled(tmp_path):
     assert masked["events_read"] == 700 and masked["lumisections"] == {(1, 1), (1, 2)}
     assert masked["events_selected"] == first["events_selected"] < full["events_selected"]
     assert masked["histograms"]["nominal"] == first["histograms"]["nominal"]
+
+
+def test_golden_mask_equals_coffeas_lumimask_on_the_real_golden_json_and_random_ranges(tmp_path):
+    """The chain's one golden-JSON mask (numpy searchsorted) against coffea's LumiMask: the
+    real file's ranges, and random disjoint ones (coffea's parity lookup needs them disjoint,
+    as real golden JSONs are; ours also merges overlapping ranges, see its doctest)."""
+    from coffea.lumi_tools import LumiMask
+
+    rng = np.random.default_rng(7)
+    doc = {}
+    for run in rng.choice(np.arange(1, 60), 25, replace=False):
+        edges = np.sort(rng.choice(np.arange(1, 200), 2 * rng.integers(1, 6), replace=False))
+        doc[str(run)] = edges.reshape(-1, 2).tolist()
+    random_json = tmp_path / "random.json"
+    random_json.write_text(json.dumps(doc))
+    for path in (GOLDEN, random_json):
+        runs_in = [int(r) for r in json.loads(path.read_text())]
+        run = rng.choice(np.asarray(runs_in + [0, 1, 10**6]), 50_000).astype(np.uint32)
+        ls = rng.integers(0, 2_000 if path == GOLDEN else 220, 50_000).astype(np.uint32)
+        ours = golden_mask(path)(run, ls)
+        theirs = np.asarray(LumiMask(str(path))(run, ls), dtype=bool)
+        assert ours.dtype == bool
+        assert 0.05 < ours.mean() < 0.95  # both answers occur
+        np.testing.assert_array_equal(ours, theirs)
