@@ -2,9 +2,12 @@
 
 Each worker keeps **one accumulator per run in its own memory** and adds every chunk it
 processes into it; a chunk task returns only ``{"worker", "events"}`` (or the file's error as a
-value). The driver *harvests* the accumulators (pops them from the workers, one worker at a time,
-and adds them into its total) every ``checkpoint_interval`` seconds and at the end, so histogram
-memory is (workers + 2) x one output, whatever the number of chunks.
+value). Every ``checkpoint_interval`` seconds and at the end the driver *harvests* them: a task
+pinned to each worker seals its accumulator, the driver admits from the small manifests what
+may be counted, the workers add the admitted accumulators pairwise (a tree, worker to worker,
+never through the scheduler) and the driver fetches the one sum (:func:`_harvest_dask`). So
+histogram memory is about (workers + 2) x one output whatever the number of chunks, and the
+driver receives one accumulator per harvest, not one per worker.
 
 What can go wrong, and what happens (the bookkeeping is
 :class:`analysis.runner.ledger.ChunkLedger`):
@@ -156,44 +159,195 @@ def harvest_local(ledger: ChunkLedger, run_id: str) -> None:
     _merge(ledger, "local", _pop_run(run_id))
 
 
+def _seal_run(run_id: str, worker: str) -> list[tuple[int, Any, dict[str, list[tuple[int, int]]]]]:
+    """Task pinned to ``worker``: take its accumulators of ``run_id`` (they become this task's
+    result, kept in that worker's memory for the reduction). Refuses to run anywhere else, so a
+    lost result is never "recomputed" by emptying another worker's accumulator."""
+    if _worker_address() != worker:
+        raise RuntimeError(f"the harvest of {worker} was sent to {_worker_address()}")
+    return _pop_run(run_id)
+
+
+def _manifest(parts: list[tuple[int, Any, Any]]) -> list[tuple[int, Any, list[str]]]:
+    """What a sealed accumulator holds: ``[(epoch, chunk ids, datasets with an entry)]``."""
+    return [(epoch, ids, sorted(acc or {})) for epoch, acc, ids in parts]
+
+
+def _select(parts: list[tuple[int, Any, Any]], admitted: dict[int, list[str]]) -> dict[str, Any]:
+    """The admitted dataset entries of one worker's sealed accumulators, added up."""
+    out: dict[str, Any] = {}
+    for epoch, acc, _ in parts:
+        for dataset in admitted.get(epoch, ()):
+            out[dataset] = iadd(out[dataset], acc[dataset]) if dataset in out else acc[dataset]
+    return out
+
+
+def _add(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """One step of the tree reduction (in place into ``a``: its only user is this task)."""
+    for dataset, entry in b.items():
+        a[dataset] = iadd(a[dataset], entry) if dataset in a else entry
+    return a
+
+
+#: task priority of the harvest: ahead of the chunks queued on a worker
+_HARVEST_PRIORITY = 1_000
+
+
+def _await(client: Any, futures: list[Any], holders: set[str]) -> set[str]:
+    """Wait until ``futures`` are settled or a worker of ``holders`` leaves the cluster;
+    returns the holders that left (a pinned task of theirs would wait forever)."""
+    from distributed import wait
+
+    pending = [f for f in futures if not f.done()]
+    while pending:
+        gone = holders - set(client.nthreads())
+        if gone:
+            return gone
+        with contextlib.suppress(TimeoutError):  # time to look at the workers again
+            wait(pending, timeout=1.0)
+        pending = [f for f in pending if not f.done()]
+    return set()
+
+
 def _harvest_dask(
     ledger: ChunkLedger,
     client: Any,
     run_id: str,
     failures: dict[str, tuple[int, float]] | None = None,
+    say: Callable[[str], None] = print,
 ) -> None:
-    """Pop and merge every worker's accumulator of ``run_id``. A worker that left loses its
-    chunks (redone); a worker still there whose harvest fails keeps them and is retried after
-    a growing delay, at most :data:`MAX_HARVEST_FAILURES` times in a row (``failures``: worker
-    -> (failures so far, earliest next try))."""
+    """Move every worker's accumulator of ``run_id`` into ``ledger.total``, worker to worker.
+
+    1. *seal*: a task pinned to each worker takes its accumulators (the task's result stays in
+       that worker's memory) and a small *manifest* (which chunks, per dataset and epoch) comes
+       back to the driver;
+    2. the ledger *admits* the entries that may be counted (:meth:`ChunkLedger.admit`);
+    3. the admitted entries are added pairwise on the workers (a tree: log2(workers) rounds,
+       Dask moves the accumulators between workers, never through the scheduler) and the
+       driver fetches the one result directly from the worker that holds it.
+
+    A worker that left loses its chunks (redone); if a worker leaves during the reduction, the
+    chunks admitted in this harvest are redone. A worker still there whose seal fails keeps
+    its chunks and is retried after a growing delay, at most :data:`MAX_HARVEST_FAILURES`
+    times in a row (``failures``: worker -> (failures so far, earliest next try)).
+    """
     failures = {} if failures is None else failures
     live = set(client.nthreads())
     for worker in sorted(ledger.holders() - live):
         ledger.worker_lost(worker)
         failures.pop(worker, None)
-    for worker in sorted(live | ledger.holders()):
-        if failures.get(worker, (0, 0.0))[1] > time.monotonic():
-            continue  # its last harvest failed: wait before asking again
-        try:
-            parts = client.run(_pop_run, run_id, workers=[worker], on_error="raise")[worker]
-        # broad on purpose: distributed raises many types when a worker goes away mid-call
-        # (CommClosedError, OSError, KeyError, ValueError...); which case this is, is decided
-        # just below by asking the scheduler, not by the exception's type
-        except Exception as err:
-            if worker not in set(client.nthreads()):
-                ledger.worker_lost(worker)
-                failures.pop(worker, None)
+    now = time.monotonic()
+    targets = sorted(w for w in live if failures.get(w, (0, 0.0))[1] <= now)
+    tag = uuid.uuid4().hex[:8]
+    sealed = {
+        w: client.submit(
+            _seal_run,
+            run_id,
+            w,
+            key=f"wmass-seal-{run_id}-{tag}-{w}",
+            workers=[w],
+            allow_other_workers=False,
+            pure=False,
+            retries=0,
+            priority=_HARVEST_PRIORITY,
+        )
+        for w in targets
+    }
+    manifests = {
+        w: client.submit(
+            _manifest,
+            fut,
+            key=f"wmass-manifest-{run_id}-{tag}-{w}",
+            workers=[w],
+            allow_other_workers=False,
+            pure=False,
+            retries=0,
+            priority=_HARVEST_PRIORITY,
+        )
+        for w, fut in sealed.items()
+    }
+    _await(client, list(manifests.values()), set(targets))
+    admitted_chunks: list[int] = []
+    leaves = []
+    live = set(client.nthreads())
+    for w in targets:
+        fut = manifests[w]
+        if fut.status != "finished":
+            err = fut.exception() if fut.status == "error" else f"the worker left ({fut.status})"
+            sealed.pop(w).cancel()
+            fut.cancel()
+            if w not in live:
+                ledger.worker_lost(w)
+                failures.pop(w, None)
                 continue
-            n = failures.get(worker, (0, 0.0))[0] + 1
+            n = failures.get(w, (0, 0.0))[0] + 1
             if n >= MAX_HARVEST_FAILURES:
                 raise RetryLimitExceeded(
-                    f"harvest of worker {worker}", n, f"{type(err).__name__}: {err}"
-                ) from err
-            failures[worker] = (n, time.monotonic() + HARVEST_RETRY_DELAY * 2 ** (n - 1))
+                    f"harvest of worker {w}", n, f"{type(err).__name__}: {err}"
+                )
+            failures[w] = (n, time.monotonic() + HARVEST_RETRY_DELAY * 2 ** (n - 1))
             continue  # its chunks stay held; a later harvest tries again
-        failures.pop(worker, None)
-        _merge(ledger, worker, parts)
-        del parts
+        failures.pop(w, None)
+        seen: set[int] = set()
+        admitted: dict[int, list[str]] = {}
+        for epoch, ids, present in fut.result():
+            datasets = ledger.admit(w, epoch, ids, present)
+            if datasets:
+                admitted[epoch] = datasets
+                admitted_chunks.extend(int(i) for d in datasets for i, _ in ids[d])
+            seen.update(int(i) for pairs in ids.values() for i, _ in pairs)
+        ledger.harvested(w, seen)
+        if admitted:
+            leaves.append(
+                client.submit(
+                    _select,
+                    sealed[w],
+                    admitted,
+                    key=f"wmass-select-{run_id}-{tag}-{w}",
+                    workers=[w],
+                    allow_other_workers=False,
+                    pure=False,
+                    retries=0,
+                    priority=_HARVEST_PRIORITY,
+                )
+            )
+    del sealed, manifests  # the leaves hold what is still needed
+    level, depth = leaves, 0
+    while len(level) > 1:
+        depth += 1
+        pairs = [
+            client.submit(
+                _add,
+                level[i],
+                level[i + 1],
+                key=f"wmass-add-{run_id}-{tag}-{depth}-{i}",
+                pure=False,
+                retries=0,
+                priority=_HARVEST_PRIORITY,
+            )
+            for i in range(0, len(level) - 1, 2)
+        ]
+        level = pairs + level[len(pairs) * 2 :]
+    if not level:
+        return
+    holders = set(targets)
+    gone = _await(client, level, holders)
+    result = level[0]
+    if gone or result.status != "finished":
+        result.cancel()
+        n = ledger.unadmit(admitted_chunks)
+        for w in sorted(gone):
+            ledger.worker_lost(w)
+        why = f"workers {sorted(gone)} left" if gone else f"{result.exception()!r}"
+        say(f"[dask] harvest lost ({why}): redoing the {n} chunks it carried")
+        return
+    try:
+        total = client.gather(result, direct=True)
+    # a worker the driver cannot reach directly (a proxy in between): through the scheduler
+    except OSError:
+        total = client.gather(result, direct=False)
+    result.release()
+    ledger.add(total)
 
 
 def _events_settled(ledger: ChunkLedger) -> int:
@@ -399,7 +553,7 @@ def _execute_dask(
                 last_check = now
             due = interval is not None and now - last_harvest >= interval
             if ledger.quiet or due:
-                _harvest_dask(ledger, client, run_id, harvest_failures)
+                _harvest_dask(ledger, client, run_id, harvest_failures, say)
                 if due and on_harvest is not None:
                     on_harvest(ledger)
                 last_harvest = time.monotonic()

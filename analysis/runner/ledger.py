@@ -183,25 +183,38 @@ class ChunkLedger:
     ) -> None:
         """Count a harvested accumulator of ``worker`` into the total, dataset entry by entry,
         where safe. ``epoch``: when its tasks were submitted; ``chunk_ids``: per dataset, the
-        ``(chunk, attempt)`` pairs added to it."""
+        ``(chunk, attempt)`` pairs added to it. (:meth:`admit` then :meth:`add`.)"""
         accumulator = accumulator or {}
+        for dataset in self.admit(worker, epoch, chunk_ids, accumulator):
+            self.add({dataset: accumulator[dataset]})
+
+    def admit(
+        self,
+        worker: Hashable,
+        epoch: int,
+        chunk_ids: Mapping[str, Iterable[tuple[int, int]]],
+        present: Iterable[str],
+    ) -> list[str]:
+        """Decide which dataset entries of a harvested accumulator count, before its content
+        has arrived: returns the datasets whose entries must be added to the total with
+        :meth:`add` (their chunks are ``done`` from now on; :meth:`unadmit` takes them back if
+        the content is lost on its way). The other entries are dropped and their chunks redone.
+        ``present``: the datasets the accumulator has an entry for."""
+        present = set(present)
+        admitted = []
         for dataset, pairs in chunk_ids.items():
             pairs = [(int(i), int(a)) for i, a in pairs]
-            entry = accumulator.get(dataset)
             counts = Counter(i for i, _ in pairs)
             safe = (
-                entry is not None
+                dataset in present
                 and epoch >= self.dataset_epoch[dataset]
                 and all(n == 1 for n in counts.values())
                 and all(self.state[i] not in (DONE, FAILED) for i in counts)
             )
             if safe:
-                if dataset in self.total:
-                    self.total[dataset] = iadd(self.total[dataset], entry)
-                else:
-                    self.total[dataset] = entry
                 for i in counts:
                     self.state[i], self.holder[i], self.merged_by[i] = DONE, None, worker
+                admitted.append(dataset)
                 continue
             self.stats.dropped_entries += 1
             for i, attempt in pairs:
@@ -213,6 +226,24 @@ class ChunkLedger:
                     self.state[i] = TODO
                 elif self.state[i] == HELD and self.holder[i] == worker:
                     self.requeue(i)
+        return admitted
+
+    def add(self, entries: Mapping[str, Any]) -> None:
+        """Add admitted dataset entries (see :meth:`admit`) to the total."""
+        for dataset, entry in entries.items():
+            if dataset in self.total:
+                self.total[dataset] = iadd(self.total[dataset], entry)
+            else:
+                self.total[dataset] = entry
+
+    def unadmit(self, chunks: Iterable[int]) -> int:
+        """Admitted chunks whose content was lost before it reached the total (a worker died
+        during the reduction) are redone; each counts as a loss. Returns how many."""
+        lost = [i for i in chunks if self.state[i] == DONE]
+        for i in lost:
+            self.requeue(i, lost=True)
+            self.merged_by[i] = None
+        return len(lost)
 
     def harvested(self, worker: Hashable, seen: Iterable[int]) -> int:
         """After all of ``worker``'s accumulators were merged: chunks it was believed to hold

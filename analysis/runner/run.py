@@ -9,7 +9,7 @@ chunk is processed once and appears once in the output (the processors return ``
 How partial results are merged (``executor="dask"``): each worker keeps **one accumulator in its
 own memory** and adds every chunk it processes into it (coffea's in-place ``iadd``); a chunk
 task returns only a few numbers (the worker, the events). At each checkpoint and at the end the
-driver harvests the workers' accumulators one at a time and adds them up. Histogram memory is
+workers' accumulators are added pairwise on the workers and the driver fetches the sum. Histogram memory is
 therefore (workers + 2) x the size of one output, whatever the number of chunks, and a 100 MB
 W histogram is never serialised per chunk. (coffea's ``DaskExecutor`` instead returns every
 chunk's output and tree-reduces them in groups of 20, so up to ~20 outputs per reduction stay
