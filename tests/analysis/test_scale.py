@@ -5,6 +5,7 @@ the histograms are those of an uninterrupted run in this process, every chunk co
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -116,6 +117,40 @@ def test_a_chunk_that_keeps_failing_stops_the_run_naming_chunk_file_and_error(sa
     assert err.filename == datasets["wmunu"].files[1]
     assert err.chunk.startswith(f"chunk wmunu:{err.filename}[0:")  # its first chunk
     assert "ZeroDivisionError: the analysis divided by zero" in str(err)
+
+
+def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(sample, tmp_path):
+    """The harvest adds the workers' accumulators pairwise on the workers; the worker that runs
+    the first addition dies as it starts (once). The chunks of that harvest are redone and the
+    histograms equal an uninterrupted run, every chunk counted once."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    marker = tmp_path / "killed-once"
+
+    class DieOnFirstAddition(WorkerPlugin):  # local: pickled by value for the workers
+        def transition(self, key, start, finish, **kwargs):
+            adding = str(key).startswith("wmass-add") and finish == "executing"
+            if adding and not marker.exists():
+                marker.write_text(str(key))
+                os._exit(1)
+
+    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml"))
+    proc = _processor(sample, datasets)
+    reference = run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
+    (tmp_path / "cluster").mkdir()
+    three = h5.CommandLineCluster(tmp_path / "cluster", workers=3)
+    try:
+        three.client.register_plugin(DieOnFirstAddition(), name="die-on-first-addition")
+        result = run(
+            proc, datasets, executor="dask", client=three.client, chunksize=CHUNK, progress=False
+        )
+    finally:
+        three.close()
+    assert marker.exists(), "no addition ran on a worker: the harvest was not a tree"
+    assert len(result.stats.workers_lost) == 1 and result.stats.redone >= 1
+    for name in datasets:
+        assert result.output[name]["chunks"] == _planned(result, name)
+    h5.assert_same_output(result.output, reference.output)
 
 
 def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_path):
