@@ -1,8 +1,12 @@
 """What people look at: the static HTML site of fit results (``wmass report``) and its plots.
 
 :mod:`~analysis.report.site` writes the site (:func:`write_report`, the ``wmass report``
-subcommand); :mod:`~analysis.report.plots` draws the stacks, pulls, impacts and yields tables on
-plain arrays, each with its ``.log``.
+subcommand); :mod:`~analysis.report.plots` and :mod:`~analysis.report.figures` draw the stacks,
+pulls, impacts, scans, correlations, pull maps, templates and the m_W comparison on plain
+arrays (physics style: :mod:`~analysis.report.style`), each with its ``.log``;
+:mod:`~analysis.report.runplots` draws a run's figures, :mod:`~analysis.report.flags` its flags
+box and goodness of fit, :mod:`~analysis.report.names` names nuisances by their physical
+ranges, :mod:`~analysis.report.pages` writes the HTML (docs/report.md).
 """
 
 from analysis.report.plots import (

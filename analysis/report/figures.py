@@ -1,6 +1,8 @@
 """Static figures of a fit for slides: the impact ranking (Combine-style), the likelihood scan
 with its Hessian parabola, the pulls of all nuisances against N(0,1), the correlation matrix
-of the POIs and the leading nuisances, and 2D pull maps (pT x eta per charge).
+of the POIs and the leading nuisances, 2D pull maps (pT x eta per charge), the ratios of the
+signal's m_W +- 100 MeV templates to its nominal, and the m_W comparison with the published
+measurements.
 
 Each function draws on plain arrays, writes PNG (for the page) and PDF (for slides) and
 returns the paths with the matplotlib figure as ``.figure``.
@@ -19,6 +21,7 @@ from analysis.report.style import (
     axis_label,
     charge_labels,
     exp_label,
+    lumi_text,
     save_figure,
     style_kwargs,
 )
@@ -26,9 +29,11 @@ from analysis.report.style import (
 __all__ = [
     "correlation_plot",
     "impact_ranking_plot",
+    "mw_comparison_plot",
     "pull_maps",
     "pulls_histogram",
     "scan_plot",
+    "template_ratio_plot",
     "top_nuisances",
 ]
 
@@ -100,14 +105,26 @@ def impact_ranking_plot(
     iax.minorticks_off()
     handles = [*ax.get_legend_handles_labels()[0], *iax.get_legend_handles_labels()[0]]
     labels = [*ax.get_legend_handles_labels()[1], *iax.get_legend_handles_labels()[1]]
-    # the smallest impacts are at the bottom: the legend goes there, clear of the axis titles
-    iax.legend(handles, labels, loc="lower right", fontsize="x-small", frameon=True)
+    title = None
     if poi_value is not None and poi_error is not None:
         from analysis.report.style import pdg_round
 
         v, e = pdg_round(poi_value, poi_error)
-        iax.set_title(f"{_tex_safe(poi)} = {v} $\\pm$ {e} {unit}", fontsize="small", loc="right")
-    exp_label(ax, **style_kwargs(style))
+        title = f"{_tex_safe(poi)} = {v} $\\pm$ {e} {unit}".strip()
+    # the smallest impacts are at the bottom: the legend goes there, clear of the axis titles
+    iax.legend(
+        handles,
+        labels,
+        loc="lower right",
+        fontsize="x-small",
+        frameon=True,
+        title=title,
+        title_fontsize="x-small",
+    )
+    # the experiment label over the left panel, luminosity and sqrt(s) over the right one
+    kw = style_kwargs(style)
+    exp_label(ax, data=kw["data"], lumi_pb=None, rlabel=False)
+    iax.set_title(lumi_text(kw["lumi_pb"]), loc="right", fontsize="small")
     return Figure.of(fig, save_figure(fig, out, formats))
 
 
@@ -259,7 +276,10 @@ def pull_maps(
     im = None
     for k in range(ncharge):
         ax = axs[0, k]
-        im = ax.pcolormesh(eta_edges, pt_edges, pull[..., k].T, cmap="RdBu_r", vmin=-3, vmax=3)
+        # rasterised in the PDF: thousands of cells as vector paths are slow and heavy
+        im = ax.pcolormesh(
+            eta_edges, pt_edges, pull[..., k].T, cmap="RdBu_r", vmin=-3, vmax=3, rasterized=True
+        )
         ax.set_xlabel(labels.get("eta") or axis_label("eta"))
         if k == 0:
             ax.set_ylabel(labels.get("pt") or axis_label("pt"))
@@ -274,8 +294,106 @@ def pull_maps(
             fontsize="small",
             bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
         )
-        exp_label(ax, **style_kwargs(style))
+        # CMS over the first panel, the luminosity over the last
+        exp_label(ax, **style_kwargs(style), llabel=k == 0, rlabel=k == ncharge - 1)
     fig.colorbar(im, ax=axs[0, :].tolist(), label="(data $-$ pred.) / pred.$^{1/2}$")
     if title:
         fig.suptitle(title, fontsize="small", y=0.02, va="bottom")
+    return Figure.of(fig, save_figure(fig, out, formats))
+
+
+def template_ratio_plot(
+    edges: np.ndarray,
+    ratios: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    xlabel: str,
+    shift: str = "100 MeV",
+    title: str = "",
+    out: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+    style: Mapping[str, Any] | None = None,
+) -> Figure:
+    """The signal at m_W +- ``shift`` over its nominal template, per bin of ``edges``, one
+    colour per entry of ``ratios`` (``{label: (up, down)}``, e.g. one per charge): up solid,
+    down dashed."""
+    plt = _plt()
+    edges = np.asarray(edges, float)
+    fig, ax = plt.subplots(figsize=(10, 8))
+    colours = ("#3f90da", "#bd1f01", "#ffa90e", "#832db6", "#94a4a2")
+    lo, hi = 1.0, 1.0
+    for k, (lab, (up, down)) in enumerate(ratios.items()):
+        c = colours[k % len(colours)]
+        up, down = np.asarray(up, float), np.asarray(down, float)
+        ax.stairs(up, edges, baseline=None, color=c, lw=2, label=f"{lab}, $m_W$ + {shift}")
+        ax.stairs(
+            down, edges, baseline=None, color=c, lw=2, ls="--", label=f"{lab}, $m_W$ $-$ {shift}"
+        )
+        finite = np.r_[up, down][np.isfinite(np.r_[up, down])]
+        if finite.size:
+            lo, hi = min(lo, float(finite.min())), max(hi, float(finite.max()))
+    ax.axhline(1.0, color="k", lw=0.8)
+    half = max(hi - 1.0, 1.0 - lo, 1e-4) * 1.25
+    ax.set_ylim(1.0 - half, 1.0 + 1.9 * half)  # room for the legend
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("Varied / nominal signal")
+    ax.legend(
+        fontsize="small", ncol=2, loc="upper center", title=title or None, title_fontsize="small"
+    )
+    exp_label(ax, **style_kwargs(style))
+    return Figure.of(fig, save_figure(fig, out, formats))
+
+
+def mw_comparison_plot(
+    measurements: Sequence[Any],
+    *,
+    this: tuple[str, float, float] | None = None,
+    prediction: Any | None = None,
+    out: str | os.PathLike,
+    formats: Sequence[str] = ("png", "pdf"),
+    style: Mapping[str, Any] | None = None,
+) -> Figure:
+    """m_W of each published measurement (objects with ``label``, ``value``, ``error`` in
+    MeV), this fit's ``(label, value, error)`` at the bottom in red, and the electroweak-fit
+    ``prediction`` as a vertical band; each value written beside its point, rounded to its
+    uncertainty."""
+    from analysis.report.style import pdg_round
+
+    plt = _plt()
+    rows = [(m.label, float(m.value), float(m.error), "k") for m in measurements]
+    if this is not None:
+        rows.append((this[0], float(this[1]), float(this[2]), "#bd1f01"))
+    rows = rows[::-1]  # first measurement on top
+    fig, ax = plt.subplots(figsize=(11, 2.5 + 0.75 * len(rows)))
+    if prediction is not None:
+        v, e = float(prediction.value), float(prediction.error)
+        pv, pe = pdg_round(v, e)
+        ax.axvspan(
+            v - e,
+            v + e,
+            color="#94a4a2",
+            alpha=0.45,
+            lw=0,
+            label=f"{_tex_safe(prediction.label)}: {pv} $\\pm$ {pe}",
+        )
+    y = np.arange(len(rows))
+    values = np.array([r[1] for r in rows])
+    errors = np.array([r[2] for r in rows])
+    for i, (_, value, error, colour) in enumerate(rows):
+        ax.errorbar(value, i, xerr=error, fmt="o", color=colour, ms=7, capsize=4)
+    lo = float(np.min(values - errors))
+    hi = float(np.max(values + errors))
+    width = hi - lo
+    ax.set_xlim(lo - 0.15 * width, hi + 0.75 * width)
+    for i, (_, value, error, colour) in enumerate(rows):
+        v, e = pdg_round(value, error)
+        ax.text(
+            hi + 0.12 * width, i, f"{v} $\\pm$ {e}", va="center", color=colour, fontsize="small"
+        )
+    ax.set_yticks(y, [_tex_safe(r[0]) for r in rows], fontsize="small")
+    ax.set_ylim(-0.7, len(rows) - 0.3 + (0.9 if prediction is not None else 0))
+    ax.minorticks_off()
+    ax.set_xlabel("$m_W$ [MeV]")
+    if prediction is not None:
+        ax.legend(loc="upper right", fontsize="x-small", frameon=False)
+    exp_label(ax, **style_kwargs(style))
     return Figure.of(fig, save_figure(fig, out, formats))

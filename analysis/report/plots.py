@@ -95,12 +95,17 @@ def project(values: np.ndarray, shape: Sequence[int], keep: Sequence[int]) -> np
 def band_from_covariance(jacobian: Any, covariance: np.ndarray) -> np.ndarray:
     """Uncertainty per row of ``y = f(x)`` from the parameters' covariance, linearised.
 
-    ``jacobian`` is ``dy/dx`` ``[n, K]`` (dense or scipy.sparse), ``covariance`` ``[K, K]``:
-    returns ``sqrt(diag(J C J^T))``, so correlations between nuisances (e.g. anticorrelated
-    normalisations after the fit) shrink or grow the band of a sum of bins correctly.
+    ``jacobian`` is ``dy/dx`` ``[n, K]`` (dense or scipy.sparse), ``covariance`` ``[K, K]``
+    (or its diagonal ``[K]``, e.g. the priors): returns ``sqrt(diag(J C J^T))``, so
+    correlations between nuisances (e.g. anticorrelated normalisations after the fit) shrink
+    or grow the band of a sum of bins correctly.
     """
     jac = jacobian.toarray() if hasattr(jacobian, "toarray") else np.asarray(jacobian, float)
-    var = np.einsum("ik,ik->i", jac @ np.asarray(covariance, dtype=float), jac)
+    cov = np.asarray(covariance, dtype=float)
+    if cov.ndim == 1:
+        var = np.einsum("ik,ik->i", jac * cov, jac)
+    else:
+        var = np.einsum("ik,ik->i", jac @ cov, jac)
     return np.sqrt(np.clip(var, 0.0, None))
 
 
@@ -332,8 +337,9 @@ let view = ROWS.slice(), page = 0, sortKey = "impact", sortDesc = true;
 function applyFilter() {
   const q = document.getElementById("q").value.toLowerCase();
   const g = document.getElementById("group").value;
-  view = ROWS.filter(r => (!q || r.name.toLowerCase().includes(q)) && (!g || r.group === g));
-  const key = r => sortKey === "name" ? r.name : Math.abs(r[sortKey] ?? 0);
+  view = ROWS.filter(r => (!q || r.name.toLowerCase().includes(q) ||
+    r.label.toLowerCase().includes(q)) && (!g || r.group === g));
+  const key = r => sortKey === "name" ? r.label : Math.abs(r[sortKey] ?? 0);
   view.sort((a, b) => {
     const x = key(a), y = key(b);
     return (x < y ? -1 : x > y ? 1 : 0) * (sortDesc ? -1 : 1);
@@ -342,10 +348,12 @@ function applyFilter() {
 }
 function render() {
   const rows = view.slice(page * PAGE, (page + 1) * PAGE).reverse();
-  const names = rows.map(r => r.name);
+  const names = rows.map(r => r.label);
+  const raw = rows.map(r => r.name);
   const traces = [
     {x: rows.map(r => r.pull), y: names, error_x: {type: "data", array: rows.map(r => r.constraint)},
      mode: "markers", type: "scatter", name: "pull ± constraint", xaxis: "x", yaxis: "y",
+     customdata: raw, hovertemplate: "%{y}<br>%{customdata}<br>pull %{x:.3f}<extra></extra>",
      marker: {color: "black"}},
     {x: rows.map(r => r.impact_up ?? r.impact), y: names, type: "bar", orientation: "h",
      name: "impact (+1σ)", xaxis: "x2", yaxis: "y", marker: {color: "#1f77b4"}},
@@ -361,7 +369,7 @@ function render() {
   document.getElementById("pager").textContent =
     `${view.length} of ${ROWS.length} nuisances · page ${page + 1} / ${Math.max(1, Math.ceil(view.length / PAGE))}`;
   const body = document.getElementById("rows");
-  body.innerHTML = view.map(r => `<tr><td>${esc(r.name)}</td><td>${esc(r.group)}</td>` +
+  body.innerHTML = view.map(r => `<tr><td title="${esc(r.name)}">${esc(r.label)}</td><td>${esc(r.group)}</td>` +
     `<td>${fmt(r.pull)}</td><td>${fmt(r.constraint)}</td><td>${fmt(r.impact)}</td></tr>`).join("");
 }
 function esc(s) {
@@ -391,6 +399,7 @@ def nuisance_page(
     impacts: np.ndarray | None = None,
     *,
     groups: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
     poi: str = "mW",
     unit: str = "MeV",
     title: str = "Nuisance parameters",
@@ -405,6 +414,9 @@ def nuisance_page(
     row; column headers sort. Plotly is loaded from ``plotly.min.js`` beside the page, or
     from ``plotly_js`` (a relative URL, e.g. ``"../plotly.min.js"``: the caller serves it).
     ``header`` is HTML put above the controls (e.g. a link back to the run page).
+    ``labels``: what a person reads for each nuisance (its physical ranges,
+    :func:`analysis.report.names.display_name`); the raw name stays the tooltip and is
+    searchable too. Default: the names.
     """
     n = len(names)
     groups = list(groups) if groups is not None else [""] * n
@@ -416,6 +428,7 @@ def nuisance_page(
     rows = [
         {
             "name": str(names[i]),
+            "label": str(names[i] if labels is None else labels[i]),
             "group": str(groups[i]),
             "pull": _num(pulls[i]),
             "constraint": _num(constraints[i]),

@@ -164,10 +164,11 @@ def test_logs_carry_command_yields_and_input_provenance(fitted, site):
     _, result, _ = fitted
     page = site
     plots = page.parent / "plots"
-    fit_figures = ["correlations", "impacts_mW", "pulls", "scan_mW"]
+    fit_figures = ["correlations", "impacts_mW", "mw_comparison", "pulls", "scan_mW"]
     assert sorted(p.stem for p in plots.glob("*.png")) == sorted(
         [f"wmunu_{s}_{v}" for s in ("prefit", "postfit") for v in ("pullmap", "eta", "pt")]
         + fit_figures
+        + ["wmunu_templates_mW"]
     )
     assert all((plots / f"{p.stem}.log").exists() for p in plots.glob("*.png"))
     log = (plots / "wmunu_postfit_pt.log").read_text()
@@ -206,8 +207,16 @@ def test_site_in_chromium_index_run_and_impacts_pages(fitted, site, tmp_path):
         pois = page.locator("table.pois tbody tr td").all_inner_texts()
         mw = result.pois["mW"]
         assert pois[0] == "mW" and pois[1:3] == list(pdg_round(mw["value"], mw["error"]))
-        assert page.locator(".plot img").count() == 10  # 6 distributions, 4 fit figures
+        # 6 distributions, 4 fit figures, the m_W templates and the m_W comparison
+        assert page.locator(".plot img").count() == 12
         assert page.locator(".flags li").count() >= 5
+        # the figures load lazily, as a reader scrolls: scroll through the page
+        for _ in range(40):
+            page.mouse.wheel(0, 800)
+            page.wait_for_timeout(50)
+        page.wait_for_function(
+            "() => Array.from(document.querySelectorAll('.plot img')).every(i => i.complete)"
+        )
         widths = page.eval_on_selector_all(".plot img", "els => els.map(e => e.naturalWidth)")
         assert all(w > 100 for w in widths)  # every plot image actually loaded
         page.screenshot(path=str(tmp_path / "run.png"), full_page=True)
@@ -337,3 +346,176 @@ def test_names_from_inputs_are_escaped_everywhere(tmp_path):
     impacts = (page.parent / "impacts_mW.html").read_text()
     assert "<\\/script>" in impacts  # inline JSON cannot close its <script>
     assert "esc(r.name)" in impacts  # and rows are escaped when the table is built
+
+
+def _fd_bin_jacobian(model, x, eps=1e-6):
+    """d(total yield per bin)/dx by central differences: no use of the model's Jacobian."""
+    cols = []
+    for k in range(len(x)):
+        up, dn = x.copy(), x.copy()
+        up[k] += eps
+        dn[k] -= eps
+        cols.append((model.yields(up).sum(axis=1) - model.yields(dn).sum(axis=1)) / (2 * eps))
+    return np.stack(cols, axis=1)
+
+
+def test_projection_gof_equals_an_independent_numpy_computation(fitted):
+    """chi2 of the pT and eta projections, pre- and post-fit, against numpy: a finite-difference
+    Jacobian, the residual covariance S -+ J C J^T written out and solved directly."""
+    from scipy import stats
+
+    from fit.gof import projection_gofs
+
+    fi, result, _ = fitted
+    model = Model(fi)
+    gofs = projection_gofs(model, result)["wmunu"]
+    cons = np.asarray(result.constrained, bool)
+    points = {
+        "prefit": (np.zeros(model.K), np.diag(cons.astype(float)), +1.0),
+        "postfit": (np.asarray(result.values), np.asarray(result.covariance), -1.0),
+    }
+    data = np.asarray(fi.data).reshape(4, 10)
+    for stage, (x, cov, sign) in points.items():
+        n = model.yields(x).sum(axis=1).reshape(4, 10)
+        jac = _fd_bin_jacobian(model, x).reshape(4, 10, -1)
+        for axis, drop in (("eta", 1), ("pt", 0)):
+            d, p, j = data.sum(axis=drop), n.sum(axis=drop), jac.sum(axis=drop)
+            v = np.diag(p) + sign * j @ cov @ j.T
+            r = d - p
+            if stage == "prefit":  # S + J C0 J^T: full rank
+                chi2, ndf = float(r @ np.linalg.solve(v, r)), len(d)
+            else:  # the directions the fit fixes (residual variance < 1 % of S) are no dof
+                w = 1 / np.sqrt(p)
+                vw = w[:, None] * v * w[None, :]
+                ndf = int(np.sum(np.linalg.eigvalsh(vw) > 0.01))
+                chi2 = float((r * w) @ np.linalg.pinv(vw, rcond=0.01, hermitian=True) @ (r * w))
+            got = gofs[axis][stage]
+            assert got["ndf"] == ndf
+            assert got["chi2"] == pytest.approx(chi2, rel=1e-6)
+            assert got["p_value"] == pytest.approx(stats.chi2.sf(chi2, ndf), rel=1e-5)
+        # pT post-fit: two directions (the total, which the data measure far better than the
+        # 1.7 % luminosity prior, and the m_W shape) are fixed by the fit
+        assert gofs["pt"]["postfit"]["ndf"] == 8 and gofs["pt"]["prefit"]["ndf"] == 10
+    # the fit moved the prediction towards the data: the post-fit pT chi2 is the smaller
+    assert gofs["pt"]["postfit"]["chi2"] < gofs["pt"]["prefit"]["chi2"]
+
+
+def test_projection_gof_drops_the_direction_a_free_normalisation_fits():
+    """One process with a free signal strength: the fit makes the total exact, so post-fit the
+    projection has one degree of freedom fewer and its chi2 is Pearson's sum (d - n)^2 / n."""
+    from fit.gof import projection_gofs
+
+    nominal = np.array([100.0, 200.0, 300.0, 250.0, 150.0])
+    data = np.array([130.0, 190.0, 320.0, 260.0, 120.0])
+    b = FitInputBuilder()
+    ax = hist.axis.Regular(5, 26, 56, name="pt")
+    hd, hn = hist.Hist(ax), hist.Hist(ax)
+    hd[...], hn[...] = data, nominal
+    b.add_channel("sr", hd)
+    b.add_process("sr", "sig", hn, signal=True)
+    b.add_poi("mu")
+    fi = b.build()
+    result = fit(fi)
+    g = projection_gofs(Model(fi), result)["sr"]["pt"]["postfit"]
+    n = nominal * data.sum() / nominal.sum()
+    assert g["ndf"] == 4
+    assert g["chi2"] == pytest.approx(float(np.sum((data - n) ** 2 / n)), rel=1e-6)
+
+
+def test_flags_and_gof_section_show_the_projections(fitted, site):
+    from fit.gof import projection_gofs
+
+    fi, result, _ = fitted
+    gofs = projection_gofs(Model(fi), result)["wmunu"]
+    html = site.read_text()
+    flags = html[html.index('<div class="flags">') : html.index("</div>", html.index("flags"))]
+    post = gofs["pt"]["postfit"]
+    line = f"wmunu, pt: χ²/ndf = {post['chi2']:.1f}/{post['ndf']}, p = {post['p_value']:.2g}"
+    assert line in flags
+    assert "saturated GOF" in flags and "wmunu, eta:" in flags
+    section = html[html.index("<h2>Goodness of fit</h2>") :]
+    pre = gofs["eta"]["prefit"]
+    assert f"<td>{pre['chi2']:.1f}/4</td><td>{pre['p_value']:.2g}</td>" in section
+
+
+def test_nuisance_names_carry_their_physical_ranges(fitted, tmp_path):
+    """Channel axes from the fit result, eta binnings of the corrections from the payload the
+    histograms were filled with (named in the hists.h5 provenance)."""
+    from analysis.report.names import binning_of, display_name
+
+    _, result, _ = fitted
+    payload = {
+        "schema_version": 2,
+        "corrections": [
+            {
+                "name": name,
+                "version": 1,
+                "inputs": [{"name": "eta", "type": "real"}],
+                "output": {"name": "w", "type": "real"},
+                "data": {
+                    "nodetype": "binning",
+                    "input": "eta",
+                    "edges": edges,
+                    "content": [1.0] * (len(edges) - 1),
+                    "flow": "clamp",
+                },
+            }
+            for name, edges in (
+                ("muon_idip_sf", [-2.4, -0.8, -0.7, 2.4]),
+                ("muon_prefiring", [-2.4, -1.2, 1.2, 2.4]),
+                ("muon_scale_uncertainty", [-2.4, 0.0, 2.4]),
+            )
+        ],
+    }
+    corr = tmp_path / "corrections.json"
+    corr.write_text(json.dumps(payload))
+    h = hist.Hist(hist.axis.Regular(10, 26, 56, name="pt"), storage=hist.storage.Weight())
+    ds = DatasetHistograms(
+        name="w",
+        process="Wmunu",
+        xsec_pb=1.0,
+        sumw=1.0,
+        events_read=1,
+        events_selected=1,
+        files_processed=["a.root"],
+        histograms={"pt": h},
+    )
+    hists = write_histograms(
+        tmp_path / "hists.h5", [ds], provenance(args={"corrections": str(corr)})
+    )
+    b = binning_of(result, [hists])
+    assert b.eta == pytest.approx(list(np.linspace(-2.4, 2.4, 5)))  # the fit channel's eta
+    assert display_name("effStat_eta1_idip_eig2", b) == "eff. stat. ID+IP η -0.8..-0.7, eig 2"
+    assert display_name("prefiringStat_eta2", b) == "prefiring stat. η 1.2..2.4"
+    assert display_name("muonScale_eta0", b) == "muon scale η -2.4..0"
+    # the toy fit has no charge axis: a per-charge name stays raw, as does an unknown index
+    assert display_name("nonprompt_eta1_q1_eig0", b) == "nonprompt_eta1_q1_eig0"
+    assert display_name("muonScale_eta7", b) == "muonScale_eta7"
+    b.charge = [-2.0, 0.0, 2.0]
+    assert display_name("nonprompt_eta1_q1_eig0", b) == "nonprompt η -1.2..0, μ+, eig 0"
+    assert display_name("nonprompt_eta3_q0_norm", b) == "nonprompt η 1.2..2.4, μ-, norm"
+
+
+def test_new_figures_templates_and_mw_comparison(fitted, site):
+    """The m_W +-100 MeV template ratios (from the model at x_mW = +-1) and the comparison with
+    the published measurements, whose log lists every reference."""
+    from analysis.report.measurements import MW_EW_FIT, MW_MEASUREMENTS
+
+    plots = site.parent / "plots"
+    assert (plots / "wmunu_templates_mW.png").stat().st_size > 10_000
+    # the ratios drawn (listed in the log): the +-100 MeV templates of the toy over its nominal
+    c = np.linspace(27.5, 54.5, 10)
+
+    def w(mw):  # the toy's W spectrum summed over its 4 eta bins
+        return 4 * (1e4 * np.exp(-0.5 * ((c - 40.0 * mw / MW_REF) / 6.0) ** 2) + 500)
+
+    rows = (plots / "wmunu_templates_mW.log").read_text().split("pT bin")[1].splitlines()[1:11]
+    got = np.array([[float(v) for v in r.split()[1:3]] for r in rows])
+    np.testing.assert_allclose(got[:, 0], w(MW_REF + 100) / w(MW_REF), rtol=1e-5)
+    np.testing.assert_allclose(got[:, 1], w(MW_REF - 100) / w(MW_REF), rtol=1e-5)
+    log = (plots / "mw_comparison.log").read_text()
+    for m in (*MW_MEASUREMENTS, MW_EW_FIT):
+        assert m.reference in log
+    assert {m.label.split()[0] for m in MW_MEASUREMENTS} >= {"LEP", "CDF", "D0", "ATLAS", "LHCb"}
+    cms = next(m for m in MW_MEASUREMENTS if m.label.startswith("CMS"))
+    assert (cms.value, cms.error) == (80360.2, 9.9)

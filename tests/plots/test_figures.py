@@ -8,11 +8,14 @@ import numpy as np
 from analysis.report.figures import (
     correlation_plot,
     impact_ranking_plot,
+    mw_comparison_plot,
     pull_maps,
     pulls_histogram,
     scan_plot,
+    template_ratio_plot,
     top_nuisances,
 )
+from analysis.report.measurements import MW_EW_FIT, MW_MEASUREMENTS
 from analysis.report.plots import stack_plot
 from analysis.report.style import axis_label, fmt_edge, lumi_text, pdg_round, process_label
 
@@ -87,7 +90,9 @@ def test_fit_figures_are_written_with_units(tmp_path):
     assert len(ax.get_yticklabels()) == 30
     top = names[int(np.argmax(np.abs(impacts)))]
     assert ax.get_yticklabels()[-1].get_text() == top  # largest impact on top
-    assert "[MeV]" in iax.get_xlabel() and "80300 $\\pm$ 60 MeV" in iax.get_title(loc="right")
+    assert "[MeV]" in iax.get_xlabel()
+    assert iax.get_legend().get_title().get_text() == "mW = 80300 $\\pm$ 60 MeV"
+    assert iax.get_title(loc="right") == "(13 TeV)"  # no luminosity given
 
     x = np.linspace(-100, 100, 9)
     fig = scan_plot(
@@ -138,3 +143,46 @@ def test_rounding_of_numbers_people_read():
     assert lumi_text(16800.0) == "16.8 fb$^{-1}$ (13 TeV)"
     assert process_label("my_proc") == "my\\_proc"
     assert list(top_nuisances(np.array([1.0, -5.0, 3.0]), np.array([1, 1, 0], bool), 30)) == [1, 0]
+
+
+def test_template_ratios_per_charge(tmp_path):
+    edges = np.linspace(26, 56, 31)
+    up = 1 + 0.02 * np.sin((edges[:-1] - 26) / 5)
+    fig = template_ratio_plot(
+        edges,
+        {"$\\mu^{-}$": (up, 2 - up), "$\\mu^{+}$": (up * 1.01, 2 - up * 1.01)},
+        xlabel=axis_label("pt"),
+        out=tmp_path / "templates",
+        style=STYLE,
+    )
+    _written(fig)
+    ax = fig.figure.axes[0]
+    assert ax.get_xlabel() == "muon $p_{T}$ [GeV]"
+    assert ax.get_ylabel() == "Varied / nominal signal"
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "$\\mu^{-}$, $m_W$ + 100 MeV" in legend and "$\\mu^{+}$, $m_W$ $-$ 100 MeV" in legend
+    steps = [c for c in ax.patches if hasattr(c, "get_data")]
+    np.testing.assert_allclose(steps[0].get_data().values, up)
+    lo, hi = ax.get_ylim()
+    assert lo < float(np.min(2 - up * 1.01)) and hi > float(np.max(up * 1.01))
+
+
+def test_mw_comparison_with_the_published_measurements(tmp_path):
+    fig = mw_comparison_plot(
+        MW_MEASUREMENTS,
+        this=("this fit", 80410.2, 181.7),
+        prediction=MW_EW_FIT,
+        out=tmp_path / "mw",
+        style=STYLE,
+    )
+    _written(fig)
+    ax = fig.figure.axes[0]
+    assert ax.get_xlabel() == "$m_W$ [MeV]"
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert ticks[0] == "this fit" and ticks[-1] == MW_MEASUREMENTS[0].label  # first on top
+    assert {"CDF 2022", "CMS 2024", "ATLAS 2024", "LHCb 2021"} <= set(ticks)
+    texts = _texts(fig.figure)
+    assert "80410 $\\pm$ 180" in texts  # rounded to its uncertainty (PDG rule)
+    assert "80434 $\\pm$ 9" in texts and "80360 $\\pm$ 10" in texts
+    band = ax.patches[0].get_x(), ax.patches[0].get_width()
+    np.testing.assert_allclose(band, (80354 - 7, 14))

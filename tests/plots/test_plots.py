@@ -83,3 +83,31 @@ def test_nuisance_page_names_the_poi(tmp_path, poi):
         ["a"], np.zeros(1), np.ones(1), np.ones(1), poi=poi, out=tmp_path / "p.html"
     )
     assert f'"impact on " + "{poi}"' in out.read_text()
+
+
+def test_nuisance_page_shows_labels_and_keeps_the_raw_name(tmp_path):
+    """Rows show the label with its physical range; the raw name is the cell's tooltip and
+    the search finds a nuisance by either."""
+    names = ["nonprompt_eta16_q1_eig1", "pdf3", "<b>x</b>"]
+    labels = ["nonprompt η -0.8..-0.7, μ+, eig 1", "pdf3", "<b>x</b>"]
+    out = nuisance_page(
+        names,
+        np.zeros(3),
+        np.ones(3),
+        np.array([3.0, 2.0, 1.0]),
+        labels=labels,
+        out=tmp_path / "impacts.html",
+    )
+    with browser_page() as (page, errors):
+        page.goto(out.as_uri())
+        page.wait_for_selector("#fig .main-svg")
+        first = page.locator("#rows tr").first.locator("td").first
+        assert first.inner_text() == labels[0]
+        assert first.get_attribute("title") == names[0]
+        page.fill("#q", "eta16_q1")  # the raw name
+        assert page.locator("#rows tr").count() == 1
+        page.fill("#q", "-0.8..-0.7")  # the range
+        assert page.locator("#rows tr").count() == 1
+        page.fill("#q", "<b>")
+        assert page.locator("#rows td").first.inner_text() == "<b>x</b>"  # shown literally
+        assert errors == []
