@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("analysis.report.site", "write a static HTML site of a fit result"),
     "inspect": ("analysis.inspect", "show the contents and provenance of any output file"),
     "demo": ("analysis.demo", "run the whole chain on a small generated sample"),
+    "course": (
+        "analysis.course.cli",
+        "blinded course samples per student; unblind a class's results (pulls, combination)",
+    ),
 }
 
 EPILOG = """\

@@ -1,0 +1,52 @@
+"""The course room: blinding, the class's results, and where the notebooks run.
+
+- :mod:`~analysis.course.blinding`: the hidden mass of each student's pseudo-data, derived from
+  a course secret and the student's name (HMAC-SHA256), blinded display, unblinding;
+- :mod:`~analysis.course.collect`: ``wmass course collect``, the pull plot and combination of a
+  class's results;
+- :mod:`~analysis.course.facility`: the shared samples directory, the Dask client and the
+  dashboard link on a laptop or an analysis facility;
+- :mod:`~analysis.course.cli`: ``wmass course generate | collect``.
+
+The notebooks themselves are in ``notebooks/`` (sources in ``notebooks/src/``).
+"""
+
+from analysis.course.blinding import (
+    PRACTICE_SECRET,
+    BlindingError,
+    StudentSample,
+    blind_text,
+    blinded_mw,
+    course_secret,
+    display_offset_mev,
+    hidden_mass_mev,
+    make_student_sample,
+    student_name,
+    student_slug,
+    unblind,
+)
+from analysis.course.collect import collect, combine, read_result, write_result
+from analysis.course.facility import course_client, course_sample, dashboard_link, work_dir
+
+__all__ = [
+    "PRACTICE_SECRET",
+    "BlindingError",
+    "StudentSample",
+    "blind_text",
+    "blinded_mw",
+    "collect",
+    "combine",
+    "course_client",
+    "course_sample",
+    "course_secret",
+    "dashboard_link",
+    "display_offset_mev",
+    "hidden_mass_mev",
+    "make_student_sample",
+    "read_result",
+    "student_name",
+    "student_slug",
+    "unblind",
+    "work_dir",
+    "write_result",
+]
