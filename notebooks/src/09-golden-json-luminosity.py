@@ -69,7 +69,7 @@ for run, ranges in golden.items():
 # %% tags=["check"]
 from analysis.lumi import golden_mask
 
-_mask = golden_mask(SAMPLES / "golden.json")  # coffea's LumiMask: what the processors apply
+_mask = golden_mask(SAMPLES / "golden.json")  # the chain's one golden-JSON mask: what the processors apply
 np.testing.assert_array_equal(certified, _mask(ev["run"], ev["luminosityBlock"]))
 assert 0.5 < certified.mean() < 1.0, "most, not all, lumisections are certified"
 print(f"right: {certified.sum()} of {len(certified)} events certified ({certified.mean():.1%})")
