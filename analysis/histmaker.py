@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import time
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -313,7 +314,11 @@ def histmaker(
     content, data_lumi = to_histograms(result, datasets, sources)
     meta = {**meta, "sumw_source": sources}
     lumi = data_lumi if data_lumi is not None else datasets.lumi_pb
+    if result.timeline is not None:
+        result.timeline.converted = time.time()
     path = write_histograms(out, content, meta, analysis=analysis, lumi_pb=lumi)
+    if result.timeline is not None:
+        result.timeline.written = time.time()
     checkpoint.unlink(missing_ok=True)  # the output is safely in place
     return path, content, result
 

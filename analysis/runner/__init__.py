@@ -21,7 +21,7 @@ from analysis.runner.checkpoint import (
 )
 from analysis.runner.chunks import chunk_key, process_chunk
 from analysis.runner.cluster import JOBQUEUE_KINDS, ClusterSpec, dask_client, load_cluster_spec
-from analysis.runner.execute import execute, harvest_local, held_chunks
+from analysis.runner.execute import Timeline, execute, harvest_local, held_chunks
 from analysis.runner.ledger import ChunkLedger, LedgerStats
 from analysis.runner.run import (
     DEFAULT_CHECKPOINT_INTERVAL,
@@ -34,6 +34,7 @@ from analysis.runner.run import (
 )
 
 __all__ = [
+    "Timeline",
     "DEFAULT_CHECKPOINT_INTERVAL",
     "DEFAULT_CHUNKSIZE",
     "EXECUTORS",

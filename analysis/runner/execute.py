@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from coffea.processor.accumulator import iadd
@@ -54,6 +55,7 @@ __all__ = [
     "HARVEST_RETRY_DELAY",
     "MAX_CHUNK_LOSSES",
     "MAX_HARVEST_FAILURES",
+    "Timeline",
     "execute",
     "harvest_local",
     "held_chunks",
@@ -66,6 +68,43 @@ MAX_CHUNK_LOSSES = 5
 MAX_HARVEST_FAILURES = 5
 #: seconds before the first retry of a failed harvest; doubled after each further failure
 HARVEST_RETRY_DELAY = 1.0
+
+
+@dataclass
+class Timeline:
+    """When the phases of a run happened (``time.time()`` stamps) and what each chunk cost, for
+    profiles (``benchmarks/profile_histmaker.py``) and the histmaker's summary.
+
+    ``chunks``: ``(worker, events, seconds)`` per chunk processed, timed on the worker (reading
+    and processing, without scheduling); ``harvests``: ``(start, seconds)`` of each harvest.
+    """
+
+    started: float = field(default_factory=time.time)
+    client_ready: float | None = None
+    planned: float | None = None
+    first_chunk: float | None = None
+    processed: float | None = None
+    finished: float | None = None
+    chunks: list[tuple[str, int, float]] = field(default_factory=list)
+    harvests: list[tuple[float, float]] = field(default_factory=list)
+    #: set by the histmaker: histograms converted (postprocess, sums of weights, luminosity)
+    #: and the output written
+    converted: float | None = None
+    written: float | None = None
+
+    def chunk_done(self, worker: str, events: int, seconds: float) -> None:
+        if self.first_chunk is None:
+            self.first_chunk = time.time()
+        self.chunks.append((str(worker), int(events), float(seconds)))
+
+    def harvest(self, fn: Callable[[], None]) -> None:
+        """Run the harvest ``fn`` and record when and how long."""
+        t0 = time.time()
+        try:
+            fn()
+        finally:
+            self.harvests.append((t0, time.time() - t0))
+
 
 # -- worker side ---------------------------------------------------------------------------------
 
@@ -91,6 +130,7 @@ def _process_into_worker(
     processor: Any, item: Any, run_id: str, owner: str, index: int, attempt: int, epoch: int
 ) -> dict[str, Any]:
     """Task: process chunk ``index`` and add it to this worker's accumulator of ``run_id``."""
+    t0 = time.perf_counter()
     try:
         out = process_chunk(processor, item)
     except WMassError as err:
@@ -105,7 +145,7 @@ def _process_into_worker(
         else:
             slot[0] = iadd(slot[0], out)
             slot[1].setdefault(item.dataset, []).append((index, attempt))
-    return {"worker": _worker_address(), "events": len(item)}
+    return {"worker": _worker_address(), "events": len(item), "seconds": time.perf_counter() - t0}
 
 
 def _pop_run(run_id: str) -> list[tuple[int, Any, dict[str, list[tuple[int, int]]]]]:
@@ -381,6 +421,7 @@ def execute(
     progress: Any = None,
     say: Callable[[str], None] = print,
     max_losses: int = MAX_CHUNK_LOSSES,
+    timeline: Timeline | None = None,
 ) -> ChunkLedger:
     """Process every ``todo`` chunk of ``ledger`` with ``processor`` until all are done or
     failed; ``ledger.total`` is then the merged output.
@@ -390,9 +431,11 @@ def execute(
     ``checkpoint_interval``: seconds between harvests, after each of which ``on_harvest(ledger)``
     is called (e.g. to write a checkpoint). ``progress``: a tqdm bar counting events.
     ``max_losses``: how often one chunk's output may be lost before
-    :class:`~processors.errors.RetryLimitExceeded` stops the run.
+    :class:`~processors.errors.RetryLimitExceeded` stops the run. ``timeline``: filled with
+    the run's phases (a new one when not given).
     """
     run_id = uuid.uuid4().hex
+    timeline = Timeline() if timeline is None else timeline
     if client is None:
         _execute_local(
             ledger,
@@ -403,6 +446,7 @@ def execute(
             on_harvest,
             progress,
             say,
+            timeline,
         )
     else:
         _execute_dask(
@@ -417,7 +461,9 @@ def execute(
             progress,
             say,
             max_losses,
+            timeline,
         )
+    timeline.finished = time.time()
     return ledger
 
 
@@ -427,7 +473,9 @@ def _update(progress: Any, ledger: ChunkLedger) -> None:
         progress.refresh()
 
 
-def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harvest, progress, say):
+def _execute_local(
+    ledger, processor, run_id, skip_bad_files, interval, on_harvest, progress, say, timeline
+):
     last = time.monotonic()
     try:
         while not ledger.finished:
@@ -447,13 +495,16 @@ def _execute_local(ledger, processor, run_id, skip_bad_files, interval, on_harve
                     _handle_error(ledger, i, res["error"], skip_bad_files, say)
                 else:
                     ledger.reported(i, attempt, "local")
+                    timeline.chunk_done("local", res["events"], res["seconds"])
                 _update(progress, ledger)
                 if interval is not None and time.monotonic() - last >= interval:
-                    harvest_local(ledger, run_id)
+                    timeline.harvest(lambda: harvest_local(ledger, run_id))
                     if on_harvest is not None:
                         on_harvest(ledger)
                     last = time.monotonic()
-            harvest_local(ledger, run_id)
+            if timeline.processed is None:
+                timeline.processed = time.time()
+            timeline.harvest(lambda: harvest_local(ledger, run_id))
     finally:
         _close_run(run_id)
 
@@ -470,7 +521,9 @@ def _execute_dask(
     progress,
     say,
     max_losses=MAX_CHUNK_LOSSES,
+    timeline=None,
 ):
+    timeline = Timeline() if timeline is None else timeline
     owner = client.id
     harvest_failures: dict[str, tuple[int, float]] = {}
     # best effort, any error: dropping other runs' leftovers only frees memory, and a cluster
@@ -530,8 +583,8 @@ def _execute_dask(
                         if current:
                             _handle_error(ledger, i, res["error"], skip_bad_files, say)
                             _cancel_stale(client, futures, ledger)
-                    else:
-                        ledger.reported(i, attempt, res["worker"])
+                    elif ledger.reported(i, attempt, res["worker"]):
+                        timeline.chunk_done(res["worker"], res["events"], res.get("seconds", 0.0))
                 elif current and fut.status == "error":
                     err = fut.exception()
                     item = ledger.chunks[i]
@@ -552,8 +605,12 @@ def _execute_dask(
                     say(f"[dask] worker {worker} left: redoing the {n} chunks it held")
                 last_check = now
             due = interval is not None and now - last_harvest >= interval
+            if ledger.quiet and timeline.processed is None:
+                timeline.processed = time.time()
             if ledger.quiet or due:
-                _harvest_dask(ledger, client, run_id, harvest_failures, say)
+                timeline.harvest(
+                    lambda: _harvest_dask(ledger, client, run_id, harvest_failures, say)
+                )
                 if due and on_harvest is not None:
                     on_harvest(ledger)
                 last_harvest = time.monotonic()

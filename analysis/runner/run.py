@@ -51,7 +51,7 @@ from analysis.datasets import Dataset, num_entries
 from analysis.runner.checkpoint import read_checkpoint, run_config, write_checkpoint
 from analysis.runner.chunks import chunk_key
 from analysis.runner.cluster import dask_client
-from analysis.runner.execute import execute
+from analysis.runner.execute import Timeline, execute
 from analysis.runner.ledger import ChunkLedger, LedgerStats
 from fit.provenance import provenance
 from processors.errors import BadInputFile, ConfigError
@@ -81,7 +81,7 @@ class RunResult:
     ``skip_bad_files``); ``placement``: worker address -> chunks merged into its accumulator;
     ``events``: events processed in this session (without those of a resumed checkpoint);
     ``stats``: recovery counts (chunks redone, workers lost, ...); ``resumed_chunks``: chunks
-    taken from a checkpoint.
+    taken from a checkpoint; ``timeline``: when each phase happened and what each chunk cost.
     """
 
     output: dict[str, Any]
@@ -95,6 +95,7 @@ class RunResult:
     dashboard: str | None = None
     stats: LedgerStats | None = None
     resumed_chunks: int = 0
+    timeline: Timeline | None = None
 
     @property
     def events_per_second(self) -> float:
@@ -239,9 +240,12 @@ def run(
         raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     say = (lambda *_: None) if not progress else (lambda m: print(m, file=sys.stderr))
     t0 = time.perf_counter()
+    timeline = Timeline()
     with _client_for(executor, client, workers, not progress) as c:
+        timeline.client_ready = time.time()
         info_fn = _dask_file_info(c) if c is not None else None
         chunks, failed = plan(datasets, chunksize, file_info=info_fn, skip_bad_files=skip_bad_files)
+        timeline.planned = time.time()
         ledger = ChunkLedger(chunks)
         on_harvest = None
         if checkpoint is not None:
@@ -262,6 +266,7 @@ def run(
                 on_harvest=on_harvest,
                 progress=bar,
                 say=say,
+                timeline=timeline,
             )
         n_workers = 1 if c is None else len(c.scheduler_info().get("workers", {}))
         dashboard = None if c is None else c.dashboard_link
@@ -286,6 +291,7 @@ def run(
         dashboard=dashboard,
         stats=ledger.stats,
         resumed_chunks=len(initial),
+        timeline=timeline,
     )
 
 

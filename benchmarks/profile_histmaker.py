@@ -1,0 +1,218 @@
+"""Where the histmaker's time goes: one process against 1 and 2 Dask workers, phase by phase.
+
+    .venv/bin/python benchmarks/profile_histmaker.py [--events 5000000] [--workers 1 2]
+        [--samples DIR] [--baseline CHECKOUT]
+
+Generates a sample (all processes, ``--events`` MC events and the data; or reuses
+``--samples DIR``), then runs ``analysis.histmaker.histmaker`` -- what ``wmass histmaker``
+runs -- in a fresh process per configuration: ``--executor iterative`` and ``--executor dask``
+with each number of ``--workers`` (an embedded ``LocalCluster``). From the run's
+:class:`analysis.runner.Timeline` it prints, in seconds since the process started:
+
+- ``imports``: the chain's modules imported; ``cluster``: the client ready (the local cluster
+  started); ``plan``: every file's entries read and the chunks made;
+- ``1st chunk``: the first chunk processed (the fixed cost: command start to first chunk done);
+- ``processed``: every chunk processed; ``harvest``: seconds spent in harvests (sealing, the
+  tree of additions, the fetch); ``convert``: postprocess, sums of weights, luminosity;
+  ``write``: the HDF5 output;
+
+and the rates: the whole command's events/s, and the *steady-state* rate of each worker (its
+chunks after its first, events over the seconds the worker spent reading and processing them),
+as a fraction of the single process's steady-state rate. ``--baseline`` runs the same
+configurations with the code of another checkout (e.g. ``git worktree add /tmp/old REV``) for a
+before/after table in the same run. The machine is shared: compare the ratios of one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# run as a script, this directory would shadow the packages (benchmarks/fit.py vs fit)
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+HERE = Path(__file__).resolve().parent
+
+
+def _one(cfg: dict) -> dict:
+    """One configuration, in this (fresh) process."""
+    import psutil
+
+    start = psutil.Process().create_time()
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    from analysis.histmaker import histmaker
+
+    imported = time.time()
+    _, content, result = histmaker(
+        "wmass",
+        cfg["datasets"],
+        cfg["out"],
+        executor=cfg["executor"],
+        workers=cfg["workers"],
+        chunksize=cfg["chunksize"],
+        progress=False,
+    )
+    done = time.time()
+    tl = getattr(result, "timeline", None)
+    row = {"events": result.events, "total": done - start, "imports": imported - start}
+    if tl is None:  # an older checkout (--baseline): only the whole command
+        return row
+
+    def since(t: float | None) -> float | None:
+        return None if t is None else t - start
+
+    row.update(
+        cluster=since(tl.client_ready),
+        plan=since(tl.planned),
+        first=since(tl.first_chunk),
+        processed=since(tl.processed),
+        harvest=sum(s for _, s in tl.harvests),
+        harvests=len(tl.harvests),
+        convert=None if tl.converted is None else tl.converted - tl.finished,
+        write=None if tl.written is None else tl.written - tl.converted,
+    )
+    per_worker: dict[str, list[tuple[int, float]]] = {}
+    for worker, events, seconds in tl.chunks:
+        per_worker.setdefault(worker, []).append((events, seconds))
+    rates = {}
+    for worker, chunks in per_worker.items():
+        steady = chunks[1:] or chunks  # without the worker's first chunk (imports, caches)
+        rates[worker] = sum(e for e, _ in steady) / max(sum(s for _, s in steady), 1e-9)
+    row["worker_rates"] = sorted(rates.values())
+    row["first_chunk_seconds"] = [c[0][1] for c in per_worker.values()]
+    return row
+
+
+def _measure(cfg: dict, pythonpath: str | None) -> dict:
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    out = subprocess.run(
+        [sys.executable, __file__, "--one", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _fmt(x: float | None, spec: str = ".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=5_000_000, help="MC events to generate")
+    parser.add_argument("--samples", help="reuse this directory's datasets.yaml")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunksize", type=int, default=200_000)
+    parser.add_argument("--baseline", help="a checkout of older code to run the same configs")
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(_one(json.loads(args.one))))
+        return
+
+    with tempfile.TemporaryDirectory(prefix="wmass-profile-") as tmp:
+        if args.samples:
+            datasets = Path(args.samples) / "datasets.yaml"
+        else:
+            from analysis.generate import generate_samples
+
+            print(f"generating {args.events:,} events ...", file=sys.stderr)
+            datasets = generate_samples(
+                Path(tmp) / "samples", events=args.events, files_per_process=2, seed=13, jobs=2
+            )
+        configs = [("iterative", 1)] + [("dask", n) for n in args.workers]
+        codes = [("this", None)] + ([("baseline", args.baseline)] if args.baseline else [])
+        rows = []
+        for code, path in codes:
+            for executor, workers in configs:
+                cfg = {
+                    "datasets": str(datasets),
+                    "out": str(Path(tmp) / f"{code}-{executor}-{workers}.h5"),
+                    "executor": executor,
+                    "workers": workers,
+                    "chunksize": args.chunksize,
+                }
+                r = _measure(cfg, path)
+                rows.append((code, executor, workers, r))
+                print(f"  measured {code} {executor} {workers}", file=sys.stderr)
+
+    print(f"\nhistmaker profile: {os.cpu_count()} cores, chunks of {args.chunksize:,} entries")
+    print("seconds since the process started (phases), and events/s")
+    head = (
+        f"{'code':8} {'executor':9} {'wk':>2} {'imports':>7} {'cluster':>7} {'plan':>6} "
+        f"{'1st chunk':>9} {'processed':>9} {'harvest':>7} {'convert':>7} {'write':>6} "
+        f"{'total':>6} {'ev/s':>9}"
+    )
+    print(head)
+    print("-" * len(head))
+    for code, executor, workers, r in rows:
+        if "error" in r:
+            print(f"{code:8} {executor:9} {workers:>2} error: {r['error']}")
+            continue
+        print(
+            f"{code:8} {executor:9} {workers:>2} {_fmt(r['imports']):>7} "
+            f"{_fmt(r.get('cluster')):>7} {_fmt(r.get('plan')):>6} {_fmt(r.get('first')):>9} "
+            f"{_fmt(r.get('processed')):>9} {_fmt(r.get('harvest')):>7} "
+            f"{_fmt(r.get('convert')):>7} {_fmt(r.get('write')):>6} {r['total']:>6.1f} "
+            f"{r['events'] / r['total']:>9,.0f}"
+        )
+    ours = {(e, w): r for c, e, w, r in rows if c == "this" and "error" not in r}
+    single = ours.get(("iterative", 1), {})
+    base_rate = (single.get("worker_rates") or [None])[0]
+    print("\nsteady-state rate per worker (chunks after its first), events/s")
+    for (executor, workers), r in ours.items():
+        rates = r.get("worker_rates") or []
+        frac = ", ".join(f"{x / base_rate:.2f}" for x in rates) if base_rate else "-"
+        print(
+            f"  {executor:9} {workers} worker(s): "
+            f"{', '.join(f'{x:,.0f}' for x in rates)}  (of the single process: {frac})"
+        )
+    print("\nratios (targets of issue 13)")
+    for n in args.workers:
+        r = ours.get(("dask", n))
+        if r and single:
+            print(
+                f"  dask {n} worker(s) / one process, whole command:   "
+                f"{single['total'] / r['total']:.2f}x"
+            )
+    one, two = ours.get(("dask", 1)), ours.get(("dask", 2))
+    if one and two:
+        print(
+            f"  dask 2 workers / 1 worker, whole command:          {one['total'] / two['total']:.2f}x"
+        )
+        p1 = one["processed"] - one["first"]
+        p2 = two["processed"] - two["first"]
+        print(
+            f"  dask 2 workers / 1 worker, processing phase:       {p1 / p2:.2f}x  (target >= 1.8)"
+        )
+    for (executor, workers), r in ours.items():
+        print(
+            f"  fixed cost {executor} {workers}: command start -> first chunk done "
+            f"{r['first']:.1f} s (target <= 5)"
+        )
+    if args.baseline:
+        old = {(e, w): r for c, e, w, r in rows if c == "baseline" and "error" not in r}
+        for key, r in ours.items():
+            if key in old:
+                print(
+                    f"  this / baseline, {key[0]} {key[1]}, whole command: "
+                    f"{old[key]['total'] / r['total']:.2f}x faster"
+                )
+
+
+if __name__ == "__main__":
+    main()
