@@ -190,24 +190,19 @@ def run_naive(path: Path, corr: Path) -> int:
     return result.events
 
 
-def run_coffea_dask(path: Path, corr: Path) -> int:
-    """The idiomatic coffea 202x way: dask-awkward selection, hist.dask fills, one thread."""
+def coffea_dask_hists(files: dict[str, str], steps_per_file: int = 1) -> list:
+    """The idiomatic coffea 202x graph: dask-awkward selection, one ``hist.dask`` fill per
+    theory variation; ``files``: path -> tree name. Returns the (uncomputed) histograms."""
     import awkward as ak
-    import dask
     import dask_awkward as dak
     import hist
     import hist.dask as hda
-    import uproot
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
     from processors.wmass import w_axes
 
-    n = uproot.open(path)["Events"].num_entries
     events = NanoEventsFactory.from_root(
-        {str(path): "Events"},
-        schemaclass=NanoAODSchema,
-        mode="dask",
-        steps_per_file=max(1, n // BASKET),
+        files, schemaclass=NanoAODSchema, mode="dask", steps_per_file=steps_per_file
     ).events()
     mu = events.Muon
     good = (
@@ -228,6 +223,16 @@ def run_coffea_dask(path: Path, corr: Path) -> int:
         for v in range(k):
             h.fill(*obs, v, weight=w * ratio[:, v])
         hists.append(h)
+    return hists
+
+
+def run_coffea_dask(path: Path, corr: Path) -> int:
+    """The idiomatic coffea 202x way (:func:`coffea_dask_hists`), one thread."""
+    import dask
+    import uproot
+
+    n = uproot.open(path)["Events"].num_entries
+    hists = coffea_dask_hists({str(path): "Events"}, steps_per_file=max(1, n // BASKET))
     with dask.config.set(scheduler="synchronous"):
         dask.compute(*hists)
     return n

@@ -7,10 +7,18 @@ One generated sample (``analysis.generate``: W -> mu nu and data, 2 files each);
 configuration runs in a fresh Python process with its own ``LocalCluster`` (single-threaded
 worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alone:
 
-- ``ours``: :func:`analysis.runner.run.run` -- one accumulator per worker, harvested at the end
-  (memory should not grow with the number of chunks);
-- ``coffea``: coffea's ``Runner`` + ``DaskExecutor`` on the same processor and chunks -- every
-  chunk's output goes back through Dask and is tree-reduced (``treereduction=20``).
+- ``ours``: :func:`analysis.runner.run.run` -- one accumulator per worker, added up pairwise
+  on the workers at the end (memory should not grow with the number of chunks);
+- ``coffea-dask``: coffea's ``Runner`` + ``DaskExecutor`` on the same processor and chunks --
+  every chunk's output goes back through Dask and is tree-reduced (``treereduction=20``);
+- ``coffea-futures``: coffea's ``Runner`` + ``FuturesExecutor`` (its own pool of worker
+  processes, no Dask; worker RSS = the largest child process);
+- ``coffea-dak``: the coffea dask-awkward + ``hist.dask`` idiom (``benchmarks/histmaker.py``'s
+  graph) computed on the same kind of ``LocalCluster``: **W files only, theory variations
+  only** (pdf, qcdScale, massWeight); compare it with ``--variations pdf,qcdScale,massWeight``.
+
+For a ``LocalCluster`` the scheduler runs inside the driver process, so whatever passes
+through the scheduler shows in the driver's peak RSS.
 
 The table gives events/s (wall, after the cluster is up), the speed-up of 2 workers over 1,
 and the RSS ratios "10x chunks / 1x chunks" (1.0 = flat). The 1x chunk size must leave
@@ -23,6 +31,7 @@ runs.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -32,6 +41,7 @@ import time
 import warnings
 from pathlib import Path
 
+HERE = Path(__file__).resolve().parent
 # run as a script, this directory would shadow the packages (benchmarks/fit.py vs fit)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
@@ -40,6 +50,28 @@ def _peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _children_peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _coffea_fileset(datasets) -> dict:
+    from analysis.runner.run import chunk_metadata
+
+    return {
+        name: {"files": {f: ds.treename for f in ds.files}, "metadata": chunk_metadata(ds)}
+        for name, ds in datasets.items()
+    }
+
+
+def _coffea_runner(cfg: dict, executor):
+    from coffea import processor
+    from coffea.nanoevents import NanoAODSchema
+
+    return processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=cfg["chunksize"])
 
 
 def _one(cfg: dict) -> dict:
@@ -52,10 +84,27 @@ def _one(cfg: dict) -> dict:
     datasets = load_datasets(cfg["datasets"])
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
     proc = make_processor("wmass", datasets, corrections=cfg["corrections"], variations=variations)
+    how = cfg["how"]
+    if how == "coffea-futures":  # coffea's own process pool: no Dask cluster
+        from coffea import processor
+
+        t0 = time.perf_counter()
+        executor = processor.FuturesExecutor(workers=cfg["workers"], status=False)
+        output = _coffea_runner(cfg, executor)(_coffea_fileset(datasets), proc, treename="Events")
+        seconds = time.perf_counter() - t0
+        events = sum(int(v["events_read"]) for v in output.values())
+        n_chunks = sum(len(v["chunks"]) for v in output.values())
+        return {
+            "events": events,
+            "seconds": seconds,
+            "chunks": n_chunks,
+            "driver_mb": _peak_rss_mb(),
+            "worker_mb": _children_peak_rss_mb(),
+        }
     with dask_client(workers=cfg["workers"], quiet=True) as client:
         client.wait_for_workers(cfg["workers"])
         t0 = time.perf_counter()
-        if cfg["how"] == "ours":
+        if how == "ours":
             from analysis.runner.run import run
 
             result = run(
@@ -67,26 +116,30 @@ def _one(cfg: dict) -> dict:
                 progress=False,
             )
             n_chunks, output = len(result.chunks), result.output
-        else:
+            events = sum(int(v["events_read"]) for v in output.values())
+        elif how == "coffea-dask":
             from coffea import processor
-            from coffea.nanoevents import NanoAODSchema
 
-            from analysis.runner.run import chunk_metadata
-
-            fileset = {
-                name: {"files": {f: ds.treename for f in ds.files}, "metadata": chunk_metadata(ds)}
-                for name, ds in datasets.items()
-            }
-            runner = processor.Runner(
-                executor=processor.DaskExecutor(client=client, status=False, treereduction=20),
-                schema=NanoAODSchema,
-                chunksize=cfg["chunksize"],
+            executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
+            output = _coffea_runner(cfg, executor)(
+                _coffea_fileset(datasets), proc, treename="Events"
             )
-            output = runner(fileset, proc, treename="Events")
-            n_chunks = sum(len(c) for c in output.values() for c in [c["chunks"]])
+            n_chunks = sum(len(v["chunks"]) for v in output.values())
+            events = sum(int(v["events_read"]) for v in output.values())
+        else:  # coffea-dak: the dask-awkward + hist.dask idiom, W files, theory variations
+            import dask
+            import uproot
+
+            spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
+            bench = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(bench)
+            files = {f: "Events" for f in datasets["wmunu"].files}
+            events = sum(uproot.open(f)["Events"].num_entries for f in files)
+            steps = max(1, events // len(files) // cfg["chunksize"])
+            n_chunks = steps * len(files)
+            dask.compute(*bench.coffea_dask_hists(files, steps_per_file=steps))
         seconds = time.perf_counter() - t0
         workers_rss = client.run(_peak_rss_mb)
-    events = sum(int(v["events_read"]) for v in output.values())
     return {
         "events": events,
         "seconds": seconds,
@@ -154,7 +207,12 @@ def main() -> None:
             ("ours", 2, small),
         ]
         if not args.skip_coffea:
-            configs += [("coffea", 2, args.chunksize), ("coffea", 2, small)]
+            configs += [
+                ("coffea-dask", 2, args.chunksize),
+                ("coffea-dask", 2, small),
+                ("coffea-futures", 2, args.chunksize),
+                ("coffea-dak", 2, args.chunksize),
+            ]
         rows = {}
         for how, workers, chunksize in configs:
             cfg = {**base, "how": how, "workers": workers, "chunksize": chunksize}
@@ -162,16 +220,16 @@ def main() -> None:
             print(f"  measured {how} workers={workers} chunksize={chunksize}", file=sys.stderr)
 
     print(f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data")
-    header = f"{'executor':8} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
+    header = f"{'executor':14} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
     print(header)
     print("-" * len(header))
     for (how, workers, _chunksize), r in rows.items():
         if "error" in r:
-            print(f"{how:8} {workers:>7} {'-':>7} error: {r['error']}")
+            print(f"{how:14} {workers:>7} {'-':>7} error: {r['error']}")
             continue
         rate = r["events"] / r["seconds"]
         print(
-            f"{how:8} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
+            f"{how:14} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
             f"{r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
         )
 
@@ -189,14 +247,28 @@ def main() -> None:
     print(f"  ours, 10x chunks / 1x, driver peak RSS:        {ratio(two, many, 'driver_mb'):.2f}")
     print(f"  ours, 10x chunks / 1x, worker peak RSS:        {ratio(two, many, 'worker_mb'):.2f}")
     if not args.skip_coffea:
-        c1, c10 = ("coffea", 2, args.chunksize), ("coffea", 2, small)
+        c1, c10 = ("coffea-dask", 2, args.chunksize), ("coffea-dask", 2, small)
+        fut, dak = ("coffea-futures", 2, args.chunksize), ("coffea-dak", 2, args.chunksize)
         print(f"  coffea, 10x chunks / 1x, driver peak RSS:      {ratio(c1, c10, 'driver_mb'):.2f}")
         print(f"  coffea, 10x chunks / 1x, worker peak RSS:      {ratio(c1, c10, 'worker_mb'):.2f}")
+        print(f"  events/s ours / coffea DaskExecutor (2 wk):    {1 / ratio(two, c1, 'rate'):.2f}x")
+        print(
+            f"  events/s ours / coffea FuturesExecutor (2 wk): {1 / ratio(two, fut, 'rate'):.2f}x"
+        )
+        print(
+            f"  events/s ours / coffea dak idiom (2 wk)*:      {1 / ratio(two, dak, 'rate'):.2f}x"
+        )
+        print(f"  driver RSS coffea DaskExecutor / ours:         {ratio(two, c1, 'driver_mb'):.2f}")
+        print(f"  worker RSS coffea DaskExecutor / ours:         {ratio(two, c1, 'worker_mb'):.2f}")
         print(
             f"  10x chunks, driver RSS coffea / ours:          {ratio(many, c10, 'driver_mb'):.2f}"
         )
         print(
             f"  10x chunks, events/s ours / coffea:            {1 / ratio(many, c10, 'rate'):.2f}x"
+        )
+        print(
+            "  * the dak idiom fills the W files' theory variations only: like for like with "
+            "--variations pdf,qcdScale,massWeight"
         )
 
 
