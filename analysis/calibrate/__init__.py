@@ -41,11 +41,13 @@ _SOURCES = {
     "read_dimuons": "events",
     "select_probes": "tnp",
     "smooth_scale_factors": "smoothing",
+    "TooFewEvents": "events",
 }
 
 __all__ = [
     "Calibration",
     "Closure",
+    "TooFewEvents",
     "add_arguments",
     "batched_newton",
     "calibrate",
@@ -64,7 +66,7 @@ if TYPE_CHECKING:
     from analysis.calibrate.calibration import Calibration, calibrate
     from analysis.calibrate.cli import add_arguments, main
     from analysis.calibrate.closure_check import Closure, closure
-    from analysis.calibrate.events import read_dimuons
+    from analysis.calibrate.events import TooFewEvents, read_dimuons
     from analysis.calibrate.newton import batched_newton
     from analysis.calibrate.peakfit import fit_efficiencies
     from analysis.calibrate.plots import plot_closure

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.calibrate.events import Dimuons, read_dimuons
+from analysis.calibrate.events import Dimuons, TooFewEvents, read_dimuons
 from analysis.calibrate.peakfit import EfficiencyFit, fit_efficiencies
 from analysis.calibrate.scale import DEFAULT_SCALE_EDGES, ScaleMeasurement, measure_scale
 from analysis.calibrate.smoothing import SmoothedScaleFactors, smooth_scale_factors
@@ -30,7 +30,11 @@ from analysis.calibrate.tnp import (
 )
 from analysis.errors import ConfigError
 
-__all__ = ["Calibration", "calibrate"]
+__all__ = ["MIN_PAIRS", "Calibration", "calibrate"]
+
+#: fewest Z -> mu mu pairs in data and in MC to calibrate from: with 24 eta bins of the scale
+#: and 144 tag-and-probe bins, fewer leave most bins without a measurement
+MIN_PAIRS = 2000
 
 
 @dataclass
@@ -174,12 +178,15 @@ def calibrate(
     degree: int = 2,
     grid: MassGrid | None = None,
     description: str = "",
+    min_pairs: int = MIN_PAIRS,
 ) -> Calibration:
     """Calibrate from the samples of ``datasets`` (a datasets.yaml).
 
     ``data``: the data datasets (default: all ``is_data``); ``mc``: the Z -> mu mu simulation
     (default: the datasets of process ``Zmumu``); ``corrections``: the payload whose pileup
-    and prefiring are copied (default ``corrections.json`` beside the YAML).
+    and prefiring are copied (default ``corrections.json`` beside the YAML). Fewer than
+    ``min_pairs`` Z -> mu mu pairs (the histmaker's Z selection) in the data or the MC raise
+    :class:`~analysis.calibrate.events.TooFewEvents`, naming the dataset and its files.
     """
     from analysis.calibrate.payload import build_payload, copy_corrections
     from analysis.datasets import load_datasets
@@ -203,6 +210,14 @@ def calibrate(
 
     d_pairs, m_pairs = _read(data_sets), _read(mc_sets)
     timings["read"] = time.perf_counter() - t0
+    from analysis.calibrate.scale import z_pairs
+
+    for what, sets, pairs in (("data", data_sets, d_pairs), ("Z MC", mc_sets, m_pairs)):
+        n_z = int(z_pairs(pairs).sum())
+        if n_z < min_pairs:
+            names = "+".join(d.name for d in sets)
+            files = tuple(f for d in sets for f in d.files)
+            raise TooFewEvents(f"{what} ({names})", n_z, min_pairs, files)
 
     t0 = time.perf_counter()
     scale = measure_scale(d_pairs, m_pairs, scale_edges)

@@ -24,9 +24,22 @@ from typing import Any
 
 import numpy as np
 
-from analysis.errors import BadInputFile, ConfigError, MissingBranch
+from analysis.errors import BadInputFile, ConfigError, MissingBranch, WMassError
 
-__all__ = ["Dimuons", "read_dimuons"]
+__all__ = ["Dimuons", "TooFewEvents", "read_dimuons"]
+
+
+class TooFewEvents(WMassError):
+    """A calibration input has too few Z -> mu mu pairs to fit; names the dataset and files."""
+
+    def __init__(self, what: str, pairs: int, needed: int, files: tuple[str, ...]) -> None:
+        self.what, self.pairs, self.needed, self.files = what, pairs, needed, files
+        shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        super().__init__(
+            f"too few events to calibrate: {what} has {pairs} Z -> mu mu pair(s) passing the "
+            f"selection, at least {needed} are needed (files: {shown})"
+        )
+
 
 TRIGGER = "HLT_IsoMu24"
 _MUON = ("pt", "eta", "phi", "charge", "pfRelIso04_all", "dxy", "dz", "tightId", "looseId")

@@ -2,11 +2,18 @@
 
 :func:`batched_newton` minimises ``nll(theta, data_b)`` for every problem ``b`` of a batch in
 one compiled call: ``jax.vmap`` over the problems of a ``lax.while_loop`` whose body takes a
-Levenberg-Marquardt-damped Newton step (exact gradient and Hessian by autodiff), accepts it
+Levenberg-Marquardt-damped Newton step (exact gradient and Hessian: by autodiff, or from an
+analytic ``derivatives`` function, which is much cheaper for a binned likelihood), accepts it
 if the NLL goes down, and otherwise raises the damping. A problem is done when its estimated
-distance to the minimum ``edm = g^T H^-1 g / 2`` is below ``tol``; the loop runs until all
-problems are done (finished problems stay frozen) or ``max_iter``. Parameters can be fixed per
+distance to the minimum ``edm = g^T H^-1 g / 2`` is below ``tol``. Parameters can be fixed per
 problem (``free`` mask); the covariance is the inverse Hessian in the free parameters.
+
+Under ``vmap`` a ``while_loop`` runs until the *last* problem of the batch is done, every
+problem paying for every iteration: one slow problem among hundreds would set the cost of all.
+So the problems go through the compiled loop in chunks of ``chunk`` (one compiled shape, the
+last chunk padded), first for at most ``first_pass`` iterations; the few problems not done by
+then are gathered into new chunks and continue from where they stopped, up to ``max_iter``
+iterations in all. A Python loop over a handful of chunks, none over iterations.
 
 >>> import jax.numpy as jnp
 >>> def nll(t, d):
@@ -52,11 +59,11 @@ class NewtonResult:
 
 
 @functools.cache
-def _solver(nll: Callable, max_iter: int, tol: float) -> Callable:
+def _solver(nll: Callable, derivatives: Callable | None, tol: float) -> Callable:
     jax = _jax()
     jnp = jax.numpy
 
-    def one(theta0, data, free):
+    def one(theta0, data, free, max_iter):
         def f(t):
             return nll(t, data)
 
@@ -64,8 +71,15 @@ def _solver(nll: Callable, max_iter: int, tol: float) -> Callable:
             g = jax.grad(f)(t)
             return g, g
 
-        # Hessian and gradient in one forward-over-reverse pass
-        hess_grad = jax.jacfwd(grad_and_grad, has_aux=True)
+        if derivatives is None:
+            # Hessian and gradient in one forward-over-reverse pass
+            hess_grad = jax.jacfwd(grad_and_grad, has_aux=True)
+        else:
+
+            def hess_grad(t):
+                g, h = derivatives(t, data)
+                return h, g
+
         mask = jnp.outer(free, free)
         fixed = jnp.diag(1.0 - free)
 
@@ -100,7 +114,7 @@ def _solver(nll: Callable, max_iter: int, tol: float) -> Callable:
         # edm < tol) step before ``t`` when converged
         return t, cov * mask, fval, edm, it
 
-    return jax.jit(jax.vmap(one))
+    return jax.jit(jax.vmap(one, in_axes=(0, 0, 0, None)))
 
 
 def batched_newton(
@@ -111,20 +125,47 @@ def batched_newton(
     *,
     max_iter: int = 100,
     tol: float = 1e-6,
+    chunk: int = 64,
+    first_pass: int = 15,
+    derivatives: Callable[[Any, Any], Any] | None = None,
 ) -> NewtonResult:
     """Minimise ``nll(theta, data_b)`` for every problem ``b`` at once (see the module doc).
 
     ``theta0`` is ``[batch, p]``, ``data`` a pytree of arrays with a leading batch axis,
     ``free`` a ``[batch, p]`` (or ``[p]``) mask of the parameters to fit (default all).
     ``nll`` must be a module-level function (the compiled solver is cached per function).
+    ``chunk``: problems per compiled call (one compilation per ``chunk`` and data shape);
+    ``first_pass``: iterations before the unfinished problems are regrouped.
+    ``derivatives``: optional ``(theta, data) -> (gradient, Hessian)`` of ``nll`` (analytic,
+    module-level); default autodiff.
     """
     jax = _jax()
     theta0 = np.asarray(theta0, dtype=np.float64)
     if free is None:
         free = np.ones_like(theta0)
     free = np.broadcast_to(np.asarray(free, dtype=np.float64), theta0.shape).copy()
-    solve = _solver(nll, int(max_iter), float(tol))
+    solve = _solver(nll, derivatives, float(tol))
     data = jax.tree_util.tree_map(lambda x: np.asarray(x, dtype=np.float64), data)
-    t, cov, fval, edm, it = (np.asarray(x) for x in solve(theta0, data, free))
+    n, p = theta0.shape
+    size = max(1, min(int(chunk), n))
+    t = theta0.copy()
+    cov = np.full((n, p, p), np.nan)
+    fval = np.full(n, np.nan)
+    edm = np.full(n, np.inf)
+    its = np.zeros(n, dtype=np.int64)
+    todo = np.arange(n)
+    budget = min(int(first_pass), int(max_iter))
+    while len(todo) and budget > 0:
+        for start in range(0, len(todo), size):
+            idx = todo[start : start + size]
+            pad = np.r_[idx, np.full(size - len(idx), idx[-1])]  # one compiled shape
+            sub = jax.tree_util.tree_map(lambda x, pad=pad: x[pad], data)
+            out = solve(t[pad], sub, free[pad], budget)
+            t_c, cov_c, f_c, e_c, it_c = (np.asarray(x)[: len(idx)] for x in out)
+            t[idx], cov[idx], fval[idx], edm[idx] = t_c, cov_c, f_c, e_c
+            its[idx] += it_c
+        done = (edm < tol) | ~np.isfinite(fval)
+        todo = todo[~done[todo]]
+        budget = int(max_iter) - int(its[todo].max()) if len(todo) else 0
     converged = np.isfinite(fval) & (edm < tol) & np.all(np.isfinite(cov), (1, 2))
-    return NewtonResult(t, cov, fval, edm, it, converged)
+    return NewtonResult(t, cov, fval, edm, its, converged)

@@ -78,6 +78,9 @@ def plot_closure(result: Closure, path: str | Path | None = None) -> Any:
         _sf_panel(axes[row, 0], e)
         _pull_panel(axes[row, 1], fig, e)
     fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
+    if path is not None:  # the one atomic writer; it also creates the directory
+        from fit.provenance import atomic_path
+
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=Path(path).suffix.lstrip(".").lower() or "png")
     return fig

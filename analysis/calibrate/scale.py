@@ -34,7 +34,7 @@ import numpy as np
 
 from analysis.calibrate.events import Dimuons
 from analysis.calibrate.newton import batched_newton
-from analysis.calibrate.peakfit import smearing_kernel
+from analysis.calibrate.peakfit import poisson_weights, smeared_shape, smearing_kernel
 from analysis.calibrate.tnp import MassGrid, dimuon_mass
 
 __all__ = ["DEFAULT_SCALE_EDGES", "LOG_GRID", "ScaleMeasurement", "measure_scale", "z_pairs"]
@@ -45,6 +45,7 @@ _C = float(np.log(91.1876))
 #: log(m) grid: fit 30 bins either side of log(mZ) in 0.005 (~0.46 GeV), template 50
 LOG_GRID = MassGrid(lo=_C - 0.15, hi=_C + 0.15, width=0.005, tlo=_C - 0.25, thi=_C + 0.25)
 SIGMA_MIN = 1e-4  # in log(m): the smearing width at s = 0
+REACH = 24  # bins of LOG_GRID (0.12 in log m): the kernel's half width, > 5 x the resolution
 M_Z, GAMMA_Z = 91.1876, 2.4952
 
 
@@ -99,11 +100,13 @@ def breit_wigner(grid: MassGrid) -> np.ndarray:
 def _peak_nll(grid: MassGrid):
     import jax.numpy as jnp
 
-    kernel, _ = smearing_kernel(grid)
+    kernel, matrix = smearing_kernel(grid, REACH)
+    # the same Breit-Wigner template for every cell: one constant matrix
+    smear = jnp.asarray(matrix(breit_wigner(grid)))
 
     def nll(theta, data):
         n, delta, s = theta
-        shape = data["smear"] @ kernel(delta, jnp.sqrt(SIGMA_MIN**2 + s**2))
+        shape = smear @ kernel(delta, jnp.sqrt(SIGMA_MIN**2 + s**2))
         mu = n * shape / jnp.sum(shape)
         bad = jnp.any((mu < 0) | ((mu <= 0) & (data["n"] > 0)))
         safe = jnp.where(mu > 0, mu, 1.0)
@@ -111,6 +114,29 @@ def _peak_nll(grid: MassGrid):
         return jnp.sum(terms) + jnp.where(bad, jnp.inf, 0.0)
 
     return nll
+
+
+@functools.cache
+def _peak_derivatives(grid: MassGrid):
+    """Analytic gradient and Hessian of :func:`_peak_nll`: ``mu = N sig(delta, s)``."""
+    import jax.numpy as jnp
+
+    _, matrix = smearing_kernel(grid, REACH)
+    smear = jnp.asarray(matrix(breit_wigner(grid)))
+    shape = smeared_shape(grid, SIGMA_MIN, REACH)
+
+    def derivatives(theta, data):
+        n, delta, s = theta
+        sig, sig1, sig2 = shape(smear, delta, s)
+        jac = jnp.concatenate([sig[:, None], n * sig1], axis=1)  # [bin, 3]
+        w, c = poisson_weights(n * sig, data["n"])
+        hess = (jac.T * c) @ jac
+        second = jnp.zeros((3, 3))
+        second = second.at[0, 1:].set(w @ sig1).at[1:, 0].set(w @ sig1)
+        second = second.at[1:, 1:].set(n * jnp.einsum("i,iab->ab", w, sig2))
+        return w @ jac, hess + second
+
+    return derivatives
 
 
 def _cells(d: Dimuons, edges: np.ndarray) -> np.ndarray:
@@ -153,14 +179,10 @@ def measure_scale(
     i, j = np.divmod(np.arange(n_cells), n_eta)
     use = (i <= j) & (n_data >= min_pairs) & (n_mc >= min_pairs)
     n_use = int(use.sum())
-    _, matrix = smearing_kernel(grid)
-    smear = matrix(breit_wigner(grid))
     counts = np.concatenate([hists["data"][use], mc_eff[use]])
     theta0 = np.stack([counts.sum(-1), np.zeros(2 * n_use), np.full(2 * n_use, 0.01)], axis=1)
     fit = batched_newton(
-        _peak_nll(grid),
-        theta0,
-        {"smear": np.broadcast_to(smear, (2 * n_use, *smear.shape)), "n": counts},
+        _peak_nll(grid), theta0, {"n": counts}, derivatives=_peak_derivatives(grid)
     )
     good = fit.converged & np.isfinite(fit.error(1)) & (fit.error(1) > 0)
     ok = good[:n_use] & good[n_use:]

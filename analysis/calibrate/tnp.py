@@ -166,15 +166,27 @@ class ProbeHistograms:
         return self.data.shape[:2]
 
 
+def _index(x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Bin of ``x`` in ``edges`` (-1 outside; the last bin includes its upper edge, as
+    ``numpy.histogram``)."""
+    i = np.searchsorted(edges, x, side="right") - 1
+    i = np.where(x == edges[-1], len(edges) - 2, i)
+    return np.where((x >= edges[0]) & (x <= edges[-1]), i, -1)
+
+
 def _fill(p: Probes, binning: TnpBinning, mass_edges: np.ndarray, squared: bool = False):
-    eta_edges = np.asarray(binning.eta_edges, float)
-    pt_edges = np.asarray(binning.pt_edges, float)
-    sample = np.stack([p.eta, p.pt, p.passed.astype(float), p.mass], axis=1)
-    w = p.weight**2 if squared else p.weight
-    h, _ = np.histogramdd(
-        sample, bins=(eta_edges, pt_edges, [-0.5, 0.5, 1.5], mass_edges), weights=w
+    """``[eta, pt, fail/pass, mass]`` histogram of the probes: one ``numpy.bincount`` of the
+    flattened bin index (the same as ``numpy.histogramdd``, several times faster)."""
+    edges = [np.asarray(binning.eta_edges, float), np.asarray(binning.pt_edges, float)]
+    mass_edges = np.asarray(mass_edges, float)
+    shape = (len(edges[0]) - 1, len(edges[1]) - 1, 2, len(mass_edges) - 1)
+    ie, ip, im = _index(p.eta, edges[0]), _index(p.pt, edges[1]), _index(p.mass, mass_edges)
+    inside = (ie >= 0) & (ip >= 0) & (im >= 0)
+    flat = np.ravel_multi_index(
+        (ie[inside], ip[inside], p.passed[inside].astype(np.intp), im[inside]), shape
     )
-    return h
+    w = (p.weight**2 if squared else p.weight)[inside]
+    return np.bincount(flat, weights=w, minlength=int(np.prod(shape))).reshape(shape)
 
 
 def histogram_probes(

@@ -10,6 +10,7 @@ detector truth) and :mod:`~analysis.generate.lumisections` (runs and lumisection
 from analysis.generate.processes import MW_REF, MZ_REF
 from analysis.generate.samples import (
     BATCH_SIZE,
+    CALIBRATION_PROCESSES,
     COMPRESSIONS,
     GENERATOR_VERSION,
     MASS_REFERENCE_GEV,
@@ -22,6 +23,7 @@ from analysis.generate.samples import (
 
 __all__ = [
     "BATCH_SIZE",
+    "CALIBRATION_PROCESSES",
     "COMPRESSIONS",
     "GENERATOR_VERSION",
     "MASS_REFERENCE_GEV",

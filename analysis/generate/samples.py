@@ -59,6 +59,7 @@ from fit.provenance import atomic_path, atomic_write_text
 from processors.errors import ConfigError
 
 __all__ = [
+    "CALIBRATION_PROCESSES",
     "COMPRESSIONS",
     "GENERATOR_VERSION",
     "MASS_REFERENCE_GEV",
@@ -70,6 +71,8 @@ __all__ = [
 ]
 
 GENERATOR_VERSION = "1.0"
+#: the datasets of ``wmass generate --calibration-sample`` (docs/samples.md)
+CALIBRATION_PROCESSES = ("zmumu",)
 BATCH_SIZE = 100_000
 #: name -> uproot compression; the default (lz4) is chosen by benchmarks/generate.py
 COMPRESSIONS = {
@@ -92,10 +95,19 @@ MASS_REFERENCE_GEV: dict[str, float] = {
 
 # spawn keys of the seed sequences (the first entry says what the stream is for)
 _MC, _DATA, _DATA_MIX, _COEFF, _LUMI = 0, 1, 2, 3, 4
+#: first spawn-key entry of the event streams of a sample of some processes only (e.g. the
+#: calibration sample): independent of the full sample of the same seed, whose keys have none
+_PARTIAL = 100
 
 
 def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _stream(plan_or_prefix: Any, seed: int, *key: int) -> np.random.Generator:
+    """``_rng`` of an event stream, in the streams of a partial sample when it is one."""
+    prefix = getattr(plan_or_prefix, "prefix", plan_or_prefix)
+    return _rng(seed, *prefix, *key)
 
 
 def _jagged(counts: np.ndarray, content: dict[str, np.ndarray] | np.ndarray) -> ak.Array:
@@ -262,12 +274,23 @@ class _Writer:
         self._atomic.__exit__(None, None, None)
 
 
-def _counts(events: int, files_per_process: int) -> dict[str, int]:
-    total_share = sum(s.share for s in PROCESSES.values())
+def _counts(events: int, files_per_process: int, names: Sequence[str]) -> dict[str, int]:
+    total_share = sum(PROCESSES[n].share for n in names)
     return {
-        name: max(files_per_process, round(events * s.share / total_share))
-        for name, s in PROCESSES.items()
+        name: max(files_per_process, round(events * PROCESSES[name].share / total_share))
+        for name in names
     }
+
+
+def _resolve_processes(processes: Sequence[str] | None) -> tuple[str, ...]:
+    """The datasets to write, in the order of :data:`PROCESSES` (None: all of them)."""
+    if processes is None:
+        return tuple(PROCESSES)
+    unknown = [p for p in processes if p not in PROCESSES]
+    if unknown or not processes:
+        what = f"unknown dataset {unknown[0]!r}" if unknown else "no dataset given"
+        raise ConfigError("processes", f"{what}; choose from {', '.join(PROCESSES)}")
+    return tuple(n for n in PROCESSES if n in processes)
 
 
 @dataclass(frozen=True)
@@ -283,7 +306,9 @@ class _Plan:
     batch_size: int
     n_mc: dict[str, list[int]]  # dataset -> events per file
     n_data: dict[str, list[int]]  # dataset -> data events per data file (before prefiring)
+    # (both hold only the datasets written; the seeds use the index in PROCESSES)
     lumi_blocks: tuple[np.ndarray, ...]  # indices into ``lumi`` of each data file's lumisections
+    prefix: tuple[int, ...] = ()  # spawn-key prefix of the event streams: () full, (_PARTIAL,)
 
 
 def _coefficients(seed: int) -> dict[str, TheoryCoefficients]:
@@ -304,7 +329,7 @@ def _write_mc_file(plan: _Plan, name: str, k: int, progress: Any = None) -> dict
     sumw, written = 0.0, 0
     for b, n in enumerate(_batches(plan.n_mc[name][k], plan.batch_size)):
         batch = generate_batch(
-            spec, n, _rng(plan.seed, _MC, i, k, b), plan.truth, coefficients, is_data=False
+            spec, n, _stream(plan, plan.seed, _MC, i, k, b), plan.truth, coefficients, is_data=False
         )
         ids = np.uint64(first + written) + np.arange(n, dtype=np.uint64)
         batch.flat["run"] = np.ones(n, np.uint32)
@@ -330,31 +355,33 @@ def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any
     ``LuminosityBlocks`` tree lists, those without any event included."""
     block = plan.lumi_blocks[k]
     coefficients = _coefficients(plan.seed)
-    total = sum(plan.n_data[name][k] for name in PROCESSES)
+    total = sum(plan.n_data[name][k] for name in plan.n_data)
     n_rounds = max(1, math.ceil(total / plan.batch_size))
-    shares = {name: _split(plan.n_data[name][k], n_rounds) for name in PROCESSES}
-    first = sum(plan.n_data[name][j] for name in PROCESSES for j in range(k))
+    shares = {name: _split(plan.n_data[name][k], n_rounds) for name in plan.n_data}
+    first = sum(plan.n_data[name][j] for name in plan.n_data for j in range(k))
     rel = f"data/nano_{k}.root"
     writer = _Writer(plan.out / rel, plan.compression)
     written = 0
     for r in range(n_rounds):
         pieces = []
         for i, (name, spec) in enumerate(PROCESSES.items()):
+            if name not in shares:  # a sample of some processes only (same seeds)
+                continue
             n = shares[name][r]
             if n == 0:
                 continue
-            rng = _rng(plan.seed, _DATA, i, k, r)
+            rng = _stream(plan, plan.seed, _DATA, i, k, r)
             mw = plan.mw if spec.w_mass else MW_REF
             pieces.append(
                 generate_batch(spec, n, rng, plan.truth, coefficients[name], is_data=True, mw=mw)
             )
             if progress is not None:
                 progress.update(n)
-        generated = sum(shares[name][r] for name in PROCESSES)
+        generated = sum(shares[name][r] for name in shares)
         batch = Batch.concatenate(pieces) if pieces else None
         if batch is not None and len(batch):
             n = len(batch)
-            run, ls = plan.lumi.assign(_rng(plan.seed, _DATA_MIX, k, r), n, block)
+            run, ls = plan.lumi.assign(_stream(plan, plan.seed, _DATA_MIX, k, r), n, block)
             order = np.lexsort((ls, run))
             batch = batch.reorder(order)
             batch.flat["run"] = run[order]
@@ -365,7 +392,7 @@ def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any
         first += generated
     if written == 0:  # a tiny sample: still a valid file, with an empty Events tree
         spec = PROCESSES["wmunu"]
-        rng = _rng(plan.seed, _DATA, 0, k, n_rounds)
+        rng = _stream(plan, plan.seed, _DATA, 0, k, n_rounds)
         empty = generate_batch(spec, 1, rng, plan.truth, coefficients["wmunu"], is_data=True)
         empty = empty.select(np.zeros(len(empty), dtype=bool))
         empty.flat["run"] = np.zeros(0, np.uint32)
@@ -396,6 +423,7 @@ def generate_samples(
     corrections: bool = True,
     progress: bool = False,
     command: str | None = None,
+    processes: Sequence[str] | None = None,
 ) -> Path:
     """Write a full sample into ``out_dir`` and return the path of its ``datasets.yaml``.
 
@@ -403,10 +431,19 @@ def generate_samples(
     mass of the data (GeV); ``lumi_pb`` the golden luminosity of the data (default: the signal
     MC has 4x the data's W events); ``compression`` one of :data:`COMPRESSIONS`; ``jobs``
     processes writing files in parallel (the arrays do not depend on it).
+
+    ``processes``: write only these datasets (e.g. ``["zmumu"]``, the calibration sample of
+    :data:`CALIBRATION_PROCESSES`), in MC and in data; ``events`` is then shared among them,
+    and the default ``lumi_pb`` gives the data as many events of the first of them as its MC
+    (when ``wmunu`` is not among them). Such a sample draws its events from streams of its
+    own (independent of the full sample with the same seed) with the same detector truth
+    (efficiencies, momentum-scale bias, pileup: functions of the seed alone), so that it can
+    calibrate the full sample. ``None`` (default): all datasets, unchanged.
     """
     if files_per_process < 1:
         raise ConfigError("files_per_process", f"must be >= 1, got {files_per_process}")
-    if events < len(PROCESSES) * files_per_process:
+    names = _resolve_processes(processes)
+    if events < len(names) * files_per_process:
         raise ConfigError("events", f"{events} is fewer than one event per file")
     if compression not in COMPRESSIONS:
         raise ConfigError("compression", f"{compression!r} not in {sorted(COMPRESSIONS)}")
@@ -417,15 +454,20 @@ def generate_samples(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     truth = DetectorTruth.from_seed(seed)
-    n_mc = _counts(events, files_per_process)
-    if lumi_pb is None:
+    n_mc = _counts(events, files_per_process, names)
+    if lumi_pb is None and "wmunu" in n_mc:
         lumi_pb = n_mc["wmunu"] / (4.0 * PROCESSES["wmunu"].xsec_pb)
+    elif lumi_pb is None:  # e.g. the calibration sample: as many data events as MC
+        lumi_pb = n_mc[names[0]] / PROCESSES[names[0]].xsec_pb
     if not lumi_pb > 0:
         raise ConfigError("lumi_pb", f"must be > 0, got {lumi_pb}")
-    lumi = plan_lumisections(lumi_pb, _rng(seed, _LUMI))
-    data_rng = _rng(seed, _DATA)
+    prefix = () if processes is None else (_PARTIAL,)
+    lumi = plan_lumisections(lumi_pb, _stream(prefix, seed, _LUMI))
+    data_rng = _stream(prefix, seed, _DATA)
     n_data = {
-        name: int(data_rng.poisson(s.xsec_pb * lumi.lumi_all_pb)) for name, s in PROCESSES.items()
+        name: int(data_rng.poisson(s.xsec_pb * lumi.lumi_all_pb))
+        for name, s in PROCESSES.items()
+        if name in names
     }
     # each data file owns a block of lumisections and the events of its share of the luminosity
     blocks = lumi.split(files_per_process)
@@ -441,14 +483,16 @@ def generate_samples(
         n_mc={name: _split(n, files_per_process) for name, n in n_mc.items()},
         n_data={name: _split_by(n, fractions) for name, n in n_data.items()},
         lumi_blocks=tuple(blocks),
+        prefix=prefix,
     )
-    tasks = [(name, k) for name in [*PROCESSES, "data"] for k in range(files_per_process)]
+    tasks = [(name, k) for name in [*names, "data"] for k in range(files_per_process)]
     bar = _progress(sum(n_mc.values()) + sum(n_data.values()), progress)
     results = _run(plan, tasks, jobs, bar)
     bar.close()
 
     datasets: dict[str, dict[str, Any]] = {}
-    for name, spec in PROCESSES.items():
+    for name in names:
+        spec = PROCESSES[name]
         mine = sorted((r for r in results if r["name"] == name), key=lambda r: r["k"])
         datasets[name] = {
             "process": spec.process,
@@ -471,6 +515,7 @@ def generate_samples(
     }
     lumi.write_csv(out / "lumi.csv")
     lumi.write_golden(out / "golden.json")
+    extra: dict[str, Any] = {} if processes is None else {"processes": list(names)}
     truth_json = truth.to_json(
         generator_version=GENERATOR_VERSION,
         mw_ref_gev=MW_REF,
@@ -479,7 +524,7 @@ def generate_samples(
         mz_ref_gev=MZ_REF,
         mass_weights_mev=MASS_SHIFTS_MEV.tolist(),
         mass_weights_processes={
-            boson: [n for n, m in MASS_REFERENCE_GEV.items() if m == ref]
+            boson: [n for n, m in MASS_REFERENCE_GEV.items() if m == ref and n in names]
             for boson, ref in (("W", MW_REF), ("Z", MZ_REF))
         },
         lumi_pb=lumi.lumi_golden_pb,
@@ -487,7 +532,8 @@ def generate_samples(
         events_mc=n_mc,
         events_data_generated=n_data,
         events_data_written=sum(r["nevents"] for r in data),
-        xsec_pb={name: s.xsec_pb for name, s in PROCESSES.items()},
+        xsec_pb={name: PROCESSES[name].xsec_pb for name in names},
+        **extra,
     )
     atomic_write_text(out / "truth.json", json.dumps(truth_json, indent=1))
     if corrections:
@@ -508,6 +554,7 @@ def generate_samples(
         "compression": compression,
         "batch_size": batch_size,
         "generator_version": GENERATOR_VERSION,
+        **extra,
     }
     atomic_write_text(
         out / "provenance.json", json.dumps(provenance(args, command=command), indent=1)
@@ -588,11 +635,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs", type=int, default=1, help="processes writing files in parallel (same arrays)"
     )
+    parser.add_argument(
+        "--processes",
+        nargs="+",
+        default=None,
+        metavar="DATASET",
+        help="write only these datasets, in MC and in data (default: all); such a sample has "
+        "the detector truth of the seed and events independent of the full sample's",
+    )
+    parser.add_argument(
+        "--calibration-sample",
+        action="store_true",
+        help="Z -> mu mu only (= --processes zmumu), data and MC: --events Z MC events and, "
+        "by default, as many Z events in data; input of `wmass calibrate`",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``wmass generate``."""
+    processes = getattr(args, "processes", None)
+    if getattr(args, "calibration_sample", False):
+        if processes is not None and tuple(processes) != CALIBRATION_PROCESSES:
+            raise ConfigError("--calibration-sample", "is --processes zmumu; give one of them")
+        processes = list(CALIBRATION_PROCESSES)
     yaml_path = generate_samples(
         args.out,
         events=args.events,
@@ -603,6 +669,7 @@ def main(args: argparse.Namespace) -> int:
         compression=args.compression,
         jobs=args.jobs,
         progress=not args.no_progress and args.events >= 500_000,
+        processes=processes,
     )
     spec = yaml.safe_load(yaml_path.read_text())
     n = sum(d.get("nevents") or 0 for d in spec["datasets"].values())
