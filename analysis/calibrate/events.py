@@ -17,14 +17,13 @@ trigger emulation of the generator fires on the first tight-ID muon of that list
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from analysis.errors import BadInputFile, ConfigError, MissingBranch, WMassError
+from analysis.errors import BadInputFile, MissingBranch, WMassError
+from analysis.lumi import golden_mask
 
 __all__ = ["Dimuons", "TooFewEvents", "read_dimuons"]
 
@@ -74,26 +73,9 @@ class Dimuons:
 
 
 def _golden(path: str | None):
-    """``mask(run, ls)`` of a golden JSON ``{"run": [[first, last], ...]}`` (None: all).
-
-    A numpy lookup rather than coffea's ``LumiMask``: same answer, without importing coffea.
-    """
-    if path is None:
-        return None
-    try:
-        doc = json.loads(Path(path).read_text())
-        ranges = [(int(r), int(a), int(b)) for r, lst in doc.items() for a, b in lst]
-    except (OSError, ValueError, TypeError) as err:
-        raise ConfigError("golden_json", f"not a golden JSON: {err}", source=str(path)) from err
-    table = np.asarray(ranges, dtype=np.int64).reshape(-1, 3)
-
-    def mask(run: np.ndarray, ls: np.ndarray) -> np.ndarray:
-        run = np.asarray(run, np.int64)[:, None]
-        ls = np.asarray(ls, np.int64)[:, None]
-        inside = (run == table[:, 0]) & (ls >= table[:, 1]) & (ls <= table[:, 2])
-        return inside.any(axis=1)
-
-    return mask
+    """``mask(run, ls)`` of a golden JSON (None: all): the chain's one mask,
+    :func:`analysis.lumi.golden_mask`, whose errors name the file."""
+    return None if path is None else golden_mask(path)
 
 
 def _chunk(arrays: Any, is_data: bool, golden, cuts: Any) -> Dimuons:
