@@ -279,32 +279,19 @@ def _harvest_dask(
     now = time.monotonic()
     targets = sorted(w for w in live if failures.get(w, (0, 0.0))[1] <= now)
     tag = uuid.uuid4().hex[:8]
-    sealed = {
-        w: client.submit(
-            _seal_run,
-            run_id,
-            w,
-            key=f"wmass-seal-{run_id}-{tag}-{w}",
-            workers=[w],
-            allow_other_workers=False,
-            pure=False,
-            retries=0,
-            priority=_HARVEST_PRIORITY,
+
+    def task(fn: Callable, *args: Any, name: str, worker: str | None = None) -> Any:
+        """A harvest task: never retried (a failure is handled here), ahead of the chunks,
+        on ``worker`` only when given."""
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
+        key = f"wmass-{name}-{run_id}-{tag}"
+        return client.submit(
+            fn, *args, key=key, pure=False, retries=0, priority=_HARVEST_PRIORITY, **where
         )
-        for w in targets
-    }
+
+    sealed = {w: task(_seal_run, run_id, w, name=f"seal-{w}", worker=w) for w in targets}
     manifests = {
-        w: client.submit(
-            _manifest,
-            fut,
-            key=f"wmass-manifest-{run_id}-{tag}-{w}",
-            workers=[w],
-            allow_other_workers=False,
-            pure=False,
-            retries=0,
-            priority=_HARVEST_PRIORITY,
-        )
-        for w, fut in sealed.items()
+        w: task(_manifest, fut, name=f"manifest-{w}", worker=w) for w, fut in sealed.items()
     }
     _await(client, list(manifests.values()), set(targets))
     admitted_chunks: list[int] = []
@@ -338,33 +325,13 @@ def _harvest_dask(
             seen.update(int(i) for pairs in ids.values() for i, _ in pairs)
         ledger.harvested(w, seen)
         if admitted:
-            leaves.append(
-                client.submit(
-                    _select,
-                    sealed[w],
-                    admitted,
-                    key=f"wmass-select-{run_id}-{tag}-{w}",
-                    workers=[w],
-                    allow_other_workers=False,
-                    pure=False,
-                    retries=0,
-                    priority=_HARVEST_PRIORITY,
-                )
-            )
+            leaves.append(task(_select, sealed[w], admitted, name=f"select-{w}", worker=w))
     del sealed, manifests  # the leaves hold what is still needed
     level, depth = leaves, 0
     while len(level) > 1:
         depth += 1
         pairs = [
-            client.submit(
-                _add,
-                level[i],
-                level[i + 1],
-                key=f"wmass-add-{run_id}-{tag}-{depth}-{i}",
-                pure=False,
-                retries=0,
-                priority=_HARVEST_PRIORITY,
-            )
+            task(_add, level[i], level[i + 1], name=f"add-{depth}-{i}")
             for i in range(0, len(level) - 1, 2)
         ]
         level = pairs + level[len(pairs) * 2 :]
