@@ -77,6 +77,33 @@ def rounded(value: float, error: float) -> tuple[str, str]:
     return f"{val:.0f}", f"{err:.0f}"
 
 
+#: characters an HDF5 link name cannot hold as they are, and their escapes (``%`` first)
+_H5_ESCAPES = (("%", "%25"), ("/", "%2F"))
+
+
+def h5_name(name: str) -> str:
+    """``name`` (a POI, channel, group: any string from the input) as an HDF5 link name:
+    ``%`` and ``/`` percent-escaped, ``.`` alone escaped; :func:`name_of` undoes it.
+
+    >>> h5_name("eta/charge"), h5_name("."), h5_name("mW")
+    ('eta%2Fcharge', '%2E', 'mW')
+    >>> name_of(h5_name("50%/b")) == "50%/b"
+    True
+    """
+    for char, escape in _H5_ESCAPES:
+        name = name.replace(char, escape)
+    return "%2E" if name == "." else name
+
+
+def name_of(link: str) -> str:
+    """The name written as HDF5 link ``link`` by :func:`h5_name`."""
+    if link == "%2E":
+        return "."
+    for char, escape in reversed(_H5_ESCAPES):
+        link = link.replace(escape, char)
+    return link
+
+
 @dataclass
 class FitResult:
     """Everything a fit produces; ``pois[name]`` holds ``value`` and ``error`` in reported units."""
@@ -124,11 +151,20 @@ class FitResult:
         return float(self.errors[self.parameters.index(name)])
 
     def summary(self) -> str:
-        """A few lines: POIs with errors, NLL, EDM, status, time."""
+        """A few lines: POIs with errors (rounded by the PDG rule, :func:`rounded`; the stored
+        numbers keep full precision), NLL, EDM, status, time.
+
+        >>> one = np.ones(1)
+        >>> r = FitResult(["mW"], one, one, one, one, np.array(["POI"]), nll=1.5, edm=1e-9,
+        ...               pois={"mW": {"value": 80529.4, "error": 138.1, "unit": "MeV"}})
+        >>> print(r.summary().splitlines()[0])
+        mW = 80530 +- 140 MeV
+        """
         lines = []
         for name, p in self.pois.items():
             unit = f" {p.get('unit', '')}" if p.get("unit") else ""
-            lines.append(f"{name} = {p['value']:.6g} +- {p['error']:.4g}{unit}")
+            value, error = rounded(p["value"], p["error"])
+            lines.append(f"{name} = {value} +- {error}{unit}")
         lines.append(
             f"nll = {self.nll:.6f}  edm = {self.edm:.3g}  status = {self.status}  "
             f"parameters = {len(self.parameters)}  time = {self.time:.2f} s ({self.minimizer})"
@@ -171,19 +207,21 @@ class FitResult:
             f.create_dataset("covariance", data=self.covariance)
             pg = f.create_group("pois")
             for name, p in self.pois.items():
-                pg.create_group(name).attrs.update({k: v for k, v in p.items() if v is not None})
+                pg.create_group(h5_name(name)).attrs.update(
+                    {k: v for k, v in p.items() if v is not None}
+                )
             for key in ("impacts",):
                 ig = f.create_group(key)
                 for name, arr in getattr(self, key).items():
-                    ig.create_dataset(name, data=arr)
+                    ig.create_dataset(h5_name(name), data=arr)
             for key in ("group_impacts", "global_impacts"):
                 ig = f.create_group(key)
                 for name, d in getattr(self, key).items():
-                    ig.create_group(name).attrs.update({k: float(v) for k, v in d.items()})
+                    ig.create_group(h5_name(name)).attrs.update({k: float(v) for k, v in d.items()})
             f.create_group("gof").attrs.update(self.gof)
             yg = f.create_group("yields")
             for ch, d in self.yields.items():
-                cg = yg.create_group(ch)
+                cg = yg.create_group(h5_name(ch))
                 for k, v in d.items():
                     if k in ("axes", "masked"):
                         cg.attrs[k] = json.dumps(v) if k == "axes" else bool(v)
@@ -200,7 +238,7 @@ class FitResult:
                         tg.create_dataset(k, data=np.asarray(v))
             sg = f.create_group("scan")
             for name, d in self.scans.items():
-                g = sg.create_group(name)
+                g = sg.create_group(h5_name(name))
                 for k, v in d.items():
                     g.create_dataset(k, data=np.asarray(v))
         return Path(path)
@@ -223,7 +261,7 @@ class FitResult:
             d["processes"] = strings(cg["processes"])
             d["axes"] = json.loads(cg.attrs["axes"]) if "axes" in cg.attrs else []
             d["masked"] = bool(cg.attrs.get("masked", False))
-            yields[ch] = d
+            yields[name_of(ch)] = d
         toys = {}
         if "toys" in f:
             toys = {k: (strings(v) if k == "status" else v[()]) for k, v in f["toys"].items()}
@@ -234,7 +272,7 @@ class FitResult:
             covariance=f["covariance"][()],
             constrained=g["constrained"][()],
             groups=np.array(strings(g["group"])),
-            pois={name: attrs(pg) for name, pg in f["pois"].items()},
+            pois={name_of(name): attrs(pg) for name, pg in f["pois"].items()},
             nll=float(f.attrs["nll"]),
             edm=float(f.attrs["edm"]),
             status=str(f.attrs["status"]),
@@ -243,13 +281,13 @@ class FitResult:
             data=str(f.attrs["data"]),
             time=float(f.attrs["time_s"]),
             theta0=g["theta0"][()] if "theta0" in g else None,
-            impacts={k: v[()] for k, v in f["impacts"].items()},
-            group_impacts={k: attrs(v) for k, v in f["group_impacts"].items()},
-            global_impacts={k: attrs(v) for k, v in f["global_impacts"].items()},
+            impacts={name_of(k): v[()] for k, v in f["impacts"].items()},
+            group_impacts={name_of(k): attrs(v) for k, v in f["group_impacts"].items()},
+            global_impacts={name_of(k): attrs(v) for k, v in f["global_impacts"].items()},
             gof=attrs(f["gof"]),
             yields=yields,
             toys=toys,
-            scans={k: {n: v[n][()] for n in v} for k, v in f["scan"].items()},
+            scans={name_of(k): {n: v[n][()] for n in v} for k, v in f["scan"].items()},
             timings=json.loads(f.attrs.get("timings", "{}")),
             meta=read_meta(f),
         )
@@ -289,6 +327,7 @@ def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
                 for name, g in f["pois"].items()
             },
         }
+        out["pois"] = {name_of(k): v for k, v in out["pois"].items()}
         if "chi2" in f["gof"].attrs:
             gof = f["gof"].attrs
             out["gof"] = {
@@ -297,7 +336,8 @@ def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
                 "p_value": float(gof["p_value"]),
             }
         out["global_impacts"] = {
-            k: {n: float(v) for n, v in g.attrs.items()} for k, g in f["global_impacts"].items()
+            name_of(k): {n: float(v) for n, v in g.attrs.items()}
+            for k, g in f["global_impacts"].items()
         }
         return out
     if kind == "fitinput":

@@ -6,7 +6,10 @@ pulls, impacts, scans, correlations, pull maps, templates and the m_W comparison
 arrays (physics style: :mod:`~analysis.report.style`), each with its ``.log``;
 :mod:`~analysis.report.runplots` draws a run's figures, :mod:`~analysis.report.flags` its flags
 box and goodness of fit, :mod:`~analysis.report.names` names nuisances by their physical
-ranges, :mod:`~analysis.report.pages` writes the HTML (docs/report.md).
+ranges, :mod:`~analysis.report.pages` gathers the pages' values and renders the jinja2
+templates of ``templates/`` (autoescape: :mod:`~analysis.report.render`), and
+:mod:`~analysis.report.files` makes every name from an input a safe file name or element id
+(docs/report.md).
 """
 
 from analysis.report.plots import (

@@ -6,7 +6,8 @@ and why the global-impact total differs from the Hessian error. The goodness-of-
 the saturated test and a table of the projections' chi2, pre- and post-fit
 (:func:`fit.gof.projection_gofs`).
 
-Both are jinja2 templates with autoescape: every name that comes from an input (nuisances,
+Both are jinja2 templates with autoescape (``templates/flags.html``, ``templates/gof.html``,
+rendered by :mod:`analysis.report.render`): every name that comes from an input (nuisances,
 channels, POIs) is escaped; nuisances are shown by their label with physical ranges
 (:mod:`analysis.report.names`), the raw name as the tooltip.
 """
@@ -18,59 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from analysis.report.render import render
+
 __all__ = ["flags_section", "gof_section", "projection_gof_items"]
 
 #: the levels of a flag and their icons
 ICONS = {"ok": "✔", "warn": "⚠", "bad": "✖", "info": "ℹ"}
 #: p-value below which a goodness of fit is flagged
 P_MIN = 0.01
-
-_FLAGS = """\
-{%- macro nuisance(n) -%}
-{%- if n.label != n.name -%}<code title="{{ n.name }}">{{ n.label }}</code>
-{%- else -%}<code>{{ n.name }}</code>{%- endif -%}
-{%- endmacro -%}
-<div class="flags"><h2>Flags</h2><ul>
-{%- for it in items %}
-<li class="{{ it.level }}">{{ icons[it.level] }} {{ it.text }}
-{%- if it.nuisances %}: {% for n in it.nuisances -%}
-{{ nuisance(n) }} (pull {{ "%+.2f"|format(n.pull) }}, constraint {{ "%.2f"|format(n.constraint) }})
-{%- if not loop.last %}, {% endif %}{% endfor %}
-{%- if it.more %} and {{ it.more }} more{% endif %}{% endif %}
-{%- if it.gofs %}<ul class="gof">{% for g in it.gofs %}
-<li class="{{ g.level }}">{{ icons[g.level] }} {{ g.channel }}, {{ g.axis }}: χ²/ndf = {{ g.chi2 }}/{{ g.ndf }}, p = {{ g.p }}</li>
-{%- endfor %}</ul>{% endif %}</li>
-{%- endfor %}
-</ul></div>"""
-
-_GOF = """\
-<h2>Goodness of fit</h2>
-{%- if saturated %}
-<p>Saturated model: χ² = {{ saturated.chi2 }} / ndf = {{ saturated.ndf }}, p-value = {{ saturated.p }}</p>
-{%- else %}
-<p>No goodness-of-fit in this fit result.</p>
-{%- endif %}
-{%- if rows %}
-<p>Projections of each channel with data on one of its axes: χ² of the residuals with their
-covariance, pre-fit <i>S</i> + <i>J C</i><sub>0</sub> <i>J</i><sup>T</sup>, post-fit
-<i>S</i> − <i>J C J</i><sup>T</sup> (<i>S</i>: Poisson and MC statistics of the summed bins;
-<i>C</i>: the fit's covariance); ndf: the rank of that covariance (a direction an unconstrained
-parameter fits exactly is no degree of freedom).</p>
-<table class="gof"><thead><tr><th>channel</th><th>projection</th><th>bins</th>
-<th>pre-fit χ²/ndf</th><th>p</th><th>post-fit χ²/ndf</th><th>p</th></tr></thead><tbody>
-{%- for r in rows %}
-<tr><td>{{ r.channel }}</td><td>{{ r.axis }}</td><td>{{ r.bins }}</td>
-<td>{{ r.prefit.chi2 }}/{{ r.prefit.ndf }}</td><td>{{ r.prefit.p }}</td>
-<td>{{ r.postfit.chi2 }}/{{ r.postfit.ndf }}</td><td>{{ r.postfit.p }}</td></tr>
-{%- endfor %}
-</tbody></table>
-{%- endif %}"""
-
-
-def _env() -> Any:
-    import jinja2
-
-    return jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def _fmt(x: Any, spec: str) -> str:
@@ -185,7 +141,7 @@ def flags_section(
             "Hessian error only on Asimov data; on real data the Hessian is taken at the fitted, "
             "pulled point, so they differ.",
         )
-    return _env().from_string(_FLAGS).render(items=items, icons=ICONS)
+    return render("flags.html", items=items, icons=ICONS)
 
 
 def gof_section(result: Any, gofs: Mapping[str, Any] | None = None) -> str:
@@ -207,7 +163,7 @@ def gof_section(result: Any, gofs: Mapping[str, Any] | None = None) -> str:
                 }
             )
     saturated = _gof_numbers(gof) if gof else None
-    return _env().from_string(_GOF).render(saturated=saturated, rows=rows)
+    return render("gof.html", saturated=saturated, rows=rows)
 
 
 def _bins_of(result: Any, channel: str, axis: str) -> str:

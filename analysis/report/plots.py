@@ -13,7 +13,6 @@ uncertainties, the inputs' provenance, git hash and diff — so each plot can be
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -22,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.report.render import Markup, render_page
 from analysis.report.style import (
     Figure,
     exp_label,
@@ -330,68 +330,6 @@ def write_plotly_js(directory: str | os.PathLike) -> Path:
     return path
 
 
-_NUISANCE_JS = r"""
-const ROWS = __ROWS__;
-const PAGE = 60;
-let view = ROWS.slice(), page = 0, sortKey = "impact", sortDesc = true;
-function applyFilter() {
-  const q = document.getElementById("q").value.toLowerCase();
-  const g = document.getElementById("group").value;
-  view = ROWS.filter(r => (!q || r.name.toLowerCase().includes(q) ||
-    r.label.toLowerCase().includes(q)) && (!g || r.group === g));
-  const key = r => sortKey === "name" ? r.label : Math.abs(r[sortKey] ?? 0);
-  view.sort((a, b) => {
-    const x = key(a), y = key(b);
-    return (x < y ? -1 : x > y ? 1 : 0) * (sortDesc ? -1 : 1);
-  });
-  page = 0; render();
-}
-function render() {
-  const rows = view.slice(page * PAGE, (page + 1) * PAGE).reverse();
-  const names = rows.map(r => r.label);
-  const raw = rows.map(r => r.name);
-  const traces = [
-    {x: rows.map(r => r.pull), y: names, error_x: {type: "data", array: rows.map(r => r.constraint)},
-     mode: "markers", type: "scatter", name: "pull ± constraint", xaxis: "x", yaxis: "y",
-     customdata: raw, hovertemplate: "%{y}<br>%{customdata}<br>pull %{x:.3f}<extra></extra>",
-     marker: {color: "black"}},
-    {x: rows.map(r => r.impact_up ?? r.impact), y: names, type: "bar", orientation: "h",
-     name: "impact (+1σ)", xaxis: "x2", yaxis: "y", marker: {color: "#1f77b4"}},
-    {x: rows.map(r => r.impact_down ?? -r.impact), y: names, type: "bar", orientation: "h",
-     name: "impact (−1σ)", xaxis: "x2", yaxis: "y", marker: {color: "#ff7f0e"}},
-  ];
-  const layout = {height: Math.max(400, 22 * rows.length + 120), barmode: "overlay",
-    margin: {l: 260, r: 20, t: 30, b: 40}, showlegend: true, legend: {orientation: "h"},
-    xaxis: {domain: [0, 0.48], title: "(θ − θ₀)/Δθ", zeroline: true},
-    xaxis2: {domain: [0.52, 1], title: "impact on " + __POI__ + " (" + __UNIT__ + ")", zeroline: true},
-    yaxis: {automargin: true}};
-  Plotly.react("fig", traces, layout);
-  document.getElementById("pager").textContent =
-    `${view.length} of ${ROWS.length} nuisances · page ${page + 1} / ${Math.max(1, Math.ceil(view.length / PAGE))}`;
-  const body = document.getElementById("rows");
-  body.innerHTML = view.map(r => `<tr><td title="${esc(r.name)}">${esc(r.label)}</td><td>${esc(r.group)}</td>` +
-    `<td>${fmt(r.pull)}</td><td>${fmt(r.constraint)}</td><td>${fmt(r.impact)}</td></tr>`).join("");
-}
-function esc(s) {
-  return String(s).replace(/[&<>"']/g, c => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-}
-function fmt(v) { return v === null || v === undefined ? "" : Number(v).toPrecision(4); }
-function sortBy(k) { sortDesc = (sortKey === k) ? !sortDesc : true; sortKey = k; applyFilter(); }
-function step(d) { const n = Math.ceil(view.length / PAGE); page = Math.min(Math.max(page + d, 0), n - 1); render(); }
-window.addEventListener("DOMContentLoaded", applyFilter);
-"""
-
-
-def script_json(obj: Any) -> str:
-    """JSON safe inside ``<script>``: ``</`` becomes ``<\\/`` and ``<!--`` cannot open a
-    comment, so an input string (a nuisance named ``</script>...``) stays a string.
-
-    >>> script_json(["</script><b>"])
-    '["<\\\\/script><b>"]'
-    """
-    return json.dumps(obj).replace("</", "<\\/").replace("<!--", "<\\u0021--")
-
-
 def nuisance_page(
     names: Sequence[str],
     pulls: np.ndarray,
@@ -416,7 +354,8 @@ def nuisance_page(
     ``header`` is HTML put above the controls (e.g. a link back to the run page).
     ``labels``: what a person reads for each nuisance (its physical ranges,
     :func:`analysis.report.names.display_name`); the raw name stays the tooltip and is
-    searchable too. Default: the names.
+    searchable too. Default: the names. The page is ``templates/nuisances.html`` (autoescape;
+    the rows reach its script as JSON with ``<``, ``>`` and ``&`` escaped).
     """
     n = len(names)
     groups = list(groups) if groups is not None else [""] * n
@@ -440,34 +379,16 @@ def nuisance_page(
     if plotly_js is None:
         write_plotly_js(out.parent)
         plotly_js = PLOTLY_JS
-    options = "".join(
-        f'<option value="{html.escape(g)}">{html.escape(g)}</option>'
-        for g in sorted(set(groups))
-        if g
+    page = render_page(
+        "nuisances.html",
+        title=title,
+        plotly_js=plotly_js,
+        header=Markup(header),
+        groups=sorted({g for g in groups if g}),
+        unit=unit,
+        poi=poi,
+        rows=rows,
     )
-    script = (
-        _NUISANCE_JS.replace("__POI__", script_json(poi))
-        .replace("__UNIT__", script_json(unit))
-        .replace("__ROWS__", script_json(rows))
-    )
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<script src="{html.escape(plotly_js)}"></script>
-<style>body{{font-family:sans-serif;margin:1em}} table{{border-collapse:collapse;font-size:12px}}
-td,th{{border:1px solid #ccc;padding:2px 6px}} th{{cursor:pointer;background:#eee}}
-#controls *{{margin-right:.6em}}</style></head>
-<body>{header}<h1>{html.escape(title)}</h1>
-<div id="controls"><input id="q" placeholder="search nuisances" oninput="applyFilter()">
-<select id="group" onchange="applyFilter()"><option value="">all groups</option>{options}</select>
-<button onclick="step(-1)">previous</button><button onclick="step(1)">next</button>
-<span id="pager"></span></div>
-<div id="fig"></div>
-<table><thead><tr><th onclick="sortBy('name')">nuisance</th><th>group</th>
-<th onclick="sortBy('pull')">pull</th><th onclick="sortBy('constraint')">constraint</th>
-<th onclick="sortBy('impact')">impact ({html.escape(unit)})</th></tr></thead>
-<tbody id="rows"></tbody></table>
-<script>{script}</script></body></html>
-"""
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
     return out

@@ -7,7 +7,6 @@ measurements. Each figure is written as PNG and PDF with its ``.log``; the pages
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from analysis.report.errors import ReportError
+from analysis.report.files import safe_filename
 from analysis.report.plots import (
     band_from_covariance,
     closure_plot,
@@ -41,8 +41,9 @@ __all__ = [
 
 
 def poi_slug(poi: str) -> str:
-    """A POI's name as a file-name part (its impact page and figures)."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "_", poi)
+    """A POI's name as a file-name part and element id (its impact page, figures, plotly
+    divs): :func:`analysis.report.files.safe_filename`."""
+    return safe_filename(poi)
 
 
 @dataclass
@@ -222,7 +223,7 @@ def make_plots(
             totals[channel][f"{stage}_total_err"] = tot_err
             if data is not None and len(shape) > 1 and {"pt", "eta"} <= set(names):
                 # 2D pull maps (pT x eta per charge) instead of thousands of unrolled points
-                stem = f"{channel}_{stage}_pullmap"
+                stem = f"{safe_filename(channel)}_{stage}_pullmap"
                 title = f"{channel}, {stage.replace('fit', '-fit')}"
                 paths = pull_maps(
                     data,
@@ -274,7 +275,7 @@ def make_plots(
                         xlabel = f"unrolled bin ({' x '.join(names[i] for i in keep)})"
                     band = bands.band(stage, channel, shape, keep) if bands is not None else None
                 stack = {p: proj[:, i] for i, p in enumerate(processes)}
-                stem = f"{channel}_{stage}_{view}"
+                stem = f"{safe_filename(channel)}_{stage}_{safe_filename(view)}"
                 title = f"{channel}, {stage.replace('fit', '-fit')}, {view}"
                 paths = stack_plot(
                     edges,
@@ -338,7 +339,7 @@ def closure_plots(
                 p["variance"],
                 xlabel=xlabel,
                 title=title,
-                out=plots_dir / f"{channel}_nonprompt_closure_{axis}",
+                out=plots_dir / f"{safe_filename(channel)}_nonprompt_closure_{safe_filename(axis)}",
                 formats=formats,
                 style=style,
             )
@@ -586,7 +587,7 @@ def template_plots(
                 shift=shift,
                 title=f"{ch.name.replace('$', chr(92) + '$')}: "
                 + " + ".join(process_label(p) for p in procs),
-                out=plots_dir / f"{ch.name}_templates_{poi_slug(poi.name)}",
+                out=plots_dir / f"{safe_filename(ch.name)}_templates_{poi_slug(poi.name)}",
                 formats=formats,
                 style=style,
             )

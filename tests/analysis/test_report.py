@@ -344,7 +344,8 @@ def test_names_from_inputs_are_escaped_everywhere(tmp_path):
     run = page.read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in run  # flags and the global impacts
     impacts = (page.parent / "impacts_mW.html").read_text()
-    assert "<\\/script>" in impacts  # inline JSON cannot close its <script>
+    # inline JSON cannot close its <script>: its <, > and & are JavaScript escapes
+    assert "\\u003cscript\\u003ealert(1)\\u003c/script\\u003e" in impacts
     assert "esc(r.name)" in impacts  # and rows are escaped when the table is built
 
 

@@ -74,6 +74,32 @@ def test_fitresult_round_trip(tmp_path, w_model):
     assert back.nll == res.nll and back.status == "converged"
 
 
+def test_fitresult_keeps_names_with_slashes_dots_and_percent_signs(tmp_path, w_model):
+    """Names come from the input (a pyhf workspace's channels, POIs, groups): an HDF5 link
+    name cannot hold '/', so they are escaped on the way in and restored on the way out."""
+    import dataclasses
+
+    plain = fit(w_model, impacts=True)
+    odd = {"sr": "eta/charge 50%", "mW": "m/W"}
+
+    def rename(d):
+        return {odd.get(k, k): v for k, v in d.items()}
+
+    res = dataclasses.replace(
+        plain,
+        yields={**rename(plain.yields), ".": plain.yields["sr"]},
+        pois=rename(plain.pois),
+        impacts=rename(plain.impacts),
+        group_impacts={f"{k}/x": v for k, v in plain.group_impacts.items()},
+    )
+    back = FitResult.read(res.write(tmp_path / "fitresult.h5"))
+    assert set(back.yields) == set(res.yields) and {"eta/charge 50%", "."} <= set(back.yields)
+    assert set(back.pois) == {"m/W"} and set(back.impacts) == {"m/W"}
+    assert back.group_impacts == res.group_impacts
+    np.testing.assert_array_equal(back.yields["."]["prefit"], plain.yields["sr"]["prefit"])
+    assert set(describe(tmp_path / "fitresult.h5")["pois"]) == {"m/W"}
+
+
 def test_describe_fitresult_validates_against_the_contract(tmp_path, w_model):
     res = fit(w_model, data="asimov", global_impacts=True)
     path = res.write(tmp_path / "fitresult.h5")
