@@ -126,6 +126,15 @@ def _positive(value: float | None, key: str, source: str) -> float | None:
     return float(value)
 
 
+def _check_name(name: Any, where: str, source: str) -> None:
+    """A dataset name becomes an HDF5 group name in hists.h5 and a checkpoint: a non-empty
+    string without '/', NUL, or the names '.' and '..'."""
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(where, f"a dataset name must be a non-empty string, got {name!r}", source)
+    if "/" in name or "\0" in name or name in (".", ".."):
+        raise ConfigError(where, f"a dataset name cannot contain '/' or NUL: {name!r}", source)
+
+
 def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> Fileset:
     """Read ``datasets.yaml`` into ``{name: Dataset}`` (a :class:`Fileset`).
 
@@ -138,9 +147,17 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
     if not path.is_file():
         raise ConfigError("datasets", f"no such file {path}", source=source)
     try:
-        doc = yaml.safe_load(path.read_text())
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError("datasets", f"not valid YAML: {err}", source=source) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            "datasets", f"not UTF-8 text ({err.reason} at byte {err.start})", source=source
+        ) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise ConfigError("datasets", "not valid YAML: nested too deeply", source=source) from None
+    except OSError as err:
+        raise ConfigError("datasets", f"cannot read the file ({err})", source=source) from None
     if not isinstance(doc, Mapping):
         raise ConfigError("datasets", "top level must be a mapping", source=source)
     unknown = sorted(set(doc) - _TOP_KEYS)
@@ -161,6 +178,7 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
     out.source, out.lumi_pb = str(path.resolve()), lumi
     for name, entry in entries.items():
         where = f"datasets.{name}"
+        _check_name(name, where, source)
         if not isinstance(entry, Mapping):
             raise ConfigError(where, "must be a mapping", source=source)
         unknown = sorted(set(entry) - set(_DATASET_KEYS))
@@ -175,6 +193,13 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
                 continue
             _check_type(entry[key], types, f"{where}.{key}", source)
         mass_ref = _positive(entry.get("mass_reference_gev"), f"{where}.mass_reference_gev", source)
+        xsec = _positive(entry.get("xsec_pb"), f"{where}.xsec_pb", source)
+        sumw = entry.get("sumw")
+        if sumw is not None and not (math.isfinite(sumw) and sumw != 0):
+            # the MC is scaled by xsec * lumi / sumw: a zero or non-finite sum cannot be
+            raise ConfigError(
+                f"{where}.sumw", f"must be a finite non-zero number, got {sumw!r}", source
+            )
         if entry["is_data"] and mass_ref is not None:
             raise ConfigError(
                 f"{where}.mass_reference_gev", "data have no mass weights; MC only", source
@@ -197,8 +222,8 @@ def load_datasets(path: str | os.PathLike, *, max_files: int | None = None) -> F
             process=entry.get("process", str(name)),
             files=tuple(resolved),
             is_data=entry["is_data"],
-            xsec_pb=None if entry.get("xsec_pb") is None else float(entry["xsec_pb"]),
-            sumw=None if entry.get("sumw") is None else float(entry["sumw"]),
+            xsec_pb=xsec,
+            sumw=None if sumw is None else float(sumw),
             nevents=entry.get("nevents"),
             treename=entry.get("treename", "Events"),
             mass_reference_gev=mass_ref,
@@ -244,11 +269,25 @@ def _open_file(path: str, **uproot_options: Any) -> Any:
     import uproot
 
     if not is_url(path) and not Path(path).is_file():
-        raise BadInputFile(path, "no such file")
+        raise BadInputFile(
+            path, "a directory, not a file" if Path(path).is_dir() else "no such file"
+        )
     try:
-        return uproot.open(path, **uproot_options)
+        file = uproot.open(path, **uproot_options)
     except _bad_file_errors() as err:
         raise BadInputFile(path, f"not a readable ROOT file ({_why(err)})") from err
+    if not is_url(path):
+        # uproot reads only the records it needs, so a file cut after the baskets of the
+        # branches read would pass unnoticed: the header knows where the file ends
+        size, end = Path(path).stat().st_size, int(file.file.fEND)
+        if end > size:
+            file.close()
+            raise BadInputFile(
+                path,
+                f"truncated: the ROOT header says the file ends at byte {end}, it has {size} "
+                "bytes (or the header is corrupt)",
+            )
+    return file
 
 
 def _open_tree(path: str, treename: str, **uproot_options: Any) -> Any:

@@ -26,7 +26,9 @@ Layout (``kind="histograms"``, ``format_version=1``)::
                            ``metadata`` (name, label)
 
 Every histogram reads back as the identical ``hist.Hist`` (axes, names, labels, storage,
-flow bins). Written through :func:`fit.provenance.atomic_h5` (temporary name, then rename).
+flow bins). Made in memory and written through :func:`fit.provenance.atomic_path` (a unique
+temporary name, fsync, rename): a failed write is an :class:`~processors.errors.OutputError`
+and leaves the previous file as it was.
 
 >>> import tempfile, hist
 >>> h = hist.Hist.new.Reg(30, 26, 56, name="pt", label="muon pT [GeV]").Weight()
@@ -44,10 +46,14 @@ flow bins). Written through :func:`fit.provenance.atomic_h5` (temporary name, th
 
 from __future__ import annotations
 
+import contextlib
+import errno as _errno
 import json
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +61,8 @@ import h5py
 import hist
 import numpy as np
 
-from fit.provenance import atomic_h5, provenance, read_meta, write_meta
-from processors.errors import BadInputFile
+from fit.provenance import atomic_h5, atomic_path, provenance, read_meta, write_meta
+from processors.errors import BadInputFile, OutputError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -65,6 +71,7 @@ __all__ = [
     "atomic_h5",
     "describe",
     "file_kind",
+    "output_errors",
     "provenance",
     "read_hist",
     "read_histograms",
@@ -229,6 +236,41 @@ def _write_dataset(group: h5py.Group, ds: DatasetHistograms) -> None:
         write_hist(hgrp.create_group(name), h)
 
 
+_H5_REASON = re.compile(r"error message = '([^']+)'")
+
+
+def _write_reason(err: BaseException) -> str:
+    """A short reason for a failed write: the C library's message of the errno."""
+    code = getattr(err, "errno", None)
+    if code in (_errno.ENOSPC, _errno.EFBIG, _errno.EDQUOT, _errno.EACCES, _errno.EROFS):
+        return os.strerror(code)
+    found = _H5_REASON.search(str(err))  # h5py: "... errno = 27, error message = 'File too large'"
+    if found:
+        return found.group(1)
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+
+
+@contextlib.contextmanager
+def output_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a failed write of the output ``path`` (disk full, file-size limit, I/O error, no
+    permission) into :class:`~processors.errors.OutputError` naming the file and the reason.
+
+    Use around :func:`fit.provenance.atomic_path` or ``atomic_h5`` (which remove their
+    temporary file and never touch ``path`` on failure), so the message can promise the
+    previous file is unchanged.
+    """
+    try:
+        yield
+    except OSError as err:  # every OSError of a write is about the output, not a bug of ours
+        raise OutputError(str(path), _write_reason(err)) from None
+    except RuntimeError as err:
+        # h5py raises RuntimeError when it flushes or closes a file whose writes failed (the
+        # message carries the errno); any other RuntimeError is not a write failure: re-raise
+        if "errno" not in str(err) and "write failed" not in str(err):
+            raise
+        raise OutputError(str(path), _write_reason(err)) from None
+
+
 def write_histograms(
     path: str | os.PathLike,
     datasets: Mapping[str, DatasetHistograms] | Iterable[DatasetHistograms],
@@ -239,12 +281,20 @@ def write_histograms(
 ) -> Path:
     """Write a ``hists.h5`` (layout in the module docstring) atomically; returns its path.
 
+    A write that fails (disk full, file-size limit) is an :class:`OutputError`; the file that
+    was at ``path`` before is then unchanged.
+
     ``meta`` defaults to :func:`fit.provenance.provenance` of the current command.
     """
     items = list(datasets.values()) if isinstance(datasets, Mapping) else list(datasets)
     meta = provenance() if meta is None else meta
     path = Path(path)
-    with atomic_h5(path, meta) as f:
+    # the HDF5 file is made in memory and then written as bytes: when the disk is full, HDF5
+    # never meets a failing write (it would leave objects that fail again when freed and can
+    # crash the interpreter at exit), only this plain write does, and it is an OSError
+    buffer = BytesIO()
+    with h5py.File(buffer, "w") as f:
+        write_meta(f, meta)
         f.attrs["kind"] = "histograms"
         f.attrs["format_version"] = FORMAT_VERSION
         if analysis is not None:
@@ -254,6 +304,8 @@ def write_histograms(
         root = f.create_group("datasets")
         for ds in items:
             _write_dataset(root.create_group(ds.name), ds)
+    with output_errors(path), atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write(buffer.getbuffer())
     return path
 
 

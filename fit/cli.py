@@ -60,6 +60,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _check_json(path: Path) -> None:
+    """``path`` is UTF-8 JSON, else :class:`FitInputError` naming it (before the workspace
+    reader sees it: a downloaded file can be anything)."""
+    import json
+
+    try:
+        json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise FitInputError(
+            f"cannot read the file ({err.strerror or err})", where=str(path)
+        ) from None
+    except UnicodeDecodeError as err:
+        raise FitInputError(
+            f"not UTF-8 text ({err.reason} at byte {err.start}): not a pyhf workspace",
+            where=str(path),
+        ) from None
+    except json.JSONDecodeError as err:
+        raise FitInputError(
+            f"not valid JSON ({err}): not a pyhf workspace", where=str(path)
+        ) from None
+    except RecursionError:
+        raise FitInputError("not valid JSON (nested too deeply)", where=str(path)) from None
+
+
 def _fit_workspace(args: argparse.Namespace, options: dict):
     try:
         from .pyhf import fit_workspace
@@ -92,6 +116,7 @@ def main(args: argparse.Namespace) -> int:
         if not path.exists():
             raise FitInputError("no such file", where=str(path))
         if path.suffix.lower() == ".json":
+            _check_json(path)
             result = _fit_workspace(args, options)
         else:
             fi = FitInput.read(path)
@@ -102,11 +127,20 @@ def main(args: argparse.Namespace) -> int:
                 meta=meta,
                 **options,
             )
+    except FitInputError as err:
+        # the input file is the one thing every input error is about: name it once
+        message = str(err) if str(path) in str(err) else f"{path}: {err}"
+        print(f"wmass fit: error: {message}", file=sys.stderr)
+        return 1
     except FitError as err:
-        print(f"wmass fit: error: {err}", file=sys.stderr)
+        print(f"wmass fit: error: {path}: {err}", file=sys.stderr)
         return 1
     result.meta = meta
-    result.write(args.out, meta)
+    try:
+        result.write(args.out, meta)
+    except OSError as err:  # disk full, no permission: the previous file is left as it was
+        print(f"wmass fit: error: cannot write {args.out}: {err}", file=sys.stderr)
+        return 1
     print(result.summary())
     if result.toys:
         import numpy as np

@@ -22,10 +22,11 @@ from typing import Any
 import awkward as ak
 import numpy as np
 
-from processors.errors import MissingBranch
+from processors.errors import MissingBranch, MistypedBranch
 
 __all__ = [
     "ALIASES",
+    "EXPECTED_KINDS",
     "NANOAOD_VERSIONS",
     "RUNS_ALIASES",
     "Columns",
@@ -49,6 +50,75 @@ RUNS_ALIASES: dict[str, tuple[tuple[str, str], ...]] = {
     "genEventSumw2": (("genEventSumw2_", "older NanoAOD"),),
     "genEventCount": (("genEventCount_", "older NanoAOD"),),
 }
+
+
+#: numpy dtype kinds of the branches the processors read, by NanoAOD (v9-v15): "f" floating
+#: point, "iu" integers (signed or not: some changed between versions), "b" a flag. A branch
+#: stored with another kind is refused (:class:`MistypedBranch`) instead of being converted:
+#: a pT stored as an integer, or an event number as a float, would change the result.
+EXPECTED_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "genWeight",
+            "MET_pt",
+            "MET_phi",
+            "PFMET_pt",
+            "PFMET_phi",
+            "Pileup_nTrueInt",
+            "Muon_pt",
+            "Muon_eta",
+            "Muon_phi",
+            "Muon_mass",
+            "Muon_pfRelIso04_all",
+            "Muon_dxy",
+            "Muon_dz",
+            "GenPart_pt",
+            "GenPart_eta",
+            "GenPart_phi",
+            "GenPart_mass",
+            "LHEPdfWeight",
+            "LHEScaleWeight",
+            "MEParamWeight",
+        ),
+        "f",
+    ),
+    **dict.fromkeys(
+        (
+            "run",
+            "luminosityBlock",
+            "event",
+            "nMuon",
+            "Muon_charge",
+            "Muon_genPartIdx",
+            "GenPart_pdgId",
+            "GenPart_status",
+            "GenPart_statusFlags",
+            "GenPart_genPartIdxMother",
+            "PV_npvs",
+            "Pileup_nPU",
+        ),
+        "iu",
+    ),
+    **dict.fromkeys(("Muon_tightId", "Muon_mediumId", "Muon_looseId", "Muon_isGlobal"), "b"),
+}
+_KIND_NAMES = {"f": "a floating-point type", "iu": "an integer type", "b": "bool"}
+
+
+def expected_kind(branch: str) -> str | None:
+    """The dtype kinds ``branch`` may have (``EXPECTED_KINDS``; trigger bits ``HLT_*`` are
+    flags), ``None`` for a branch whose type is not checked."""
+    if branch.startswith("HLT_"):
+        return "b"
+    return EXPECTED_KINDS.get(branch)
+
+
+def _primitive(arr: ak.Array) -> str | None:
+    """The primitive type of a flat or jagged array's values (``"float32"``...), from its form
+    (nothing is read)."""
+    form = arr.layout.form
+    while not hasattr(form, "primitive") and hasattr(form, "content"):
+        form = form.content
+    return getattr(form, "primitive", None)
 
 
 def alternatives(branch: str, table: dict | None = None) -> tuple[str, ...]:
@@ -131,8 +201,17 @@ class Columns:
         if field is not None:
             arr = arr[field]
         arr = ak.without_parameters(arr)
+        self._check_type(branch, arr)
         self._cache[branch] = arr
         return arr
+
+    def _check_type(self, branch: str, arr: ak.Array) -> None:
+        kinds = expected_kind(branch)
+        primitive = _primitive(arr) if kinds is not None else None
+        if primitive is None or kinds is None:
+            return
+        if np.dtype(primitive).kind not in kinds:
+            raise MistypedBranch(branch, self.filename, primitive, _KIND_NAMES[kinds])
 
     def flat(self, branch: str, dtype: Any = None) -> np.ndarray:
         """An event-level branch as a numpy array."""

@@ -1,12 +1,23 @@
-"""Errors raised while reading and processing events: one type per kind of failure."""
+"""Errors raised while reading and processing events: one type per kind of failure.
+
+:class:`WMassError` (the base of them all) and :class:`BadCorrections` are defined in
+:mod:`corrections.errors`, so the corrections code can raise them too; import them from here.
+"""
 
 from __future__ import annotations
 
-__all__ = ["BadInputFile", "ConfigError", "MissingBranch", "RetryLimitExceeded", "WMassError"]
+from corrections.errors import BadCorrections, WMassError
 
-
-class WMassError(Exception):
-    """Base of every error wmass raises on purpose."""
+__all__ = [
+    "BadCorrections",
+    "BadInputFile",
+    "ConfigError",
+    "MissingBranch",
+    "MistypedBranch",
+    "OutputError",
+    "RetryLimitExceeded",
+    "WMassError",
+]
 
 
 class BadInputFile(WMassError):
@@ -29,6 +40,19 @@ class MissingBranch(WMassError):
         super().__init__(f"missing branch {branch!r}{where}" + (f": {hint}" if hint else ""))
 
 
+class MistypedBranch(MissingBranch):
+    """A branch the analysis needs is in the file with another type than NanoAOD's (a float
+    quantity stored as an integer, an integer as a float, a flag as a number): the branch as
+    the analysis needs it is missing, and reading it anyway would silently change the result.
+    """
+
+    def __init__(self, branch: str, path: str | None, found: str, expected: str) -> None:
+        self.found, self.expected = found, expected
+        super().__init__(branch, path)
+        where = f" in {path}" if path else ""
+        self.args = (f"branch {branch!r}{where} has type {found}, expected {expected} (NanoAOD)",)
+
+
 class ConfigError(WMassError):
     """A configuration (datasets.yaml, deploy YAML, CLI choice) is wrong; the key is named."""
 
@@ -36,6 +60,17 @@ class ConfigError(WMassError):
         self.key, self.source = key, source
         where = f" in {source}" if source else ""
         super().__init__(f"config error{where}: {key}: {reason}")
+
+
+class OutputError(WMassError):
+    """An output file cannot be written (disk full, file-size limit, I/O error, no permission).
+
+    Outputs are written under a temporary name and renamed, so the file that was at ``path``
+    before (if any) is unchanged and no partial file is left."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path, self.reason = str(path), reason
+        super().__init__(f"cannot write {path}: {reason} (the previous file, if any, is unchanged)")
 
 
 class RetryLimitExceeded(WMassError):

@@ -10,6 +10,7 @@ import pytest
 
 from analysis.cli import main
 from fit import FitResult
+from fit.result import rounded
 
 _spec = importlib.util.spec_from_file_location(
     "fit_models", Path(__file__).with_name("fit_models.py")
@@ -44,9 +45,11 @@ def test_wmass_fit_asimov_with_impacts(tmp_path, fitinput, capsys):
     )
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "mW = 80379 +-" in printed and "MeV" in printed and f"wrote {out}" in printed
     res = FitResult.read(out)
     assert res.data == "asimov" and res.pois["mW"]["value"] == 80379.0
+    # printed as a person reads it: rounded to its uncertainty (PDG rule)
+    value, error = rounded(res.pois["mW"]["value"], res.pois["mW"]["error"])
+    assert f"mW = {value} +- {error} MeV" in printed and f"wrote {out}" in printed
     assert res.meta["inputs"] == [str(fitinput)] and res.meta["args"]["toys"] == -1
     assert "muon efficiency" in res.global_impacts["mW"]
     assert res.scans["mW"]["dnll"].shape == (3,)
