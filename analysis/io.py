@@ -48,12 +48,14 @@ from __future__ import annotations
 
 import contextlib
 import errno as _errno
+import itertools
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +63,7 @@ import h5py
 import hist
 import numpy as np
 
-from fit.provenance import atomic_h5, atomic_path, provenance, read_meta, write_meta
+from fit.provenance import atomic_h5, provenance, read_meta, write_meta
 from processors.errors import BadInputFile, OutputError
 
 __all__ = [
@@ -160,6 +162,35 @@ def _chunks(shape: tuple[int, ...], itemsize: int = 8) -> tuple[int, ...] | None
     return tuple(chunk)
 
 
+def _shuffled_deflate(block: np.ndarray, level: int) -> bytes:
+    """One chunk through HDF5's filter pipeline by hand: byte shuffle, then deflate (zlib)."""
+    planes = block.reshape(-1).view(np.uint8).reshape(-1, block.dtype.itemsize)
+    return zlib.compress(np.ascontiguousarray(planes.T).tobytes(), level)
+
+
+def _write_compressed(
+    dset: h5py.Dataset, arr: np.ndarray, chunks: tuple[int, ...], level: int
+) -> None:
+    """Fill the chunked shuffle+gzip ``dset`` with ``arr``, compressing its chunks on a pool of
+    threads (zlib releases the GIL) and writing them with ``write_direct_chunk``; HDF5 would
+    compress them one after another (~6 s of a 3M-event histmaker's 750 MB). The file is the
+    same standard HDF5 any reader decompresses; edge chunks are padded with zeros as HDF5 does.
+    """
+    starts = [range(0, n, c) for n, c in zip(arr.shape, chunks, strict=True)]
+
+    def compress(offset: tuple[int, ...]) -> tuple[tuple[int, ...], bytes]:
+        part = arr[tuple(slice(o, o + c) for o, c in zip(offset, chunks, strict=True))]
+        if part.shape != chunks:
+            full = np.zeros(chunks, dtype=arr.dtype)
+            full[tuple(slice(0, n) for n in part.shape)] = part
+            part = full
+        return offset, _shuffled_deflate(np.ascontiguousarray(part), level)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for offset, data in pool.map(compress, itertools.product(*starts)):
+            dset.id.write_direct_chunk(offset, data)
+
+
 def write_hist(group: h5py.Group, h: hist.Hist, *, compression_opts: int = 1) -> None:
     """Write ``h`` into the empty ``group`` in the UHI HDF5 layout (arrays chunked + gzip)."""
     import uhi.io.hdf5
@@ -178,14 +209,16 @@ def write_hist(group: h5py.Group, h: hist.Hist, *, compression_opts: int = 1) ->
         if chunks is None:
             sgrp.create_dataset(key, data=arr)
         else:
-            sgrp.create_dataset(
+            dset = sgrp.create_dataset(
                 key,
-                data=arr,
+                shape=arr.shape,
+                dtype=arr.dtype,
                 chunks=chunks,
                 compression="gzip",
                 compression_opts=compression_opts,
                 shuffle=True,
             )
+            _write_compressed(dset, arr, chunks, compression_opts)
 
 
 def read_hist(group: h5py.Group) -> hist.Hist:
@@ -289,12 +322,8 @@ def write_histograms(
     items = list(datasets.values()) if isinstance(datasets, Mapping) else list(datasets)
     meta = provenance() if meta is None else meta
     path = Path(path)
-    # the HDF5 file is made in memory and then written as bytes: when the disk is full, HDF5
-    # never meets a failing write (it would leave objects that fail again when freed and can
-    # crash the interpreter at exit), only this plain write does, and it is an OSError
-    buffer = BytesIO()
-    with h5py.File(buffer, "w") as f:
-        write_meta(f, meta)
+    # made in memory, written as bytes (atomic_h5's in_memory): a full disk is one OSError
+    with output_errors(path), atomic_h5(path, meta, in_memory=True) as f:
         f.attrs["kind"] = "histograms"
         f.attrs["format_version"] = FORMAT_VERSION
         if analysis is not None:
@@ -304,8 +333,6 @@ def write_histograms(
         root = f.create_group("datasets")
         for ds in items:
             _write_dataset(root.create_group(ds.name), ds)
-    with output_errors(path), atomic_path(path) as tmp, open(tmp, "wb") as out:
-        out.write(buffer.getbuffer())
     return path
 
 

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import glob
+import io
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -139,6 +142,46 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def temporary_prefix(path: Path, pid: int) -> str:
+    """How :func:`atomic_path` begins the name of process ``pid``'s temporary for ``path``."""
+    host = socket.gethostname().replace(".", "_") or "host"
+    return f".{path.name}.{host}.{pid}."
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of :func:`atomic_path` writes of ``path`` whose process (on this
+    host) is gone -- a writer killed mid-write; returns the paths removed.
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "out.h5"
+    >>> dead = target.parent / (temporary_prefix(target, 2**22 + 1) + "abc.tmp")  # no such pid
+    >>> _ = dead.write_text("half")
+    >>> [p.name == dead.name for p in remove_stale_temporaries(target)], dead.exists()
+    ([True], False)
+    """
+    path = Path(path)
+    host_prefix = temporary_prefix(path, 0)[: -len("0.")]
+    removed = []
+    for tmp in path.parent.glob(f"{glob.escape(host_prefix)}*.tmp"):
+        pid_text = tmp.name[len(host_prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or _alive(int(pid_text)):
+            continue
+        with contextlib.suppress(FileNotFoundError):  # another writer removed it first
+            tmp.unlink()
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """A unique temporary path beside ``path`` to write to; on success it is fsynced and renamed
@@ -155,7 +198,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, name = tempfile.mkstemp(
+        prefix=temporary_prefix(path, os.getpid()), suffix=".tmp", dir=path.parent
+    )
     os.close(fd)
     tmp = Path(name)
     umask = os.umask(0)
@@ -180,13 +226,25 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 @contextlib.contextmanager
 def atomic_h5(
-    path: str | os.PathLike, meta: Mapping[str, Any] | None = None
+    path: str | os.PathLike, meta: Mapping[str, Any] | None = None, *, in_memory: bool = False
 ) -> Iterator[h5py.File]:
     """An HDF5 file written through :func:`atomic_path`, with the provenance ``meta`` group.
 
-    A crash or exception leaves no file that looks complete.
+    A crash or exception leaves no file that looks complete. ``in_memory``: the file is made
+    in memory and written as bytes at the end, so a full disk fails one plain write (an
+    ``OSError``) instead of HDF5 writes, which leave objects that fail again when freed and can
+    crash the interpreter at exit; costs the file's size in memory.
     """
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    if not in_memory:
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            if meta is not None:
+                write_meta(f, meta)
+            yield f
+        return
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
         if meta is not None:
             write_meta(f, meta)
         yield f
+    with atomic_path(path) as tmp, open(tmp, "wb") as out:
+        out.write(buffer.getbuffer())

@@ -27,6 +27,8 @@ _SOURCES = {
     "BadInputFile": "errors",
     "Columns": "columns",
     "ConfigError": "errors",
+    "CorrectionsWarning": "base",
+    "GoldenJSON": "golden",
     "MissingBranch": "errors",
     "MuonCuts": "selection",
     "MuonHistogramProcessor": "base",
@@ -45,6 +47,8 @@ __all__ = [
     "BadInputFile",
     "Columns",
     "ConfigError",
+    "CorrectionsWarning",
+    "GoldenJSON",
     "MissingBranch",
     "MuonCuts",
     "MuonHistogramProcessor",
@@ -59,10 +63,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
-    from processors.base import ALL_VARIATIONS, MuonHistogramProcessor, Selected
+    from processors.base import (
+        ALL_VARIATIONS,
+        CorrectionsWarning,
+        MuonHistogramProcessor,
+        Selected,
+    )
     from processors.columns import Columns
     from processors.errors import BadInputFile, ConfigError, MissingBranch, WMassError
     from processors.fill import TensorFill, bin_index
+    from processors.golden import GoldenJSON
     from processors.selection import MuonCuts, gen_match
     from processors.wlike import WLikeProcessor
     from processors.wmass import WMassProcessor

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import warnings
 from abc import abstractmethod
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -64,6 +65,35 @@ ALL_VARIATIONS = (
     "muonScale",
 )
 EVENT_ID = ("run", "luminosityBlock", "event")
+
+
+class CorrectionsWarning(UserWarning):
+    """A corrections payload lacks corrections the processors would apply."""
+
+
+#: what the processors do without each correction of the payload
+_WITHOUT = {
+    "pileup": "no pileup weight and no pileup variations",
+    "idip": "no ID+IP scale factor and no efficiency variations",
+    "trigger": "no trigger scale factor and no efficiency variations",
+    "prefiring": "no prefiring weight and no prefiring variations",
+    "scale": "no momentum scale correction of the data",
+    "scale_uncertainty": "no momentum scale variations",
+}
+
+
+def _warn_missing(corr: Corrections, source: str | None) -> None:
+    """Say which corrections a payload lacks and what is therefore not applied: a payload
+    without some is allowed (e.g. a partial calibration), but never silently."""
+    names = corr.names
+    missing = [
+        f"{getattr(names, field)!r} ({effect})"
+        for field, effect in _WITHOUT.items()
+        if getattr(names, field) not in corr
+    ]
+    if missing:
+        where = source or "the corrections payload"
+        warnings.warn(f"{where} has no {'; no '.join(missing)}", CorrectionsWarning, stacklevel=3)
 
 
 @functools.lru_cache(maxsize=8)
@@ -191,9 +221,12 @@ class MuonHistogramProcessor(processor.ProcessorABC):
     ) -> None:
         self.hist_output = hist_output
         self.is_data = {name: bool(ds.is_data) for name, ds in (datasets or {}).items()}
+        source = str(corrections) if isinstance(corrections, str | Path) else None
         if isinstance(corrections, str | Path):
             corrections = Corrections.from_file(corrections, correction_names)
         self.corrections = corrections
+        if corrections is not None:
+            _warn_missing(corrections, source)
         if variations is True:
             self.variations = ALL_VARIATIONS
         elif variations is False:

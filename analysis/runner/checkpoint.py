@@ -40,6 +40,7 @@ import h5py
 import hist
 import numpy as np
 
+from analysis.io import output_errors
 from analysis.runner.chunks import chunk_key
 from fit.provenance import atomic_h5, read_meta
 from processors.errors import BadInputFile, WMassError
@@ -312,9 +313,11 @@ def write_checkpoint(
     files_failed: Mapping[str, Mapping[str, str]],
     meta: Mapping[str, Any] | None = None,
 ) -> Path:
-    """Write a checkpoint atomically (layout in the module docstring)."""
+    """Write a checkpoint atomically (layout in the module docstring); a write that fails (disk
+    full, file-size limit) is an :class:`~processors.errors.OutputError` naming the file, and
+    the previous checkpoint stays as it was."""
     path = Path(path)
-    with atomic_h5(path, meta) as f:
+    with output_errors(path), atomic_h5(path, meta, in_memory=True) as f:
         f.attrs["kind"] = "checkpoint"
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["fingerprint"] = fingerprint(config)

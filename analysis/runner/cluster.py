@@ -101,7 +101,10 @@ def load_cluster_spec(path: str | os.PathLike) -> ClusterSpec:
     if not path.is_file():
         raise ConfigError("cluster", f"no such file {path}", source=str(path))
     try:
-        spec = yaml.safe_load(path.read_text()) or {}
+        spec = yaml.safe_load(path.read_bytes().decode("utf-8")) or {}
+    except UnicodeDecodeError as err:
+        reason = f"not UTF-8 text ({err.reason} at byte {err.start})"
+        raise ConfigError("cluster", reason, source=str(path)) from None
     except yaml.YAMLError as err:
         raise ConfigError("cluster", f"not valid YAML: {err}", source=str(path)) from err
     if not isinstance(spec, Mapping):

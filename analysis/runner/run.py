@@ -53,7 +53,7 @@ from analysis.runner.chunks import chunk_key
 from analysis.runner.cluster import dask_client
 from analysis.runner.execute import Timeline, execute
 from analysis.runner.ledger import ChunkLedger, LedgerStats
-from fit.provenance import provenance
+from fit.provenance import provenance, remove_stale_temporaries
 from processors.errors import BadInputFile, ConfigError
 
 __all__ = [
@@ -312,6 +312,8 @@ def _checkpointing(
     options.update(config or {})
     cfg = run_config(options, chunks=ledger.chunks, datasets=datasets)
     path = Path(path)
+    for stale in remove_stale_temporaries(path):  # a checkpoint write of a killed driver
+        say(f"[resume] removed {stale.name}, left by an interrupted checkpoint write")
     if path.exists():
         if not resume:
             raise ConfigError(

@@ -9,7 +9,7 @@ On one warm Dask cluster started from the command line and a small generated W s
 - the driver under a file-size limit (``RLIMIT_FSIZE``, what a full disk looks like to the
   writer): with room, the same histograms; out of room when the output is written, a named
   error (no traceback) with the previous output byte for byte intact and no temporary file
-  left; out of room when a checkpoint is written, the same -- not yet (xfail, see there).
+  left; out of room when a checkpoint is written, the same.
 
 Each run is a subprocess with a time bound; a hang is a failure.
 """
@@ -21,6 +21,7 @@ import shutil
 import pytest
 
 from benchmarks import faults
+from fit.provenance import temporary_prefix
 
 pytestmark = pytest.mark.dask
 
@@ -44,25 +45,19 @@ def _report(trials) -> str:
 
 def test_driver_killed_at_random_moments_resumes_to_the_same_histograms(campaign):
     trials = [campaign.driver_kill(k) for k in range(3)]
-    # LEFTOVER: the same histograms, but the temporary file of a checkpoint write the kill
-    # interrupted is still there (see the xfail test below)
-    assert all(t.outcome in ("identical", "LEFTOVER") for t in trials), _report(trials)
+    # not LEFTOVER: the resumed run removes the temporary of a checkpoint write the kill cut
+    assert all(t.outcome == "identical" for t in trials), _report(trials)
     assert all(t.identical for t in trials), _report(trials)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a driver SIGKILLed while it writes a checkpoint leaves its temporary file "
-    "(.hists.h5.checkpoint.XXXX.tmp, as large as a checkpoint) for ever: nothing removes the "
-    "temporaries of dead writers (fit/provenance.atomic_path names them without the pid; "
-    "analysis/runner/checkpoint could remove those of dead pids when a run starts)",
-)
 def test_a_resumed_run_removes_the_temporary_file_of_a_killed_checkpoint_write(campaign):
     d = campaign.tmp / "stale-tmp"
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir()
     out = d / "hists.h5"
-    stale = d / ".hists.h5.checkpoint.k1lled00.tmp"  # what atomic_path leaves when killed
+    # what atomic_path leaves when its process is killed (this host, a pid that is gone)
+    ck = d / "hists.h5.checkpoint"
+    stale = d / (temporary_prefix(ck, 2**22 + 7) + "k1lled00.tmp")
     stale.write_bytes(b"\0" * 4096)
     argv = faults.histmaker_argv(
         campaign.yaml_path, campaign.corrections, out, "--scheduler", campaign.cluster.address
@@ -97,12 +92,6 @@ def test_disk_full_when_the_output_is_written_is_a_named_error_and_keeps_the_old
     assert tiny.outcome == "named error" and tiny.identical, _report([tiny])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed checkpoint write is a traceback (OSError/RuntimeError from h5py, then "
-    "often SIGSEGV): analysis/runner/checkpoint.write_checkpoint does not wrap its atomic_h5 "
-    "in analysis.io.output_errors",
-)
 def test_disk_full_when_a_checkpoint_is_written_is_a_named_error(campaign):
     size = campaign.reference.stat().st_size
     trial = campaign.disk_full(2, limit=size // 20, checkpoints=True)
