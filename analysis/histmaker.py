@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -51,7 +52,7 @@ from analysis.runner.run import (
     RunResult,
     run,
 )
-from processors.errors import BadInputFile, ConfigError
+from processors.errors import BadInputFile, ConfigError, CorrectionsWarning
 
 __all__ = [
     "ANALYSES",
@@ -260,7 +261,16 @@ def histmaker(
         corrections = default_corrections(datasets_yaml)
     elif not Path(corrections).is_file():
         raise ConfigError("corrections", f"no such file {corrections}")
-    processor = make_processor(analysis, datasets, corrections=corrections, variations=variations)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CorrectionsWarning)
+        processor = make_processor(
+            analysis, datasets, corrections=corrections, variations=variations
+        )
+    for w in caught:  # said where a person reads it, whatever the warning filters are
+        if issubclass(w.category, CorrectionsWarning):
+            print(f"wmass histmaker: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     inputs = [str(Path(datasets_yaml).resolve())]
     inputs += [f for ds in datasets.values() for f in ds.files]
     if corrections is not None:

@@ -27,7 +27,7 @@ _SOURCES = {
     "BadInputFile": "errors",
     "Columns": "columns",
     "ConfigError": "errors",
-    "CorrectionsWarning": "base",
+    "CorrectionsWarning": "errors",
     "GoldenJSON": "golden",
     "MissingBranch": "errors",
     "MuonCuts": "selection",
@@ -63,14 +63,15 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
-    from processors.base import (
-        ALL_VARIATIONS,
-        CorrectionsWarning,
-        MuonHistogramProcessor,
-        Selected,
-    )
+    from processors.base import ALL_VARIATIONS, MuonHistogramProcessor, Selected
     from processors.columns import Columns
-    from processors.errors import BadInputFile, ConfigError, MissingBranch, WMassError
+    from processors.errors import (
+        BadInputFile,
+        ConfigError,
+        CorrectionsWarning,
+        MissingBranch,
+        WMassError,
+    )
     from processors.fill import TensorFill, bin_index
     from processors.golden import GoldenJSON
     from processors.selection import MuonCuts, gen_match

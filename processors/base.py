@@ -30,7 +30,7 @@ from coffea import processor
 
 from corrections import CorrectionNames, Corrections
 from processors.columns import Columns
-from processors.errors import ConfigError
+from processors.errors import ConfigError, CorrectionsWarning
 from processors.fill import TensorFill
 from processors.golden import GoldenJSON
 from processors.selection import (
@@ -65,10 +65,6 @@ ALL_VARIATIONS = (
     "muonScale",
 )
 EVENT_ID = ("run", "luminosityBlock", "event")
-
-
-class CorrectionsWarning(UserWarning):
-    """A corrections payload lacks corrections the processors would apply."""
 
 
 #: what the processors do without each correction of the payload

@@ -12,6 +12,7 @@ __all__ = [
     "BadCorrections",
     "BadInputFile",
     "ConfigError",
+    "CorrectionsWarning",
     "MissingBranch",
     "MistypedBranch",
     "OutputError",
@@ -80,3 +81,8 @@ class RetryLimitExceeded(WMassError):
     def __init__(self, what: str, attempts: int, reason: str) -> None:
         self.what, self.attempts, self.reason = what, attempts, reason
         super().__init__(f"{what}: gave up after {attempts} attempts: {reason}")
+
+
+class CorrectionsWarning(UserWarning):
+    """A corrections payload lacks corrections the processors would apply (a warning, not an
+    error: a partial payload is allowed, but never used silently)."""
