@@ -91,7 +91,7 @@ def _fit_workspace(args: argparse.Namespace, options: dict):
         raise FitInputError(
             f"pyhf workspaces need fit.pyhf.fit_workspace ({err})", where=args.input
         ) from None
-    return fit_workspace(args.input, **options)
+    return fit_workspace(args.input, meta={}, **options)  # main() sets the provenance
 
 
 def main(args: argparse.Namespace) -> int:

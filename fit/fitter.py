@@ -21,7 +21,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from . import uncertainties as unc
 from .errors import FitDidNotConverge, FitInputError
@@ -30,6 +29,7 @@ from .minimize import minimize, restrict
 from .model import DenseModel, Model
 from .provenance import provenance
 from .result import FitResult
+from .terms import TermsModel
 from .toys import asimov_data, generate_toy
 from .writer import FitInput
 
@@ -43,8 +43,16 @@ __all__ = ["MINIMIZERS", "fit", "make_model", "minimize_model", "scan"]
 MINIMIZERS = ("trust", "cg", "trust-krylov", "minuit")
 
 
-def make_model(fit_input: FitInput, backend: str = "sparse", **inputs: Any) -> Model | DenseModel:
-    """The NLL of ``fit_input``: ``backend="sparse"`` (structured) or ``"dense"`` (JAX autodiff)."""
+def make_model(
+    fit_input: FitInput, backend: str = "sparse", **inputs: Any
+) -> Model | DenseModel | TermsModel:
+    """The NLL of ``fit_input``: ``backend="sparse"`` (structured) or ``"dense"`` (JAX autodiff);
+    a :class:`fit.terms.TermsInput` (a pyhf workspace) always gets its :class:`TermsModel`."""
+    if getattr(fit_input, "terms", None) is not None:
+        if backend not in ("sparse", "terms"):
+            raise FitInputError(f"backend {backend!r}: a pyhf workspace fits with 'sparse'")
+        inputs.pop("mc_stat", None)
+        return TermsModel(fit_input, **inputs)
     if backend == "sparse":
         return Model(fit_input, **inputs)
     if backend == "dense":
@@ -79,10 +87,17 @@ def minimize_model(
     """Minimise ``model`` (optionally with ``fixed`` parameters held at ``x0``).
 
     Returns ``x``, ``nll``, ``edm``, ``n_iter``, ``hess`` (exact, at the minimum, over all
-    parameters) and, for minuit, ``covariance`` from HESSE.
+    parameters) and, for minuit, ``covariance`` from HESSE. The model's own start and fixed
+    parameters (``model.x_init``, ``model.fixed``: a pyhf workspace's) are the defaults.
     """
     K = model.K
-    x0 = np.zeros(K) if x0 is None else np.asarray(x0, dtype=np.float64)
+    x_init = getattr(model, "x_init", None)
+    if x0 is None:
+        x0 = np.zeros(K) if x_init is None else x_init.copy()
+    x0 = np.asarray(x0, dtype=np.float64)
+    model_fixed = getattr(model, "fixed", None)
+    if model_fixed is not None:
+        fixed = model_fixed if fixed is None else (np.asarray(fixed, dtype=bool) | model_fixed)
     free = np.ones(K, dtype=bool) if fixed is None else ~np.asarray(fixed, dtype=bool)
     vg, hess, hessp, embed, fisher = restrict(
         free, x0, model.value_and_grad, model.hessian, model.hessp, model.fisher
@@ -168,58 +183,24 @@ def _minuit(vg, y0: np.ndarray, tol: float, hess=None) -> tuple[np.ndarray, int,
     return np.array(m.values), int(m.nfcn), np.array(m.covariance)
 
 
+def _covariance(m: dict[str, Any], minimizer: str, *, use_factor: bool = True) -> np.ndarray:
+    """The covariance of a :func:`minimize_model` result, zero rows/columns for fixed parameters."""
+    free = m["free"]
+    if minimizer == "minuit":
+        cov_free = m["covariance_free"]
+    elif free.all():
+        return unc.covariance(m["hess"], m.get("factor") if use_factor else None)
+    else:
+        cov_free = unc.covariance(m["hess"][np.ix_(free, free)])
+    if free.all():
+        return cov_free
+    cov = np.zeros((free.size, free.size))
+    cov[np.ix_(free, free)] = cov_free
+    return cov
+
+
 def _report_scale(poi, x: float) -> float:
     return abs(poi.scale) * (float(np.exp(x)) if poi.kind == "norm" else 1.0)
-
-
-def _yields(
-    model, fi: FitInput, x: np.ndarray, cov: np.ndarray | None
-) -> dict[str, dict[str, Any]]:
-    """Pre- and post-fit yields per channel and process, with the total per-bin uncertainties."""
-    x0 = np.zeros(model.K)
-    pre = model.yields(x0)
-    post = model.yields(x) if cov is not None else pre
-    M0 = sp.csr_array(model.bin_jacobian(x0))
-    cons = model.constrained.astype(np.float64)
-    pre_err = np.sqrt(np.asarray(M0.multiply(M0) @ cons).ravel())
-    post_err = None
-    if cov is not None:
-        M = sp.csr_array(model.bin_jacobian(x))
-        MV = M @ cov
-        post_err = np.sqrt(np.maximum(np.asarray(M.multiply(MV).sum(axis=1)).ravel(), 0.0))
-    W0 = model.yield_jacobian(x0)
-    W = model.yield_jacobian(x) if cov is not None else W0
-    B, P = model.B, model.P
-    out = {}
-    for ch in fi.channels:
-        sl = ch.slice
-        # sum over the channel's bins, per process: [P, B * P]
-        rows = np.tile(np.arange(P), ch.nbins)
-        cols = np.arange(ch.first_bin * P, (ch.first_bin + ch.nbins) * P)
-        G = sp.csr_array((np.ones(cols.size), (rows, cols)), shape=(P, B * P))
-        R0 = (G @ W0).toarray()
-        proc_pre_err = np.sqrt(np.maximum((R0 * R0) @ cons, 0.0))
-        proc_post_err = None
-        if cov is not None:
-            R = (G @ W).toarray()
-            proc_post_err = np.sqrt(np.maximum(np.einsum("ik,ik->i", R @ cov, R), 0.0))
-        d = {
-            "processes": list(fi.processes),
-            "axes": list(ch.axes),
-            "masked": ch.masked,
-            "prefit": pre[sl],
-            "postfit": post[sl],
-            "prefit_err": pre_err[sl],
-            "postfit_err": post_err[sl] if post_err is not None else None,
-            "proc_prefit": pre[sl].sum(axis=0),
-            "proc_postfit": post[sl].sum(axis=0),
-            "proc_prefit_err": proc_pre_err,
-            "proc_postfit_err": proc_post_err,
-        }
-        if not ch.masked:
-            d["data"] = model.data[sl]
-        out[ch.name] = d
-    return out
 
 
 def fit(
@@ -275,18 +256,21 @@ def fit(
         counts = asimov_data(fi.nominal.sum(axis=1), fi.bin_mask)
     elif not isinstance(data, str):
         counts = np.asarray(data, dtype=np.float64)
-    model = make_model(fi, backend, mc_stat=mc_stat, theta0=theta0, data=counts)
+    terms = getattr(fi, "terms", None) is not None
+    if terms and counts is not None and (isinstance(data, str) or toys):
+        # the prediction at the initial values (a workspace's are not all 0)
+        model = make_model(fi, backend, theta0=theta0)
+        counts = asimov_data(model.yields(model.x_init).sum(axis=1), fi.bin_mask)
+        model = _with_inputs(model, data=counts)
+    else:
+        model = make_model(fi, backend, mc_stat=mc_stat, theta0=theta0, data=counts)
     timings["build"] = time.perf_counter() - t
     t = time.perf_counter()
     m = minimize_model(model, minimizer=minimizer, tol=tol, max_iter=max_iter)
     timings["minimize"] = time.perf_counter() - t
     t = time.perf_counter()
     x = m["x"]
-    cov = (
-        m["covariance_free"]
-        if minimizer == "minuit"
-        else unc.covariance(m["hess"], m.get("factor"))
-    )
+    cov = _covariance(m, minimizer)
     errors = np.sqrt(np.diag(cov))
     timings["covariance"] = time.perf_counter() - t
     result = FitResult(
@@ -302,7 +286,7 @@ def fit(
         n_iter=m["n_iter"],
         minimizer=minimizer,
         data=label,
-        theta0=model.theta0.copy(),
+        theta0=model.pull_centers() if terms else model.theta0.copy(),
         timings=timings,
     )
     for poi in fi.pois:
@@ -318,6 +302,8 @@ def fit(
         }
     t = time.perf_counter()
     nuis = model.constrained
+    if not m["free"].all():
+        nuis = nuis & m["free"]
     if impacts:
         for poi in fi.pois:
             i = fi.index(poi.name)
@@ -335,15 +321,21 @@ def fit(
             i = fi.index(poi.name)
             s = _report_scale(poi, x[i])
             gi = unc.global_impacts(
-                cov, i, bin_jacobian=M, responses=resp, groups=fi.groups, constrained=nuis
+                cov,
+                i,
+                bin_jacobian=M,
+                responses=resp,
+                groups=fi.groups,
+                constrained=nuis,
+                aux_scale=model.aux_response_scale(x) if terms else None,
             )
             result.global_impacts[poi.name] = {g: v * s for g, v in gi.items()}
         timings["global_impacts"] = time.perf_counter() - t
     nbins = int(model.mask.sum())
-    result.gof = saturated_gof(m["nll"], nbins, int((~model.constrained).sum()))
+    result.gof = saturated_gof(m["nll"], nbins, int((~model.constrained & m["free"]).sum()))
     if yields:
         t = time.perf_counter()
-        result.yields = _yields(model, fi, x, cov)
+        result.yields = unc.yield_table(model, fi, x, cov)
         timings["yields"] = time.perf_counter() - t
     for name in scan:
         t = time.perf_counter()
@@ -402,7 +394,8 @@ def _toys(
     model, fi: FitInput, n: int, seed: int, minimizer: str, tol: float, max_iter: int
 ) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
-    x_gen = np.zeros(model.K)
+    x_init = getattr(model, "x_init", None)
+    x_gen = np.zeros(model.K) if x_init is None else x_init.copy()
     expected = model.yields(x_gen).sum(axis=1)
     K = model.K
     values = np.full((n, K), np.nan)
@@ -410,13 +403,23 @@ def _toys(
     nll = np.full(n, np.nan)
     status = []
     for j in range(n):
-        toy = generate_toy(expected, model.mask, x_gen, model.constrained, model.kstat, rng)
+        if isinstance(model, TermsModel):  # Gaussian widths, Poisson-constrained gammas
+            toy = generate_toy(
+                expected,
+                model.mask,
+                x_gen,
+                model.gauss,
+                model.kstat,
+                rng,
+                sigma=model.sigma,
+                poisson_tau=np.where(model.pois, model.tau, np.nan),
+            )
+        else:
+            toy = generate_toy(expected, model.mask, x_gen, model.constrained, model.kstat, rng)
         tm = _with_inputs(model, **toy)
         try:
             m = minimize_model(tm, minimizer=minimizer, tol=tol, max_iter=max_iter)
-            cov = m.get("covariance_free")
-            if cov is None:
-                cov = unc.covariance(m["hess"])
+            cov = _covariance(m, minimizer, use_factor=False)
         except FitDidNotConverge as err:
             status.append(err.reason)
             continue
@@ -448,7 +451,10 @@ def scan(
     model = make_model(fit_input, backend, mc_stat=options.pop("mc_stat", True))
     if isinstance(data, str) and data == "asimov":
         model = _with_inputs(
-            model, data=asimov_data(model.yields(np.zeros(model.K)).sum(axis=1), model.mask)
+            model,
+            data=asimov_data(
+                model.yields(getattr(model, "x_init", np.zeros(model.K))).sum(axis=1), model.mask
+            ),
         )
     best = minimize_model(model, **options)
     i = fit_input.index(poi)

@@ -1,8 +1,9 @@
-"""pyhf interoperability: our import of a workspace is pyhf's own likelihood, fitted faster.
+"""pyhf workspaces in the structured engine: the likelihood is pyhf's, the fit is ``fit.fit``'s.
 
 Every reference is built and evaluated by pyhf itself in the test (numpy backend): the NLL
-differences between parameter points, the best fit and the errors of pyhf's MINUIT fit (tight
-tolerance, strategy 2) and the inverse of the Hessian of pyhf's own ``logpdf``.
+differences between parameter points (every modifier type, both interpolation codes of normsys
+and histosys), the best fit and the errors of pyhf's MINUIT fit (tight tolerance, strategy 2)
+and the inverse of the Hessian of pyhf's own ``logpdf``.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import numpy as np
 import pyhf
 import pytest
 
-from fit.pyhf import WorkspaceError, fit_model, fit_workspace, read_workspace
+from fit import fit
+from fit.pyhf import WorkspaceError, fit_workspace, read_workspace
+from fit.terms import TermsModel
 
 CODES_PYHF_DEFAULT = (
     None  # what pyhf.Workspace(spec).model() builds: normsys code4, histosys code4p
 )
 CODES_EXPONENTIAL_LINEAR = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
+CODES = [CODES_PYHF_DEFAULT, CODES_EXPONENTIAL_LINEAR]
 
 
 def _sample(name, data, modifiers):
@@ -142,91 +146,145 @@ def numpy_minuit():
     pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
 
 
+def pyhf_fit(spec, modifier_settings=None):
+    """pyhf's MINUIT fit without limits (with limits its errors come from a transformed internal
+    parameter and differ from the Hessian's by up to 2 %): values and errors."""
+    model, data = pyhf_model(spec, modifier_settings)
+    n = len(model.config.suggested_init())
+    res = pyhf.infer.mle.fit(
+        data, model, return_uncertainties=True, par_bounds=[(-math.inf, math.inf)] * n
+    )
+    return res[:, 0], res[:, 1]
+
+
+def pyhf_hessian_errors(model, data, x, free, eps=1e-4):
+    """``sqrt(diag(H^-1))`` of the free parameters, ``H`` the central-difference Hessian of
+    pyhf's own ``-logpdf`` at ``x``."""
+    idx = np.flatnonzero(free)
+    H = np.zeros((idx.size, idx.size))
+    steps = np.eye(x.size) * eps
+
+    def f(p):
+        return -model.logpdf(p, data)[0]
+
+    for a, ia in enumerate(idx):
+        for b, ib in enumerate(idx[: a + 1]):
+            ea, eb = steps[ia], steps[ib]
+            d = f(x + ea + eb) - f(x + ea - eb) - f(x - ea + eb) + f(x - ea - eb)
+            H[a, b] = H[b, a] = d / (4 * eps * eps)
+    return np.sqrt(np.diag(np.linalg.inv(H)))
+
+
 # ---------------------------------------------------------------- the likelihood is pyhf's
 
 
-@pytest.mark.parametrize("settings", [CODES_PYHF_DEFAULT, CODES_EXPONENTIAL_LINEAR])
+@pytest.mark.parametrize("settings", CODES, ids=["code4-code4p", "code1-code0"])
 def test_nll_differences_equal_pyhf_logpdf_differences(settings):
-    spec = make_workspace(seed=1)
+    # every modifier type: normfactor, normsys, histosys, staterror, shapesys, lumi, shapefactor
+    spec = make_workspace(seed=1, shapefactor=True, channels=(("sr", 8), ("cr", 8)))
     model, data = pyhf_model(spec, settings)
-    ours = read_workspace(spec, modifier_settings=settings)
-    assert ours.parameters == tuple(model.config.par_names)
+    ours = TermsModel(read_workspace(spec, modifier_settings=settings))
+    assert ours.fit_input.parameters == list(model.config.par_names)
     p0 = np.asarray(model.config.suggested_init())
     rng = np.random.default_rng(7)
     # nuisances over +-2 sigma (crossing the |theta| < 1 interpolation region and beyond),
     # gammas and scale factors within +-20 %
     scale = np.where(p0 == 0, 1.0, 0.1)
-    ref0, our0 = -model.logpdf(p0, data)[0], float(ours.nll(p0))
+    ref0, our0 = -model.logpdf(p0, data)[0], ours.value(p0)
     for _ in range(25):
         p = p0 + scale * rng.normal(size=p0.size)
         ref = -model.logpdf(p, data)[0] - ref0
-        our = float(ours.nll(p)) - our0
+        our = ours.value(p) - our0
         assert abs(our - ref) < 1e-8, (p, our, ref)
 
 
 def test_parameters_init_bounds_fixed_and_auxdata_follow_the_measurement():
     spec = make_workspace(seed=2, fixed=("other_norm",))
     model, data = pyhf_model(spec)
-    ours = read_workspace(spec)
-    assert ours.poi == model.config.poi_name == "mu"
-    assert ours.parameters == tuple(model.config.par_names)
+    ours = read_workspace(spec, validate=True)
+    assert ours.poi_name == model.config.poi_name == "mu"
+    assert ours.parameters == list(model.config.par_names)
     np.testing.assert_array_equal(ours.init, model.config.suggested_init())
     np.testing.assert_array_equal(ours.bounds, np.asarray(model.config.suggested_bounds()))
     np.testing.assert_array_equal(ours.fixed, model.config.suggested_fixed())
     # auxiliary data of the constrained parameters, in pyhf's auxdata order
     ours_aux = []
     for name in model.config.auxdata_order:
-        sl = model.config.par_slice(name)
-        ours_aux.extend(ours.auxdata[sl])
+        ours_aux.extend(ours.auxdata[model.config.par_slice(name)])
     np.testing.assert_allclose(ours_aux, model.config.auxdata, rtol=1e-12)
-    np.testing.assert_array_equal(ours.observed, data[: model.config.nmaindata])
+    np.testing.assert_array_equal(ours.data, data[: model.config.nmaindata])
 
 
-@pytest.mark.parametrize("settings", [CODES_PYHF_DEFAULT, CODES_EXPONENTIAL_LINEAR])
-def test_structured_hessian_equals_nested_autodiff(settings):
-    from fit.pyhf import _Objective
-
+@pytest.mark.parametrize("settings", CODES, ids=["code4-code4p", "code1-code0"])
+def test_gradient_hessian_and_hvp_are_exact(settings):
     spec = make_workspace(seed=3, shapefactor=True, channels=(("sr", 8), ("cr", 8)))
-    model = read_workspace(spec, modifier_settings=settings)
-    obj = _Objective.make(model, model.observed, model.auxdata)
+    model = TermsModel(read_workspace(spec, modifier_settings=settings))
     rng = np.random.default_rng(2)
-    start = model.init[obj.free]
+    x0 = model.x_init
     for _ in range(3):
-        # nuisances inside and outside |theta| < 1, gammas and scale factors off 1
-        x = start + np.where(
-            start == 0, rng.normal(0, 1.0, start.size), rng.normal(0, 0.05, start.size)
-        )
-        structured, autodiff = obj.hessian(x), obj.hessian(x, autodiff=True)
-        np.testing.assert_allclose(
-            structured, autodiff, rtol=1e-10, atol=1e-10 * np.abs(autodiff).max()
-        )
+        # nuisances inside and outside |theta| < 1 (not at the kinks), gammas off 1
+        x = x0 + np.where(x0 == 0, rng.normal(0, 1.0, x0.size), rng.normal(0, 0.05, x0.size))
+        f, g = model.value_and_grad(x)
+        H = model.hessian(x)
+        eps = 1e-6
+        g_num = np.empty_like(g)
+        H_num = np.empty_like(H)
+        for k in range(x.size):
+            e = np.zeros(x.size)
+            e[k] = eps
+            g_num[k] = (model.value(x + e) - model.value(x - e)) / (2 * eps)
+            H_num[k] = (model.value_and_grad(x + e)[1] - model.value_and_grad(x - e)[1]) / (2 * eps)
+        np.testing.assert_allclose(g, g_num, rtol=0, atol=1e-6 * np.abs(g).max())
+        np.testing.assert_allclose(H, H_num, rtol=0, atol=1e-6 * np.abs(H).max())
+        np.testing.assert_allclose(H, H.T, rtol=0, atol=1e-12 * np.abs(H).max())
+        v = rng.normal(size=x.size)
+        np.testing.assert_allclose(model.hessp(x, v), H @ v, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------- best fit and errors
 
 
-@pytest.mark.parametrize(
-    "spec_kwargs",
-    [
-        {"channels": (("sr", 10),)},
-        {"channels": (("sr", 12), ("cr", 6))},
-        {"channels": (("sr", 8), ("cra", 8), ("crb", 8)), "shapefactor": True, "shapesys": False},
-    ],
-    ids=["1ch-10bins", "2ch-12+6bins", "3ch-shapefactor"],
-)
-def test_best_fit_and_errors_agree_with_pyhf_minuit(numpy_minuit, spec_kwargs):
+WORKSPACES = {
+    "1ch-10bins": {"channels": (("sr", 10),)},
+    "2ch-12+6bins": {"channels": (("sr", 12), ("cr", 6))},
+    "3ch-shapefactor": {
+        "channels": (("sr", 8), ("cra", 8), ("crb", 8)),
+        "shapefactor": True,
+        "shapesys": False,
+    },
+    "2ch-shapefactor-shapesys": {"channels": (("sr", 6), ("cr", 6)), "shapefactor": True},
+}
+# with code 1 / code 0 some nuisances of the shapefactor workspaces sit on the kink at theta = 0,
+# where MINUIT itself fails (EDM too large): those are compared with pyhf's default codes only
+FIT_CASES = [
+    pytest.param(WORKSPACES[name], settings, id=f"{label}-{name}")
+    for label, settings in zip(("code4-code4p", "code1-code0"), CODES, strict=True)
+    for name in WORKSPACES
+    if settings is None or "shapefactor" not in name
+]
+
+
+@pytest.mark.parametrize(("spec_kwargs", "settings"), FIT_CASES)
+def test_best_fit_and_errors_agree_with_pyhf_minuit(numpy_minuit, spec_kwargs, settings):
     spec = make_workspace(seed=3, **spec_kwargs)
-    model, data = pyhf_model(spec)
-    n = len(model.config.suggested_init())
-    # MINUIT without limits: with limits its errors come from a transformed internal
-    # parameter and differ from the Hessian's by up to 2 % here
-    ref_values, ref_errors = pyhf.infer.mle.fit(
-        data, model, return_uncertainties=True, par_bounds=[(-math.inf, math.inf)] * n
-    ).T
-    ours = fit_model(read_workspace(spec))
+    ref_values, ref_errors = pyhf_fit(spec, settings)
+    ours = fit(read_workspace(spec, modifier_settings=settings), yields=False)
     assert ours.edm < 1e-10
     assert_values_agree(ours.values, ref_values, ref_errors)
-    np.testing.assert_allclose(ours.errors, ref_errors, rtol=1e-3)
+    mu = ours.pois["mu"]
+    i = ours.parameters.index("mu")
+    assert mu["value"] == pytest.approx(ref_values[i], rel=1e-4)
+    # MINUIT's HESSE is numerical: ~1e-3 from the exact Hessian, and up to 1.5 % in the flat
+    # directions of a shapefactor workspace; our errors are the exact inverse Hessian of pyhf's
+    # own logpdf (to the 1e-5 of its finite differences here)
+    assert mu["error"] == pytest.approx(ref_errors[i], rel=2e-2)
+    np.testing.assert_allclose(ours.errors, ref_errors, rtol=2e-2)
+    model, data = pyhf_model(spec, settings)
+    free = ours.errors > 0
+    exact = pyhf_hessian_errors(model, data, ours.values, free)
+    # (code 1 / code 0: a nuisance fitted within 1e-3 of the kink at 0 has a one-sided exact
+    # Hessian that the finite differences straddling the kink do not see)
+    np.testing.assert_allclose(ours.errors[free], exact, rtol=2e-4 if settings is None else 1e-2)
     # and the minimum is pyhf's: its NLL there is not above pyhf's own best fit
     assert -model.logpdf(ours.values, data)[0] <= -model.logpdf(ref_values, data)[0] + 1e-9
 
@@ -235,18 +293,17 @@ def test_best_fit_and_errors_agree_with_pyhf_minuit(numpy_minuit, spec_kwargs):
 def test_errors_are_the_inverse_hessian_of_pyhf_logpdf():
     jax = pytest.importorskip("jax")
     spec = make_workspace(seed=4, channels=(("sr", 10),))
-    ours = fit_model(read_workspace(spec))
+    ours = fit(read_workspace(spec), yields=False, tol=1e-16)  # EDM 1e-10: |grad| sigma ~1e-5
     pyhf.set_backend("jax")
     try:
         model, data = pyhf_model(spec)
         data = pyhf.tensorlib.astensor(data)
-        hess = jax.hessian(lambda p: -model.logpdf(p, data)[0])(
-            pyhf.tensorlib.astensor(ours.values)
-        )
-        cov = np.linalg.inv(np.asarray(hess))
-        grad = jax.grad(lambda p: -model.logpdf(p, data)[0])(pyhf.tensorlib.astensor(ours.values))
+        pars = pyhf.tensorlib.astensor(ours.values)
+        hess = jax.hessian(lambda p: -model.logpdf(p, data)[0])(pars)
+        grad = jax.grad(lambda p: -model.logpdf(p, data)[0])(pars)
     finally:
         pyhf.set_backend("numpy")
+    cov = np.linalg.inv(np.asarray(hess))
     np.testing.assert_allclose(ours.covariance, cov, rtol=1e-8, atol=1e-12)
     # the gradient of pyhf's own likelihood vanishes at our best fit
     assert np.max(np.abs(np.asarray(grad)) * ours.errors) < 1e-6
@@ -254,35 +311,43 @@ def test_errors_are_the_inverse_hessian_of_pyhf_logpdf():
 
 def test_fixed_parameters_stay_at_their_initial_value(numpy_minuit):
     spec = make_workspace(seed=5, channels=(("sr", 10),), fixed=("bkg_norm", "lumi"))
-    model, data = pyhf_model(spec)
-    n = len(model.config.suggested_init())
-    ref_values, _ = pyhf.infer.mle.fit(
-        data, model, return_uncertainties=True, par_bounds=[(-math.inf, math.inf)] * n
-    ).T
-    ours = fit_model(read_workspace(spec))
+    model, _ = pyhf_model(spec)
+    ref_values, _ = pyhf_fit(spec)
+    ours = fit(read_workspace(spec), impacts=True, global_impacts=True, yields=False)
     for name in ("bkg_norm", "lumi"):
         i = ours.parameters.index(name)
         assert ours.values[i] == model.config.suggested_init()[i]
         assert ours.errors[i] == 0.0
     assert_values_agree(ours.values, ref_values, np.where(ours.errors > 0, ours.errors, 1.0))
+    assert "lumi" not in ours.group_impacts["mu"]  # fixed: no impact group
+
+
+def test_a_normfactor_fixed_at_zero_gives_the_background_only_fit():
+    spec = make_workspace(seed=5, channels=(("sr", 10),))
+    spec["measurements"][0]["config"]["parameters"][0].update(inits=[0.0], fixed=True)
+    result = fit(read_workspace(spec), yields=False)
+    assert result.status == "converged" and np.all(np.isfinite(result.values))
+    assert result.value("mu") == 0.0 and result.error("mu") == 0.0
+    model, data = pyhf_model(spec)
+    ref = pyhf.infer.mle.fixed_poi_fit(0.0, data, model)
+    assert -model.logpdf(result.values, data)[0] <= -model.logpdf(ref, data)[0] + 1e-6
 
 
 def test_asimov_fit_returns_the_initial_values():
     spec = make_workspace(seed=6)
-    model = read_workspace(spec)
-    result = fit_model(model, data="asimov")
-    np.testing.assert_allclose(result.values, model.init, atol=1e-8)
-    assert result.value("mu") == pytest.approx(1.0, abs=1e-9)
+    fi = read_workspace(spec)
+    result = fit(fi, data="asimov", yields=False)
+    np.testing.assert_allclose(result.values, fi.init, atol=1e-8)
+    assert result.pois["mu"]["value"] == pytest.approx(1.0, abs=1e-9)
 
 
 def test_fit_recovers_an_injected_signal_strength():
-    spec = make_workspace(seed=8)
-    model = read_workspace(spec)
-    pars = model.init.copy()
-    pars[model.index("mu")] = 2.0
-    asimov = model.asimov(pars)
-    result = fit_model(model, data=asimov)
-    assert result.value("mu") == pytest.approx(2.0, abs=1e-7)
+    fi = read_workspace(make_workspace(seed=8))
+    pars = fi.init.copy()
+    pars[fi.index("mu")] = 2.0
+    asimov = TermsModel(fi).yields(pars).sum(axis=1)
+    result = fit(fi, data=asimov, yields=False)
+    assert result.pois["mu"]["value"] == pytest.approx(2.0, abs=1e-7)
 
 
 # ---------------------------------------------------------------- bad input names the culprit
@@ -297,10 +362,18 @@ def test_unknown_modifier_type_is_named():
         read_workspace(spec)
 
 
-def test_schema_invalid_workspace_is_rejected():
+@pytest.mark.parametrize("validate", [False, True])
+def test_schema_invalid_workspace_is_rejected(validate):
     spec = make_workspace(seed=9)
     del spec["channels"][1]["samples"][0]["data"]
     with pytest.raises(WorkspaceError, match="not a valid pyhf workspace"):
+        read_workspace(spec, validate=validate)
+
+
+def test_a_malformed_modifier_is_named_by_pyhfs_schema():
+    spec = make_workspace(seed=9)
+    del spec["channels"][0]["samples"][1]["modifiers"][0]["data"]["lo"]  # sr / bkg / bkg_norm
+    with pytest.raises(WorkspaceError, match=r"workspace at /channels\[0\]\.samples\[1\]"):
         read_workspace(spec)
 
 
@@ -333,7 +406,7 @@ def test_workspace_is_read_from_a_json_file(tmp_path):
     from_file, from_dict = read_workspace(path), read_workspace(spec)
     assert from_file.parameters == from_dict.parameters
     p = from_dict.init + 0.1
-    assert float(from_file.nll(p)) == float(from_dict.nll(p))
+    assert TermsModel(from_file).value(p) == TermsModel(from_dict).value(p)
 
 
 # ---------------------------------------------------------------- FitResult and wmass fit ws.json
@@ -344,7 +417,7 @@ def test_fit_workspace_gives_a_fitresult_with_the_poi_by_name(tmp_path):
 
     spec = make_workspace(seed=11)
     result = fit_workspace(spec, impacts=True)
-    best = fit_model(read_workspace(spec))
+    best = fit(read_workspace(spec), yields=False)
     assert result.pois["mu"]["value"] == pytest.approx(best.value("mu"), rel=1e-9)
     assert result.pois["mu"]["error"] == pytest.approx(best.error("mu"), rel=1e-9)
     # traditional impact of mu on itself is its error; constrained groups are all there
@@ -352,12 +425,21 @@ def test_fit_workspace_gives_a_fitresult_with_the_poi_by_name(tmp_path):
         result.pois["mu"]["error"]
     )
     assert set(result.group_impacts["mu"]) == {"normsys", "histosys", "lumi", "mc_stat"}
+    # pulls: value - auxdata (Poisson gammas: value - 1)
+    pulls = result.pulls
+    assert np.isnan(pulls[result.parameters.index("mu")])
+    i = result.parameters.index("other_mcstat_sr[0]")
+    assert pulls[i] == pytest.approx(result.values[i] - 1.0)
     path = result.write(tmp_path / "fitresult.h5")
     back = FitResult.read(path)
     np.testing.assert_array_equal(back.values, result.values)
     info = describe(path)
     assert info["kind"] == "fitresult"
     assert info["pois"]["mu"]["value"] == pytest.approx(result.pois["mu"]["value"])
+    # the yields per channel and sample, pre- and post-fit, with their bands
+    assert set(result.yields) == {"cr", "sr"}
+    sr = result.yields["sr"]
+    assert sr["prefit"].shape == (12, 3) and np.all(sr["postfit_err"] > 0)
 
 
 def test_global_impacts_add_up_to_the_total_error_on_asimov():
@@ -383,7 +465,7 @@ def test_wmass_fit_on_a_workspace_json_writes_a_fitresult(tmp_path, capsys):
     out = tmp_path / "fitresult.h5"
     assert main(["fit", str(ws), "--out", str(out)]) == 0
     assert "mu = " in capsys.readouterr().out
-    best = fit_model(read_workspace(spec))
+    best = fit(read_workspace(spec), yields=False)
     assert describe(out)["pois"]["mu"]["value"] == pytest.approx(best.value("mu"), rel=1e-8)
 
 
@@ -433,13 +515,14 @@ def _nll_differences(fi, points, settings):
     from fit.pyhf import to_workspace, workspace_parameters
 
     ours = Model(fi)
-    ws = read_workspace(to_workspace(fi), modifier_settings=settings)
+    wsi = read_workspace(to_workspace(fi), modifier_settings=settings)
+    ws = TermsModel(wsi)
     x0 = np.zeros(fi.nparams)
-    ref0, ws0 = ours.value(x0), float(ws.nll(workspace_parameters(fi, x0, ws)))
+    ref0, ws0 = ours.value(x0), ws.value(workspace_parameters(fi, x0, wsi))
     out = []
     for x in points:
         ref = ours.value(x) - ref0
-        exported = float(ws.nll(workspace_parameters(fi, x, ws))) - ws0
+        exported = ws.value(workspace_parameters(fi, x, wsi)) - ws0
         out.append((ref, exported))
     return np.array(out)
 
@@ -499,7 +582,6 @@ def test_exported_workspace_is_valid_for_pyhf_and_fits_to_our_answer(tmp_path):
 # ---------------------------------------------------------------- minuit, scans and toys
 
 
-@pytest.mark.slow  # MIGRAD strategy 2 with a numerical-Hessian seed: ~20 s
 def test_minuit_cross_check_agrees_with_the_trust_region_fit():
     spec = make_workspace(seed=11)
     trust = fit_workspace(spec)
@@ -529,3 +611,15 @@ def test_toys_are_seeded_and_scatter_around_the_generating_point():
     pulls = (mu - 1.0) / err
     assert abs(pulls.mean()) < 3 / math.sqrt(8) + 0.2
     assert np.all(np.abs(pulls) < 5)
+
+
+def test_toys_and_scans_take_the_one_path_of_fit_fit():
+    # fit_workspace is fit.fit on the read workspace: the same toys, the same scans
+    spec = make_workspace(seed=14, channels=(("sr", 6),))
+    a = fit_workspace(spec, toys=3, seed=2, scan=["mu"], scan_points=3, yields=False)
+    b = fit(read_workspace(spec), toys=3, seed=2, scan=["mu"], scan_points=3, yields=False)
+    np.testing.assert_array_equal(a.toys["values"], b.toys["values"])
+    np.testing.assert_allclose(a.scans["mu"]["dnll"], b.scans["mu"]["dnll"], rtol=0, atol=1e-12)
+    # toys randomise the Gaussian global observables around the initial values and the Poisson
+    # ones around tau: fixed parameters (the zero-width gammas) stay where they are
+    assert np.all(np.isfinite(a.toys["values"]))
