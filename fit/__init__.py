@@ -16,7 +16,9 @@ Usable on its own (imports nothing else of wmass)::
 Modules: :mod:`fit.writer` (FitInput, ``fitinput.h5``), :mod:`fit.builder` (FitInputBuilder), :mod:`fit.model` (the NLL,
 structured sparse and dense JAX), :mod:`fit.minimize` (trust-region Newton), :mod:`fit.fitter`
 (``fit``, ``scan``), :mod:`fit.uncertainties` (covariance, impacts, global impacts),
-:mod:`fit.gof`, :mod:`fit.toys`, :mod:`fit.result` (FitResult, ``fitresult.h5``, ``describe``).
+:mod:`fit.gof`, :mod:`fit.toys`, :mod:`fit.result` (FitResult, ``fitresult.h5``, ``describe``),
+:mod:`fit.terms` (HistFactory's modifiers as terms of the same likelihood) and
+:mod:`fit.histfactory` (reading and exporting pyhf workspaces; :mod:`fit.pyhf` re-exports it).
 
 The public names are imported on first use (PEP 562), so that ``import fit.provenance`` (every
 output writer, ``wmass generate``) does not pay for scipy.stats, the model or the minimiser.
