@@ -142,10 +142,15 @@ def _fsync(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _host_prefix(path: Path) -> str:
+    """How the temporaries of ``path`` written on this host begin (the pid follows)."""
+    host = socket.gethostname().replace(".", "_") or "host"
+    return f".{path.name}.{host}."
+
+
 def temporary_prefix(path: Path, pid: int) -> str:
     """How :func:`atomic_path` begins the name of process ``pid``'s temporary for ``path``."""
-    host = socket.gethostname().replace(".", "_") or "host"
-    return f".{path.name}.{host}.{pid}."
+    return f"{_host_prefix(path)}{pid}."
 
 
 def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
@@ -160,7 +165,7 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     ([True], False)
     """
     path = Path(path)
-    host_prefix = temporary_prefix(path, 0)[: -len("0.")]
+    host_prefix = _host_prefix(path)
     removed = []
     for tmp in path.parent.glob(f"{glob.escape(host_prefix)}*.tmp"):
         pid_text = tmp.name[len(host_prefix) :].split(".", 1)[0]

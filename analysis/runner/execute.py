@@ -203,8 +203,9 @@ def _seal_run(run_id: str, worker: str) -> list[tuple[int, Any, dict[str, list[t
     """Task pinned to ``worker``: take its accumulators of ``run_id`` (they become this task's
     result, kept in that worker's memory for the reduction). Refuses to run anywhere else, so a
     lost result is never "recomputed" by emptying another worker's accumulator."""
-    if _worker_address() != worker:
-        raise RuntimeError(f"the harvest of {worker} was sent to {_worker_address()}")
+    here = _worker_address()
+    if here != worker:
+        raise RuntimeError(f"the harvest of {worker} was sent to {here}")
     return _pop_run(run_id)
 
 
@@ -487,10 +488,9 @@ def _execute_dask(
     on_harvest,
     progress,
     say,
-    max_losses=MAX_CHUNK_LOSSES,
-    timeline=None,
+    max_losses,
+    timeline,
 ):
-    timeline = Timeline() if timeline is None else timeline
     owner = client.id
     harvest_failures: dict[str, tuple[int, float]] = {}
     # best effort, any error: dropping other runs' leftovers only frees memory, and a cluster
