@@ -22,7 +22,7 @@ Layout (``kind="histograms"``, ``format_version=1``)::
                            ``ref_axes/axis_i`` with type, edges/categories, flow, name, label),
                            ``storage`` (``type`` attribute; ``values`` and for ``weighted``
                            storage ``variances`` as N-D float64 datasets, chunked along the
-                           leading axes with the variation axis whole, gzip + shuffle),
+                           leading axes with the variation axis whole, gzip),
                            ``metadata`` (name, label)
 
 Every histogram reads back as the identical ``hist.Hist`` (axes, names, labels, storage,
@@ -52,7 +52,6 @@ import itertools
 import json
 import os
 import re
-import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -65,6 +64,13 @@ import numpy as np
 
 from fit.provenance import atomic_h5, provenance, read_meta, write_meta
 from processors.errors import BadInputFile, OutputError
+
+try:  # the same zlib streams, ~8x faster (see _deflate); zlib where no wheel exists
+    from isal.isal_zlib import ISAL_BEST_COMPRESSION as _MAX_LEVEL
+    from isal.isal_zlib import compress as _compress
+except ImportError:  # pragma: no cover
+    from zlib import Z_BEST_COMPRESSION as _MAX_LEVEL
+    from zlib import compress as _compress
 
 __all__ = [
     "FORMAT_VERSION",
@@ -162,19 +168,26 @@ def _chunks(shape: tuple[int, ...], itemsize: int = 8) -> tuple[int, ...] | None
     return tuple(chunk)
 
 
-def _shuffled_deflate(block: np.ndarray, level: int) -> bytes:
-    """One chunk through HDF5's filter pipeline by hand: byte shuffle, then deflate (zlib)."""
-    planes = block.reshape(-1).view(np.uint8).reshape(-1, block.dtype.itemsize)
-    return zlib.compress(np.ascontiguousarray(planes.T).tobytes(), level)
+def _deflate(block: np.ndarray, level: int) -> bytes:
+    """One chunk as HDF5's gzip filter stores it: a zlib stream of the chunk's bytes.
+
+    Compressed with ISA-L (``isal``) where it is installed: the same standard zlib format, ~8x
+    less CPU than zlib at level 1 on these histograms for 5 % more bytes (measured on the
+    demo's 750 MB: 0.28 s against 2.2 s CPU). Byte shuffling was dropped: it cost 1.6 s CPU and
+    gained nothing here (most cells are zero).
+    """
+    return _compress(np.ascontiguousarray(block).reshape(-1).view(np.uint8), min(level, _MAX_LEVEL))
 
 
 def _write_compressed(
     dset: h5py.Dataset, arr: np.ndarray, chunks: tuple[int, ...], level: int
 ) -> None:
-    """Fill the chunked shuffle+gzip ``dset`` with ``arr``, compressing its chunks on a pool of
-    threads (zlib releases the GIL) and writing them with ``write_direct_chunk``; HDF5 would
-    compress them one after another (~6 s of a 3M-event histmaker's 750 MB). The file is the
-    same standard HDF5 any reader decompresses; edge chunks are padded with zeros as HDF5 does.
+    """Fill the chunked gzip ``dset`` with ``arr`` (any strides: each chunk is copied into a
+    contiguous block by the thread that compresses it), compressing the chunks on a pool of
+    threads (the compressors release the GIL) and writing them with ``write_direct_chunk``;
+    HDF5 would copy the whole array and compress its chunks one after another (~6 s of a
+    3M-event histmaker's 750 MB). The file is the same standard HDF5 any reader decompresses;
+    edge chunks are padded with zeros as HDF5 does.
     """
     starts = [range(0, n, c) for n, c in zip(arr.shape, chunks, strict=True)]
 
@@ -184,7 +197,7 @@ def _write_compressed(
             full = np.zeros(chunks, dtype=arr.dtype)
             full[tuple(slice(0, n) for n in part.shape)] = part
             part = full
-        return offset, _shuffled_deflate(np.ascontiguousarray(part), level)
+        return offset, _deflate(part, level)
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         for offset, data in pool.map(compress, itertools.product(*starts)):
@@ -204,10 +217,10 @@ def write_hist(group: h5py.Group, h: hist.Hist, *, compression_opts: int = 1) ->
     for key, value in storage.items():
         if key == "type":
             continue
-        arr = np.ascontiguousarray(value)
+        arr = np.asarray(value)  # a weighted storage's values/variances are strided views
         chunks = _chunks(arr.shape, arr.dtype.itemsize)
         if chunks is None:
-            sgrp.create_dataset(key, data=arr)
+            sgrp.create_dataset(key, data=np.ascontiguousarray(arr))
         else:
             dset = sgrp.create_dataset(
                 key,
@@ -216,7 +229,6 @@ def write_hist(group: h5py.Group, h: hist.Hist, *, compression_opts: int = 1) ->
                 chunks=chunks,
                 compression="gzip",
                 compression_opts=compression_opts,
-                shuffle=True,
             )
             _write_compressed(dset, arr, chunks, compression_opts)
 
@@ -445,7 +457,11 @@ def _hist_summary(group: h5py.Group) -> dict[str, Any]:
 
 def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
     """The JSON of ``wmass inspect --json`` for a histograms file
-    (contract: ``analysis/schemas/inspect-histograms.schema.json``). Sums include flow bins."""
+    (contract: ``analysis/schemas/inspect-histograms.schema.json``). Sums include flow bins.
+
+    The ``histograms`` part of :func:`analysis.inspect.describe`, the one entry point for any
+    wmass output (which hands this an open file whose ``kind`` it has checked).
+    """
     if not isinstance(h5file, h5py.File):
         with _open(h5file, "histograms") as f:
             return describe(f)
