@@ -32,6 +32,7 @@ follow the subset (they are always computed from what was processed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -45,6 +46,7 @@ from analysis.datasets import Dataset, load_datasets, read_gen_event_sumw
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi, processed_lumisections
 from analysis.runner.checkpoint import checkpoint_path
+from analysis.runner.cluster import PendingClient, dask_client
 from analysis.runner.run import (
     DEFAULT_CHECKPOINT_INTERVAL,
     DEFAULT_CHUNKSIZE,
@@ -261,65 +263,72 @@ def histmaker(
         corrections = default_corrections(datasets_yaml)
     elif not Path(corrections).is_file():
         raise ConfigError("corrections", f"no such file {corrections}")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", CorrectionsWarning)
-        processor = make_processor(
-            analysis, datasets, corrections=corrections, variations=variations
-        )
-    for w in caught:  # said where a person reads it, whatever the warning filters are
-        if issubclass(w.category, CorrectionsWarning):
-            print(f"wmass histmaker: warning: {w.message}", file=sys.stderr)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    inputs = [str(Path(datasets_yaml).resolve())]
-    inputs += [f for ds in datasets.values() for f in ds.files]
-    if corrections is not None:
-        inputs.append(str(Path(corrections).resolve()))
-    if meta is None:
-        meta = provenance(
-            args={
+    with contextlib.ExitStack() as stack:
+        if executor == "dask" and client is None and scheduler is None and cluster is None:
+            # the embedded local cluster starts on a thread while the processor is made and
+            # the chunks are planned here (analysis.runner.cluster.PendingClient)
+            client = stack.enter_context(
+                PendingClient(workers=workers, tls=tls, quiet=not progress)
+            )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CorrectionsWarning)
+            processor = make_processor(
+                analysis, datasets, corrections=corrections, variations=variations
+            )
+        for w in caught:  # said where a person reads it, whatever the warning filters are
+            if issubclass(w.category, CorrectionsWarning):
+                print(f"wmass histmaker: warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        inputs = [str(Path(datasets_yaml).resolve())]
+        inputs += [f for ds in datasets.values() for f in ds.files]
+        if corrections is not None:
+            inputs.append(str(Path(corrections).resolve()))
+        if meta is None:
+            meta = provenance(
+                args={
+                    "analysis": analysis,
+                    "datasets": str(datasets_yaml),
+                    "executor": executor,
+                    "chunksize": chunksize,
+                    "workers": workers,
+                    "max_files": max_files,
+                    "corrections": None if corrections is None else str(corrections),
+                    "variations": variations if isinstance(variations, bool) else list(variations),
+                    "skip_bad_files": skip_bad_files,
+                    "resume": resume,
+                },
+                inputs=inputs,
+            )
+        checkpoint = checkpoint_path(out)
+        options = dict(
+            chunksize=chunksize,
+            progress=progress,
+            skip_bad_files=skip_bad_files,
+            retries=retries,
+            checkpoint=checkpoint,
+            checkpoint_interval=checkpoint_interval,
+            resume=resume,
+            config={
                 "analysis": analysis,
-                "datasets": str(datasets_yaml),
-                "executor": executor,
-                "chunksize": chunksize,
-                "workers": workers,
-                "max_files": max_files,
-                "corrections": None if corrections is None else str(corrections),
-                "variations": variations if isinstance(variations, bool) else list(variations),
-                "skip_bad_files": skip_bad_files,
-                "resume": resume,
+                "variations": variations if isinstance(variations, bool) else sorted(variations),
+                "corrections": _file_digest(corrections),
             },
-            inputs=inputs,
         )
-    checkpoint = checkpoint_path(out)
-    options = dict(
-        chunksize=chunksize,
-        progress=progress,
-        skip_bad_files=skip_bad_files,
-        retries=retries,
-        checkpoint=checkpoint,
-        checkpoint_interval=checkpoint_interval,
-        resume=resume,
-        config={
-            "analysis": analysis,
-            "variations": variations if isinstance(variations, bool) else sorted(variations),
-            "corrections": _file_digest(corrections),
-        },
-    )
-    if executor == "dask" and client is None:
-        from analysis.runner.cluster import dask_client
-
-        with dask_client(
-            scheduler=scheduler,
-            cluster=cluster,
-            workers=workers,
-            tls=tls,
-            quiet=not progress,
-            scheduler_host=scheduler_host,
-        ) as c:
-            result = run(processor, datasets, executor="dask", client=c, meta=meta, **options)
-    else:
-        result = run(processor, datasets, executor=executor, client=client, meta=meta, **options)
+        if executor == "dask" and client is None:
+            with dask_client(
+                scheduler=scheduler,
+                cluster=cluster,
+                workers=workers,
+                tls=tls,
+                quiet=not progress,
+                scheduler_host=scheduler_host,
+            ) as c:
+                result = run(processor, datasets, executor="dask", client=c, meta=meta, **options)
+        else:
+            result = run(
+                processor, datasets, executor=executor, client=client, meta=meta, **options
+            )
     sources: dict[str, str] = {}
     content, data_lumi = to_histograms(result, datasets, sources)
     meta = {**meta, "sumw_source": sources}

@@ -20,7 +20,13 @@ from analysis.runner.checkpoint import (
     write_checkpoint,
 )
 from analysis.runner.chunks import chunk_key, process_chunk
-from analysis.runner.cluster import JOBQUEUE_KINDS, ClusterSpec, dask_client, load_cluster_spec
+from analysis.runner.cluster import (
+    JOBQUEUE_KINDS,
+    ClusterSpec,
+    PendingClient,
+    dask_client,
+    load_cluster_spec,
+)
 from analysis.runner.execute import Timeline, execute, harvest_local, held_chunks
 from analysis.runner.ledger import ChunkLedger, LedgerStats
 from analysis.runner.run import (
@@ -46,6 +52,7 @@ __all__ = [
     "ChunkLedger",
     "ClusterSpec",
     "LedgerStats",
+    "PendingClient",
     "RunResult",
     "checkpoint_path",
     "chunk_key",

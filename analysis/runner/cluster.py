@@ -26,6 +26,9 @@ scheduler can run code on the workers. Therefore:
 >>> with dask_client(workers=1) as client:  # doctest: +SKIP
 ...     client.submit(sum, [1, 2]).result()
 3
+
+:class:`PendingClient` starts the same cluster on a thread, so that the command goes on
+(imports, reading the datasets, planning the chunks) while the worker processes start.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ from processors.errors import ConfigError
 __all__ = [
     "JOBQUEUE_KINDS",
     "ClusterSpec",
+    "PendingClient",
     "dask_client",
     "load_cluster_spec",
     "resolve_where",
@@ -312,3 +318,49 @@ def dask_client(
         )
         client.wait_for_workers(1, timeout=spec["wait_timeout"])
         yield client
+
+
+class PendingClient:
+    """:func:`dask_client` entered on a thread: the cluster starts while the caller works on.
+
+    Starting an embedded local cluster costs seconds (worker processes spawn and import
+    distributed) that the command can spend on its own start: importing the processors,
+    reading ``datasets.yaml``, planning the chunks in this process.
+    :meth:`result` waits for the client (and raises what starting it raised);
+    ``ready`` is the time it became ready. A context manager: leaving it closes the cluster.
+
+    >>> with PendingClient(workers=1, quiet=True) as pending:  # doctest: +SKIP
+    ...     chunks = plan(datasets)  # while the workers start
+    ...     client = pending.result()
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self._stack = contextlib.ExitStack()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="wmass-cluster-start")
+        self.ready: float | None = None
+        self._future: Future[Any] = self._pool.submit(self._start, options)
+
+    def _start(self, options: dict[str, Any]) -> Any:
+        client = self._stack.enter_context(dask_client(**options))
+        self.ready = time.time()
+        return client
+
+    def result(self) -> Any:
+        """The connected ``distributed.Client`` (waits for the cluster to be up)."""
+        return self._future.result()
+
+    def close(self) -> None:
+        """Wait for the start to end, then close the cluster (if it started) on the thread that
+        started it (distributed wants a client's context left where it was entered)."""
+        with contextlib.suppress(BaseException):
+            self._future.result()
+        try:
+            self._pool.submit(self._stack.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> PendingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

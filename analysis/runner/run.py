@@ -50,7 +50,7 @@ from coffea.processor.executor import FileMeta, WorkItem
 from analysis.datasets import Dataset, num_entries
 from analysis.runner.checkpoint import read_checkpoint, run_config, write_checkpoint
 from analysis.runner.chunks import chunk_key
-from analysis.runner.cluster import dask_client
+from analysis.runner.cluster import PendingClient
 from analysis.runner.execute import Timeline, execute
 from analysis.runner.ledger import ChunkLedger, LedgerStats
 from fit.provenance import provenance, remove_stale_temporaries
@@ -191,16 +191,17 @@ def _check_chunks(output: Mapping[str, Any], chunks: Iterable[WorkItem]) -> None
 
 @contextlib.contextmanager
 def _client_for(executor: str, client: Any, workers: int | None, quiet: bool) -> Iterator[Any]:
+    """None (iterative), the given client, or a :class:`PendingClient` of a local cluster."""
     if executor != "dask":
         yield None
         return
     if client is not None:
-        if not quiet:
+        if not quiet and not isinstance(client, PendingClient):
             print(f"[dask] using {client.scheduler.address}, dashboard {client.dashboard_link}")
         yield client
         return
-    with dask_client(workers=workers, quiet=quiet) as c:
-        yield c
+    with PendingClient(workers=workers, quiet=quiet) as pending:
+        yield pending
 
 
 def run(
@@ -223,7 +224,9 @@ def run(
     """Process every file of ``datasets`` with ``processor`` (a coffea ``ProcessorABC``).
 
     ``executor``: ``"dask"`` (``client``, or an embedded ``LocalCluster`` of ``workers``
-    single-threaded processes) or ``"iterative"`` (this process). ``chunksize``: target
+    single-threaded processes, started while the chunks are planned here; ``client`` may also be
+    a :class:`~analysis.runner.cluster.PendingClient` still starting) or ``"iterative"``
+    (this process). With an existing client the files' entries are read on its workers. ``chunksize``: target
     entries per chunk. ``skip_bad_files``: a file that cannot be read or lacks a branch is
     given up and recorded in ``files_failed`` (and its dataset normalised without it) instead
     of stopping the run (:mod:`analysis.runner.badfiles`). ``retries``: Dask retries of a chunk that
@@ -242,10 +245,19 @@ def run(
     t0 = time.perf_counter()
     timeline = Timeline()
     with _client_for(executor, client, workers, not progress) as c:
-        timeline.client_ready = time.time()
-        info_fn = _dask_file_info(c) if c is not None else None
-        chunks, failed = plan(datasets, chunksize, file_info=info_fn, skip_bad_files=skip_bad_files)
-        timeline.planned = time.time()
+        if isinstance(c, PendingClient):
+            # an embedded local cluster is starting: plan here meanwhile (its files are ours)
+            chunks, failed = plan(datasets, chunksize, skip_bad_files=skip_bad_files)
+            timeline.planned = time.time()
+            c = c.result()
+            timeline.client_ready = time.time()
+        else:
+            timeline.client_ready = time.time()
+            info_fn = _dask_file_info(c) if c is not None else None
+            chunks, failed = plan(
+                datasets, chunksize, file_info=info_fn, skip_bad_files=skip_bad_files
+            )
+            timeline.planned = time.time()
         ledger = ChunkLedger(chunks)
         on_harvest = None
         if checkpoint is not None:
