@@ -32,9 +32,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mw", type=float, default=80.429, help="true W mass of the pseudo-data, GeV"
     )
     parser.add_argument(
-        "--executor", choices=["dask", "iterative"], default="dask", help="histmaker executor"
+        "--executor",
+        choices=["auto", "dask", "iterative"],
+        default="auto",
+        help="histmaker executor (auto: one process for the demo's size on a laptop; "
+        "dask: the embedded local Dask cluster)",
     )
-    parser.add_argument("--workers", type=int, default=2, help="local Dask worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local Dask worker processes (default: one per core); implies the Dask executor",
+    )
     parser.add_argument(
         "--calibrate",
         action="store_true",
@@ -116,8 +125,7 @@ def demo_steps(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
                 str(out / "hists.h5"),
                 "--executor",
                 args.executor,
-                "--workers",
-                str(args.workers),
+                *([] if args.workers is None else ["--workers", str(args.workers)]),
                 *corrections,
             ],
         ),

@@ -52,6 +52,7 @@ from analysis.runner.run import (
     DEFAULT_CHUNKSIZE,
     EXECUTORS,
     RunResult,
+    choose_executor,
     run,
 )
 from processors.errors import BadInputFile, ConfigError, CorrectionsWarning
@@ -235,7 +236,7 @@ def histmaker(
     datasets_yaml: str | os.PathLike,
     out: str | os.PathLike,
     *,
-    executor: str = "dask",
+    executor: str = "auto",
     chunksize: int = DEFAULT_CHUNKSIZE,
     workers: int | None = None,
     scheduler: str | None = None,
@@ -255,10 +256,23 @@ def histmaker(
 ) -> tuple[Path, dict[str, DatasetHistograms], RunResult]:
     """Fill and write ``out``; returns (path, per-dataset content, the run's result).
 
+    ``executor``: ``"dask"``, ``"iterative"`` or ``"auto"``: Dask when a client, scheduler,
+    cluster or number of workers is given, else what
+    :func:`~analysis.runner.run.choose_executor` picks for the input's size (printed).
+
     A checkpoint ``out.checkpoint`` is written every ``checkpoint_interval`` seconds and removed
     once ``out`` is written; ``resume=True`` continues an interrupted run from it.
     """
     datasets = load_datasets(datasets_yaml, max_files=max_files)
+    if executor == "auto":
+        if any(x is not None for x in (client, scheduler, cluster, workers)):
+            executor = "dask"
+        else:
+            executor, why = choose_executor(datasets)
+            if progress:
+                print(f"[auto] {executor}: {why}", file=sys.stderr)
+    elif executor not in EXECUTORS:
+        raise ConfigError("executor", f"one of auto, {', '.join(EXECUTORS)}; got {executor!r}")
     if corrections is None:
         corrections = default_corrections(datasets_yaml)
     elif not Path(corrections).is_file():
@@ -385,9 +399,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="hists.h5", help="output HDF5 file")
     parser.add_argument(
         "--executor",
-        choices=EXECUTORS,
-        default="dask",
-        help="dask: chunks on Dask workers; iterative: one after another in this process",
+        choices=("auto", *EXECUTORS),
+        default="auto",
+        help="dask: chunks on Dask workers; iterative: one after another in this process; "
+        "auto (default): dask with --workers/--scheduler/--cluster, else a local cluster when the "
+        "input is large enough to repay its start (~6M events on 2 cores), else this process",
     )
     parser.add_argument(
         "--chunksize", type=int, default=DEFAULT_CHUNKSIZE, help="target entries per chunk"

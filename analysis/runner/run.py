@@ -59,9 +59,11 @@ from processors.errors import BadInputFile, ConfigError
 __all__ = [
     "DEFAULT_CHECKPOINT_INTERVAL",
     "DEFAULT_CHUNKSIZE",
+    "AUTO_DASK_EVENTS",
     "EXECUTORS",
     "RunResult",
     "chunk_metadata",
+    "choose_executor",
     "plan",
     "run",
 ]
@@ -70,6 +72,12 @@ DEFAULT_CHUNKSIZE = 200_000
 #: seconds between checkpoints (each one harvests the workers' accumulators)
 DEFAULT_CHECKPOINT_INTERVAL = 60.0
 EXECUTORS = ("dask", "iterative")
+#: below this many events one process beats an embedded cluster of 2 local workers (measured on
+#: 2 cores, docs/scaling.md: the workers' start and imports cost more than the halved processing
+#: saves); with n workers the break-even falls as n / (2 (n - 1)) of it
+AUTO_DASK_EVENTS = 6_000_000
+#: with more local files than this, ``auto`` takes the cluster without counting their events
+AUTO_MAX_FILES_COUNTED = 64
 
 
 @dataclass
@@ -156,6 +164,39 @@ def plan(
         fm = FileMeta(ds.name, path, ds.treename, meta)
         chunks.extend(item for item in fm.chunks(chunksize, False) if len(item) > 0 or n == 0)
     return chunks, dict(failed)
+
+
+def choose_executor(
+    datasets: Mapping[str, Dataset], *, workers: int | None = None
+) -> tuple[str, str]:
+    """``("dask" or "iterative", why)``: what ``--executor auto`` runs ``datasets`` with.
+
+    A local cluster of ``workers`` processes (default: one per core) when the input is large
+    enough to repay its start (:data:`AUTO_DASK_EVENTS`, scaled to the number of workers), when
+    a file is remote, or when there are too many files to count; this process otherwise.
+
+    >>> choose_executor({}, workers=1)
+    ('iterative', 'one worker: a cluster would only add its start')
+    """
+    n = workers or os.cpu_count() or 1
+    if n < 2:
+        return "iterative", "one worker: a cluster would only add its start"
+    files = [(path, ds.treename) for ds in datasets.values() for path in ds.files]
+    if any("://" in path for path, _ in files):
+        return "dask", "remote files"
+    if len(files) > AUTO_MAX_FILES_COUNTED:
+        return "dask", f"{len(files)} files"
+    total = 0
+    for path, tree in files:
+        with contextlib.suppress(BadInputFile):  # the run names it (or skips it)
+            total += _file_info(path, tree)[0]
+    threshold = AUTO_DASK_EVENTS * n / (2 * (n - 1))
+    if total >= threshold:
+        return "dask", f"{total:,} events: {n} local workers repay their start"
+    return "iterative", (
+        f"{total:,} events: one process is faster than starting {n} workers "
+        f"(break-even ~{threshold / 1e6:.0f}M events; --executor dask to use them anyway)"
+    )
 
 
 # -- the loop --------------------------------------------------------------------------------

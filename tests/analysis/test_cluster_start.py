@@ -4,22 +4,38 @@ cannot start says why without leaving a thread behind."""
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import threading
+from pathlib import Path
 
 import pytest
+import uproot
 
+from analysis import cli
 from analysis.datasets import load_datasets
+from analysis.io import read_histograms
 from analysis.runner import PendingClient, chunk_key, run
+from analysis.runner.run import choose_executor
 from processors import WMassProcessor
 from processors.errors import ConfigError
 from tests.analysis import h3_samples as h3
 
+# the module, not the function ``analysis.runner.run`` that its package re-exports
+run_module = importlib.import_module("analysis.runner.run")
+
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
+def sample_files(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("start")
     yaml_path = h3.make_fileset(tmp, mc_files=2, mc_events=300, data_events=300)
-    return load_datasets(yaml_path), h3.corrections_for(tmp)
+    return yaml_path, h3.corrections_for(tmp)
+
+
+@pytest.fixture(scope="module")
+def sample(sample_files):
+    yaml_path, corrections = sample_files
+    return load_datasets(yaml_path), corrections
 
 
 def _threads() -> set[str]:
@@ -50,3 +66,39 @@ def test_chunks_are_planned_while_the_local_cluster_starts(sample):
             other = dask.output[name]["histograms"][hname]
             assert other.values(flow=True) == pytest.approx(h.values(flow=True), rel=1e-12)
     assert _threads() == set()
+
+
+def test_auto_runs_a_small_input_in_this_process_and_a_large_one_on_a_cluster(sample, monkeypatch):
+    datasets, _ = sample
+    events = sum(
+        uproot.open(f)[ds.treename].num_entries for ds in datasets.values() for f in ds.files
+    )
+    executor, why = choose_executor(datasets, workers=2)
+    assert executor == "iterative" and f"{events:,} events" in why
+    # the break-even falls with the workers as n / (2 (n - 1)): 4 workers need 2/3 of 2
+    monkeypatch.setattr(run_module, "AUTO_DASK_EVENTS", int(1.4 * events))
+    assert choose_executor(datasets, workers=2)[0] == "iterative"
+    assert choose_executor(datasets, workers=4)[0] == "dask"
+    monkeypatch.setattr(run_module, "AUTO_DASK_EVENTS", events)
+    assert choose_executor(datasets, workers=2)[0] == "dask"
+    assert choose_executor(datasets, workers=1)[0] == "iterative"
+
+
+def test_auto_takes_the_cluster_for_remote_files(sample):
+    datasets, _ = sample
+    remote = {
+        name: dataclasses.replace(
+            ds, files=[f"root://eos.example//{Path(f).name}" for f in ds.files]
+        )
+        for name, ds in datasets.items()
+    }
+    assert choose_executor(remote, workers=2) == ("dask", "remote files")
+
+
+def test_the_histmaker_says_what_auto_chose(sample_files, tmp_path, capsys):
+    yaml_path, corrections = sample_files
+    out = tmp_path / "hists.h5"
+    argv = ["histmaker", "--datasets", str(yaml_path), "--out", str(out)]
+    assert cli.main([*argv, "--corrections", str(corrections), "--variations"]) == 0
+    assert "[auto] iterative:" in capsys.readouterr().err
+    assert len(read_histograms(out)) == len(load_datasets(yaml_path))
