@@ -34,6 +34,7 @@ scheduler can run code on the workers. Therefore:
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import socket
 import time
@@ -55,6 +56,7 @@ __all__ = [
     "batch_worker_prologue",
     "dask_client",
     "load_cluster_spec",
+    "quick_exit_plugin",
     "resolve_where",
     "scheduler_security",
     "worker_environment",
@@ -240,6 +242,28 @@ def worker_environment() -> dict[str, Any]:
     return env
 
 
+def quick_exit_plugin() -> Any:
+    """A worker plugin that lets a worker process we started end at once when the cluster closes.
+
+    A worker that ran the histmaker holds ~350k Python objects (awkward, coffea, numba); the
+    interpreter's last garbage collections over them took 2-4 s, past the nanny's 4 s patience
+    under load ("Worker process still alive after 4.0 seconds, killing"), and every run waited
+    for it. Freezing the heap at teardown (:func:`gc.freeze`) leaves those collections nothing
+    to walk: closing a 2-worker cluster after a run went from 2.5-4.6 s to 0.3 s (measured).
+    Only for workers of clusters started here; an existing scheduler's are not ours to change.
+    (distributed is imported here, not with this module, which the iterative path imports.)
+    """
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class QuickExit(WorkerPlugin):
+        name = "wmass-quick-exit"
+
+        def teardown(self, worker: Any) -> None:
+            gc.freeze()
+
+    return QuickExit()
+
+
 #: a job script line that makes the nanny of a batch worker spawn its worker without
 #: ``MALLOC_TRIM_THRESHOLD_`` (see :func:`worker_environment`): dask reads this variable as a
 #: config override, and distributed's nanny leaves out a ``pre-spawn-environ`` key set to None
@@ -321,6 +345,7 @@ def dask_client(
             ) as local,
             Client(local, security=security) as client,
         ):
+            client.register_plugin(quick_exit_plugin())
             say(f"[dask] local cluster: {n} workers, dashboard {client.dashboard_link}")
             yield client
         return
@@ -341,6 +366,7 @@ def dask_client(
     except TypeError as err:
         raise ConfigError("cluster", str(err), source=text) from err
     with batch, Client(batch, security=security) as client:
+        client.register_plugin(quick_exit_plugin())
         batch.scale(jobs=spec["jobs"])
         say(
             f"[dask] {spec['kind']} cluster: {spec['jobs']} jobs, dashboard {client.dashboard_link}"

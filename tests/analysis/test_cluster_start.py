@@ -5,6 +5,7 @@ cannot start says why without leaving a thread behind."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import importlib
 import threading
 from pathlib import Path
@@ -15,7 +16,8 @@ import uproot
 from analysis import cli
 from analysis.datasets import load_datasets
 from analysis.io import read_histograms
-from analysis.runner import PendingClient, chunk_key, run
+from analysis.runner import PendingClient, chunk_key, dask_client, run
+from analysis.runner.cluster import quick_exit_plugin
 from analysis.runner.run import choose_executor
 from processors import WMassProcessor
 from processors.errors import ConfigError
@@ -102,3 +104,15 @@ def test_the_histmaker_says_what_auto_chose(sample_files, tmp_path, capsys):
     assert cli.main([*argv, "--corrections", str(corrections), "--variations"]) == 0
     assert "[auto] iterative:" in capsys.readouterr().err
     assert len(read_histograms(out)) == len(load_datasets(yaml_path))
+
+
+def test_workers_we_start_freeze_their_heap_at_teardown_so_they_exit_at_once():
+    plugin = quick_exit_plugin()
+    try:
+        plugin.teardown(None)
+        assert gc.get_freeze_count() > 0  # the last collections of the interpreter skip these
+    finally:
+        gc.unfreeze()
+    with dask_client(workers=1, quiet=True) as client:
+        registered = client.run(lambda dask_worker: sorted(dask_worker.plugins))
+    assert [plugin.name in names for names in registered.values()] == [True]
