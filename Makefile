@@ -33,6 +33,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=15
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules analysis fit processors corrections
 

@@ -472,6 +472,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+#: the options of ``wmass histmaker`` passed to :func:`histmaker` as they are
+_OPTIONS = (
+    "executor",
+    "chunksize",
+    "workers",
+    "scheduler",
+    "cluster",
+    "tls",
+    "scheduler_host",
+    "max_files",
+    "corrections",
+    "skip_bad_files",
+    "resume",
+    "checkpoint_interval",
+    "retries",
+)
+
+
 def main(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -485,21 +503,9 @@ def main(args: argparse.Namespace) -> int:
                 args.analysis,
                 args.datasets,
                 args.out,
-                executor=args.executor,
-                chunksize=args.chunksize,
-                workers=args.workers,
-                scheduler=args.scheduler,
-                cluster=args.cluster,
-                tls=args.tls,
-                scheduler_host=args.scheduler_host,
-                max_files=args.max_files,
-                corrections=args.corrections,
+                **{name: getattr(args, name) for name in _OPTIONS},
                 variations=variations,
-                skip_bad_files=args.skip_bad_files,
                 progress=not args.quiet,
-                resume=args.resume,
-                checkpoint_interval=args.checkpoint_interval,
-                retries=args.retries,
             )
     except KeyboardInterrupt:
         ck = checkpoint_path(args.out)

@@ -1,13 +1,23 @@
 """Show what an output file holds and how it was made (``wmass inspect FILE [--json]``).
 
-Dispatches on the root attribute ``kind`` of the HDF5 file: ``histograms`` ->
-:func:`analysis.io.describe`; ``fitinput`` / ``fitresult`` -> ``fit.describe``. ``--json``
-prints the machine-readable description (the contract in
+:func:`describe` is the one entry point for any wmass output: it reads the root attribute
+``kind`` once and hands the open file to the description of that kind (:data:`DESCRIBERS`):
+:func:`analysis.io.describe` for ``histograms``, :func:`fit.result.describe` for ``fitinput``
+and ``fitresult`` (``fit`` stands alone, so it describes its own files). ``--json`` prints the description (the contract in
 ``analysis/schemas/inspect-*.schema.json``, see :mod:`analysis.schemas`); without it, rich
-tables. A file that is not a wmass HDF5 output raises :class:`~processors.errors.BadInputFile`
-naming it.
+tables. A file that is not a wmass HDF5 output, or a malformed one, raises
+:class:`~processors.errors.BadInputFile` naming it.
 
->>> describe_file("hists.h5")["datasets"]["wmunu"]["sumw"]  # doctest: +SKIP
+>>> import tempfile, hist
+>>> from pathlib import Path
+>>> from analysis.io import DatasetHistograms, write_histograms
+>>> h = hist.Hist.new.Reg(4, 0, 4, name="x").Weight()
+>>> _ = h.fill(x=[0.5, 1.5], weight=[2.0, 3.0])
+>>> ds = DatasetHistograms("wmunu", process="Wmunu", sumw=5.0, histograms={"nominal": h})
+>>> path = write_histograms(Path(tempfile.mkdtemp()) / "hists.h5", [ds], meta={})
+>>> desc = describe(path)
+>>> desc["kind"], desc["datasets"]["wmunu"]["sumw"], desc["datasets"]["wmunu"]["histograms"]
+('histograms', 5.0, {'nominal': {'axes': ['x'], 'shape': [6], 'sum': 5.0}})
 """
 
 from __future__ import annotations
@@ -16,33 +26,47 @@ import argparse
 import json
 import math
 import os
+from collections.abc import Callable
 from typing import Any
 
-from analysis.io import describe as describe_histograms
-from analysis.io import file_kind
-from processors.errors import BadInputFile, WMassError
+import h5py
 
-__all__ = ["add_arguments", "describe_file", "main", "render"]
+from analysis import io
+from fit import result as fit_result
+from processors.errors import BadInputFile
+
+__all__ = ["DESCRIBERS", "add_arguments", "describe", "describe_file", "main", "render"]
+
+#: kind -> the description of an open file of that kind
+DESCRIBERS: dict[str, Callable[[h5py.File], dict[str, Any]]] = {
+    "histograms": io.describe,
+    "fitinput": fit_result.describe,
+    "fitresult": fit_result.describe,
+}
 
 
-class FitPackageMissing(WMassError):
-    """``fit.describe`` is needed for this kind of file but is not available."""
+def describe(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON-able description of any wmass output file, by its ``kind`` (``wmass inspect``).
+
+    Raises :class:`~processors.errors.BadInputFile` naming ``path`` when it is missing, a
+    directory, not HDF5, of no or an unknown kind, or lacks what its kind must hold.
+    """
+    kind = io.file_kind(path)
+    describer = DESCRIBERS.get(kind)
+    if describer is None:
+        known = ", ".join(DESCRIBERS)
+        raise BadInputFile(str(path), f"unknown kind {kind!r} ({known})")
+    try:
+        with h5py.File(path, "r") as f:
+            return describer(f)
+    except KeyError as err:
+        raise BadInputFile(str(path), f"malformed {kind} file, missing {err}") from None
+    except (OSError, ValueError, TypeError, IndexError) as err:
+        raise BadInputFile(str(path), f"malformed {kind} file: {err}") from None
 
 
-def describe_file(path: str | os.PathLike) -> dict[str, Any]:
-    """The JSON-able description of any wmass output file, by its ``kind``."""
-    kind = file_kind(path)
-    if kind == "histograms":
-        return describe_histograms(path)
-    if kind in ("fitinput", "fitresult"):
-        try:
-            from fit import describe as fit_describe
-        except ImportError as err:
-            raise FitPackageMissing(
-                f"{path}: a {kind} file needs fit.describe, which this installation lacks ({err})"
-            ) from err
-        return fit_describe(str(path))
-    raise BadInputFile(str(path), f"unknown kind {kind!r} (histograms, fitinput, fitresult)")
+#: the name this function had before :func:`describe` became the one entry point
+describe_file = describe
 
 
 def _meta_table(meta: dict[str, Any]) -> Any:
@@ -147,7 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    desc = describe_file(args.file)
+    desc = describe(args.file)
     if args.json:
         print(json.dumps(desc, indent=2, sort_keys=False, default=str))
         return 0

@@ -88,7 +88,8 @@ def _unit(header: str, path: str) -> float:
 
 @lru_cache(maxsize=16)
 def _read_lumi_csv(path: str, mtime: float) -> LumiTable:
-    factor, columns = None, None
+    factor: float | None = None
+    columns: list[str] = []  # read with the header, before any data
     runs, lss, recs = [], [], []
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):

@@ -169,6 +169,19 @@ def _export_pyhf(fit_input: object, path: Path, meta: dict) -> None:
     write_workspace(fit_input, path, meta=meta, split=split)
 
 
+#: the options of ``wmass setup-fit`` passed to :func:`setup_fit` as they are
+_OPTIONS = (
+    "pseudodata",
+    "smoothing_order",
+    "mass_template_degree",
+    "raw_mass_templates",
+    "nonprompt_method",
+    "signal_template",
+    "storage",
+    "pyhf_json",
+)
+
+
 def main(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     fit_input, summary = setup_fit(
@@ -176,15 +189,8 @@ def main(args: argparse.Namespace) -> int:
         args.out,
         analyses=args.analysis,
         fitvars=args.fitvar,
-        pseudodata=args.pseudodata,
         smoothing=not args.no_smoothing,
-        smoothing_order=args.smoothing_order,
-        mass_template_degree=args.mass_template_degree,
-        raw_mass_templates=args.raw_mass_templates,
-        nonprompt_method=args.nonprompt_method,
-        signal_template=args.signal_template,
-        storage=args.storage,
-        pyhf_json=args.pyhf_json,
+        **{name: getattr(args, name) for name in _OPTIONS},
         args={k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
     )
     sys.stdout.write(summary)

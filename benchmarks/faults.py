@@ -62,6 +62,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from benchmarks import _common  # noqa: E402
+
 BIN = Path(sys.executable).parent
 CHUNK = 250
 KINDS = ("driver-kill", "worker-kill", "disk-full")
@@ -105,19 +107,14 @@ def histmaker_argv(yaml_path: Path, corrections: Path, out: Path, *extra: str) -
     """``wmass histmaker`` on the sample writing ``out``."""
     return [
         str(BIN / "wmass"),
-        "histmaker",
-        "--datasets",
-        str(yaml_path),
-        "--out",
-        str(out),
-        "--chunksize",
-        str(CHUNK),
-        "--corrections",
-        str(corrections),
-        "--variations",
-        "pileup",
-        "--quiet",
-        *extra,
+        *_common.histmaker_argv(
+            yaml_path,
+            out,
+            chunksize=CHUNK,
+            corrections=corrections,
+            variations=("pileup",),
+            extra=extra,
+        ),
     ]
 
 
@@ -258,7 +255,7 @@ def classify(run: Run) -> tuple[str, str]:
         return "TRACEBACK", last[:160]
     if run.returncode is not None and run.returncode < 0:
         return "CRASH", f"signal {-run.returncode}"
-    if run.returncode == 1 and "wmass histmaker: error: " in run.stderr:
+    if 0 < (run.returncode or 0) < 126 and "wmass histmaker: error: " in run.stderr:
         return "named error", last.split("error: ", 1)[-1][:160]
     return "UNEXPECTED", f"exit {run.returncode}: {last[:160]}"
 
@@ -427,20 +424,30 @@ class Campaign:
             trial.outcome, trial.detail = classify(run)
         return trial
 
+    def _start(self, kind: str, k: int) -> tuple[Path, Trial, list[str]]:
+        """Trial ``k`` of a kill: its directory, its record, the command of its driver."""
+        d = self._dir(kind, k)
+        extra = ("--scheduler", self.cluster.address, "--checkpoint-interval", "0.3")
+        argv = histmaker_argv(self.yaml_path, self.corrections, d / "hists.h5", *extra)
+        return d, Trial(kind, k, ""), argv
+
+    def _kill_now(self, trial: Trial, driver: subprocess.Popen, out: Path) -> bool:
+        """Wait for the random moment of ``trial``; False (and that said) if the driver
+        finished before it."""
+        moment = _wait_moment(driver, out, self.rng, trial.trial, self.t_ref, self.t_ck)
+        trial.moment = moment or "-"
+        if not moment:
+            trial.state = "finished before the kill"
+        return bool(moment)
+
     def driver_kill(self, k: int) -> Trial:
         """SIGKILL the driver at a random moment, then ``--resume`` to the end."""
-        d = self._dir("driver-kill", k)
+        d, trial, argv = self._start("driver-kill", k)
         out = d / "hists.h5"
-        trial = Trial("driver-kill", k, "")
-        extra = ("--scheduler", self.cluster.address, "--checkpoint-interval", "0.3")
-        argv = histmaker_argv(self.yaml_path, self.corrections, out, *extra)
         driver = subprocess.Popen(
             argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
-        trial.moment = _wait_moment(driver, out, self.rng, k, self.t_ref, self.t_ck)
-        if not trial.moment:
-            trial.moment, trial.state = "-", "finished before the kill"
-        else:
+        if self._kill_now(trial, driver, out):
             os.kill(driver.pid, signal.SIGKILL)
             driver.wait(60)
             trial.state = _checkpoint_state(out)
@@ -452,18 +459,12 @@ class Campaign:
 
     def worker_kill(self, k: int) -> Trial:
         """SIGKILL a random worker at a random moment; the run must still finish right."""
-        d = self._dir("worker-kill", k)
+        d, trial, argv = self._start("worker-kill", k)
         out = d / "hists.h5"
-        trial = Trial("worker-kill", k, "")
-        extra = ("--scheduler", self.cluster.address, "--checkpoint-interval", "0.3")
-        argv = histmaker_argv(self.yaml_path, self.corrections, out, *extra)
         t0 = time.monotonic()
         with open(d / "stderr", "w+") as err:
             driver = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=err)
-            trial.moment = _wait_moment(driver, out, self.rng, k, self.t_ref, self.t_ck)
-            if not trial.moment:
-                trial.moment, trial.state = "-", "finished before the kill"
-            else:
+            if self._kill_now(trial, driver, out):
                 pid = self.cluster.kill_random(self.rng)
                 trial.state = f"killed worker pid {pid}"
                 self.cluster.add_worker()

@@ -52,6 +52,7 @@ import scipy.sparse as sp
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from analysis.constants import MW_REF as MW  # noqa: E402
 from fit import POI, Channel, FitInput  # noqa: E402
 
 COLUMNS = (
@@ -71,7 +72,6 @@ COLUMNS = (
 FITTERS = ("ours", "ours-cg", "dense", "minuit")
 
 N_PT, N_ETA, N_CH, N_PROC = 30, 48, 2, 10
-MW = 80.379
 
 
 def _signal_pt(mw: float, edges: np.ndarray) -> np.ndarray:

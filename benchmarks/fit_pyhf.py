@@ -47,6 +47,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from benchmarks._common import histosys, modifier, normsys, pyhf_sample  # noqa: E402
+
 FITTERS = ("wmass fit", "pyhf numpy+minuit", "pyhf jax+scipy")
 WORKSPACES = ("small-20bin", "export-K200", "large-public-style")
 WIDTH = 100.0  # the exported mW histosys is stretched by this (x = WIDTH * theta)
@@ -60,10 +62,6 @@ THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 ENV = dict(os.environ)
-
-
-def _sample(name: str, data: np.ndarray, modifiers: list[dict]) -> dict[str, Any]:
-    return {"name": name, "data": [float(v) for v in data], "modifiers": modifiers}
 
 
 def public_style_workspace(
@@ -86,58 +84,37 @@ def public_style_workspace(
         if is_sr:
             sig = 25.0 * np.exp(-(((x - 0.3 - 0.4 * r / max(n_sr, 1)) / 0.12) ** 2)) + 0.3
             mods = [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "lumi", "type": "lumi", "data": None},
-                {"name": "sig_xsec", "type": "normsys", "data": {"hi": 1.05, "lo": 0.96}},
-                {"name": f"sig_acc_{name}", "type": "normsys", "data": {"hi": 1.03, "lo": 0.98}},
-                {
-                    "name": "sig_shape",
-                    "type": "histosys",
-                    "data": {
-                        "hi_data": list(sig * (1 + 0.05 * x)),
-                        "lo_data": list(sig * (1 - 0.04 * x)),
-                    },
-                },
-                {"name": f"staterror_{name}", "type": "staterror", "data": list(0.05 * sig)},
+                modifier("mu", "normfactor"),
+                modifier("lumi", "lumi"),
+                normsys("sig_xsec", 1.05, 0.96),
+                normsys(f"sig_acc_{name}", 1.03, 0.98),
+                histosys("sig_shape", sig * (1 + 0.05 * x), sig * (1 - 0.04 * x)),
+                modifier(f"staterror_{name}", "staterror", 0.05 * sig),
             ]
-            samples.append(_sample("signal", sig, mods))
+            samples.append(pyhf_sample("signal", sig, mods))
             truth += 1.2 * sig
         for b in range(n_bkg):
             bkg = (300.0 / (b + 1)) * np.exp(-(1.0 + 0.5 * b) * x) * tilt
             mods = [
-                {"name": "lumi", "type": "lumi", "data": None},
-                {"name": f"bkg{b}_xsec", "type": "normsys", "data": {"hi": 1.08, "lo": 0.9}},
-                {
-                    "name": f"bkg{b}_shape",
-                    "type": "histosys",
-                    "data": {
-                        "hi_data": list(bkg * (1 + 0.1 * (x - 0.5))),
-                        "lo_data": list(bkg * (1 - 0.08 * (x - 0.5))),
-                    },
-                },
-                {
-                    "name": f"jes_{name}",
-                    "type": "histosys",
-                    "data": {
-                        "hi_data": list(bkg * (1.02 + 0.03 * x)),
-                        "lo_data": list(bkg * (0.98 - 0.02 * x)),
-                    },
-                },
-                {"name": f"eff_{name}", "type": "normsys", "data": {"hi": 1.02, "lo": 0.98}},
-                {"name": f"staterror_{name}", "type": "staterror", "data": list(0.03 * bkg)},
+                modifier("lumi", "lumi"),
+                normsys(f"bkg{b}_xsec", 1.08, 0.9),
+                histosys(
+                    f"bkg{b}_shape", bkg * (1 + 0.1 * (x - 0.5)), bkg * (1 - 0.08 * (x - 0.5))
+                ),
+                histosys(f"jes_{name}", bkg * (1.02 + 0.03 * x), bkg * (0.98 - 0.02 * x)),
+                normsys(f"eff_{name}", 1.02, 0.98),
+                modifier(f"staterror_{name}", "staterror", 0.03 * bkg),
             ]
             if b < 2:
-                mods.append({"name": f"bkg{b}_norm", "type": "normfactor", "data": None})
+                mods.append(modifier(f"bkg{b}_norm", "normfactor"))
             if is_sr and b == n_bkg - 1:
-                mods.append(
-                    {"name": f"bkg{b}_mcstat_{name}", "type": "shapesys", "data": list(0.1 * bkg)}
-                )
-            samples.append(_sample(f"bkg{b}", bkg, mods))
+                mods.append(modifier(f"bkg{b}_mcstat_{name}", "shapesys", 0.1 * bkg))
+            samples.append(pyhf_sample(f"bkg{b}", bkg, mods))
             truth += bkg * (1.0 + 0.05 * rng.normal())
         if not is_sr:
             fake = 40.0 * np.ones(nbins)
-            mods = [{"name": "fake_sf", "type": "shapefactor", "data": None}]
-            samples.append(_sample("fakes", fake, mods))
+            mods = [modifier("fake_sf", "shapefactor")]
+            samples.append(pyhf_sample("fakes", fake, mods))
             truth += fake * (1 + 0.1 * x)
         channels.append({"name": name, "samples": samples})
         observations.append({"name": name, "data": [float(v) for v in rng.poisson(truth)]})

@@ -60,6 +60,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
+from benchmarks._common import histmaker_argv  # noqa: E402
+
 ROOT = HERE.parent
 MARK = "@@fuzz@@"
 GOOD = ("named error", "skipped", "same result", "accepted")
@@ -259,7 +261,7 @@ def judge(case: Case, answer: dict, refs: dict[str, str]) -> Result:
         if case.accepted_if_ok:
             return Result(case, "accepted", "", secs)
         return Result(case, "UNEXPECTED", "exit 0 where an error was due", secs)
-    if rc == 1 and " error: " in err:
+    if rc is not None and 0 < rc < 126 and " error: " in err:  # each kind has its exit code
         message = err.split(" error: ", 1)[1]
         if any(n in message for n in case.names):
             return Result(case, "named error", message.strip().splitlines()[0][:200], secs)
@@ -537,21 +539,9 @@ def root_cases(inp: Inputs, work: Path, rng: random.Random) -> list[Case]:
 
 
 def _histmaker(yaml_path: Path, out: Path, corrections: Path) -> list[str]:
-    return [
-        "histmaker",
-        "--datasets",
-        str(yaml_path),
-        "--out",
-        str(out),
-        "--executor",
-        "iterative",
-        "--chunksize",
-        "1000000",
-        "--corrections",
-        str(corrections),
-        "--variations",
-        "--quiet",
-    ]
+    return histmaker_argv(
+        yaml_path, out, executor="iterative", chunksize=1_000_000, corrections=corrections
+    )
 
 
 def _text_mutations(text: str, rng: random.Random, n_trunc: int, n_flip: int) -> list:

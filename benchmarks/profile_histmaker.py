@@ -26,9 +26,7 @@ before/after table in the same run. The machine is shared: compare the ratios of
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +34,10 @@ from pathlib import Path
 
 # run as a script, this directory would shadow the packages (benchmarks/fit.py vs fit)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+# appended, so that a baseline checkout on PYTHONPATH (--baseline) still comes first
+sys.path.append(str(Path(__file__).resolve().parent.parent))
+
+from benchmarks._common import measure, run_one_or_parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -95,16 +97,7 @@ def _measure(cfg: dict, pythonpath: str | None) -> dict:
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-        check=False,
-        env=env,
-    )
-    if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return measure(__file__, cfg, env)
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
@@ -118,10 +111,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chunksize", type=int, default=200_000)
     parser.add_argument("--baseline", help="a checkout of older code to run the same configs")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(_one(json.loads(args.one))))
+    args = run_one_or_parse(parser, _one)
+    if args is None:
         return
 
     with tempfile.TemporaryDirectory(prefix="wmass-profile-") as tmp:

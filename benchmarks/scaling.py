@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,6 +42,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # run as a script, this directory would shadow the packages (benchmarks/fit.py vs fit)
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+if str(HERE.parent) not in sys.path:
+    sys.path.append(str(HERE.parent))
+
+from benchmarks._common import measure, run_one_or_parse  # noqa: E402
 
 
 def _peak_rss_mb() -> float:
@@ -72,6 +74,38 @@ def _coffea_runner(cfg: dict, executor):
     from coffea.nanoevents import NanoAODSchema
 
     return processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=cfg["chunksize"])
+
+
+def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
+    """One way of filling on the Dask ``client`` (``ours``, ``coffea-dask`` or ``coffea-dak``),
+    ``cfg["chunksize"]`` events a chunk: ``(events read, chunks)``. Also used by
+    ``benchmarks/scheduler_traffic.py``."""
+    if how == "ours":
+        from analysis.runner.run import run
+
+        size = cfg["chunksize"]
+        result = run(proc, datasets, executor="dask", client=client, chunksize=size, progress=False)
+        output = result.output
+        return sum(int(v["events_read"]) for v in output.values()), len(result.chunks)
+    if how == "coffea-dask":
+        from coffea import processor
+
+        executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
+        output = _coffea_runner(cfg, executor)(_coffea_fileset(datasets), proc, treename="Events")
+        n_chunks = sum(len(v["chunks"]) for v in output.values())
+        return sum(int(v["events_read"]) for v in output.values()), n_chunks
+    # coffea-dak: the dask-awkward + hist.dask idiom, W files, theory variations
+    import dask
+    import uproot
+
+    spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    files = {f: "Events" for f in datasets["wmunu"].files}
+    events = sum(uproot.open(f)["Events"].num_entries for f in files)
+    steps = max(1, events // len(files) // cfg["chunksize"])
+    dask.compute(*bench.coffea_dask_hists(files, steps_per_file=steps))
+    return events, steps * len(files)
 
 
 def _one(cfg: dict) -> dict:
@@ -104,40 +138,7 @@ def _one(cfg: dict) -> dict:
     with dask_client(workers=cfg["workers"], quiet=True) as client:
         client.wait_for_workers(cfg["workers"])
         t0 = time.perf_counter()
-        if how == "ours":
-            from analysis.runner.run import run
-
-            result = run(
-                proc,
-                datasets,
-                executor="dask",
-                client=client,
-                chunksize=cfg["chunksize"],
-                progress=False,
-            )
-            n_chunks, output = len(result.chunks), result.output
-            events = sum(int(v["events_read"]) for v in output.values())
-        elif how == "coffea-dask":
-            from coffea import processor
-
-            executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
-            output = _coffea_runner(cfg, executor)(
-                _coffea_fileset(datasets), proc, treename="Events"
-            )
-            n_chunks = sum(len(v["chunks"]) for v in output.values())
-            events = sum(int(v["events_read"]) for v in output.values())
-        else:  # coffea-dak: the dask-awkward + hist.dask idiom, W files, theory variations
-            import dask
-            import uproot
-
-            spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
-            bench = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(bench)
-            files = {f: "Events" for f in datasets["wmunu"].files}
-            events = sum(uproot.open(f)["Events"].num_entries for f in files)
-            steps = max(1, events // len(files) // cfg["chunksize"])
-            n_chunks = steps * len(files)
-            dask.compute(*bench.coffea_dask_hists(files, steps_per_file=steps))
+        events, n_chunks = run_on_dask(how, cfg, proc, datasets, client)
         seconds = time.perf_counter() - t0
         workers_rss = client.run(_peak_rss_mb)
     return {
@@ -150,15 +151,7 @@ def _one(cfg: dict) -> dict:
 
 
 def _measure(cfg: dict) -> dict:
-    out = subprocess.run(
-        [sys.executable, __file__, "--one", json.dumps(cfg)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if out.returncode != 0:
-        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr else "failed"}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return measure(__file__, cfg)
 
 
 def _sample(events: int, where: Path) -> tuple[Path, Path]:
@@ -187,10 +180,8 @@ def main() -> None:
     parser.add_argument("--chunksize", type=int, default=5_000, help="the 1x chunk size")
     parser.add_argument("--variations", default="all", help="'all' or a comma-separated list")
     parser.add_argument("--skip-coffea", action="store_true", help="only our executor")
-    parser.add_argument("--one", help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.one:
-        print(json.dumps(_one(json.loads(args.one))))
+    args = run_one_or_parse(parser, _one)
+    if args is None:
         return
 
     with tempfile.TemporaryDirectory(prefix="wmass-scaling-") as tmp:

@@ -52,7 +52,7 @@ def _one(cfg: dict) -> dict:
     from analysis.datasets import load_datasets
     from analysis.histmaker import make_processor
     from benchmarks._traffic_counter import counts
-    from benchmarks.scaling import _coffea_fileset, _coffea_runner
+    from benchmarks.scaling import run_on_dask
 
     datasets = load_datasets(cfg["datasets"])
     proc = make_processor("wmass", datasets, corrections=cfg["corrections"], variations=True)
@@ -60,39 +60,7 @@ def _one(cfg: dict) -> dict:
         client.wait_for_workers(cfg["workers"])
         before, scheduler0 = counts(), client.run_on_scheduler(_scheduler_counts)
         t0 = time.perf_counter()
-        if cfg["how"] == "ours":
-            from analysis.runner.run import run
-
-            result = run(
-                proc,
-                datasets,
-                executor="dask",
-                client=client,
-                chunksize=cfg["chunksize"],
-                progress=False,
-            )
-            events = sum(int(v["events_read"]) for v in result.output.values())
-        elif cfg["how"] == "coffea-dask":
-            from coffea import processor
-
-            executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
-            output = _coffea_runner(cfg, executor)(
-                _coffea_fileset(datasets), proc, treename="Events"
-            )
-            events = sum(int(v["events_read"]) for v in output.values())
-        else:  # the dask-awkward idiom: W files, theory variations only
-            import importlib.util
-
-            import dask
-            import uproot
-
-            spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
-            bench = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(bench)
-            files = {f: "Events" for f in datasets["wmunu"].files}
-            events = sum(uproot.open(f)["Events"].num_entries for f in files)
-            steps = max(1, events // len(files) // cfg["chunksize"])
-            dask.compute(*bench.coffea_dask_hists(files, steps_per_file=steps))
+        events, _ = run_on_dask(cfg["how"], cfg, proc, datasets, client)
         seconds = time.perf_counter() - t0
         after, scheduler1 = counts(), client.run_on_scheduler(_scheduler_counts)
     return {

@@ -1,23 +1,23 @@
-"""The root of wmass's errors, and the error of a correctionlib payload that cannot be used.
+"""The error of a correctionlib payload that cannot be used; re-exports the root of wmass's errors.
 
-:class:`WMassError` lives here, at the bottom of the ``analysis -> processors -> corrections``
-chain, so that ``corrections`` (which imports nothing else of wmass) can raise errors the
-command line reports as one line; :mod:`processors.errors` re-exports it with the other error
-types, and everyone else imports it from there.
+:class:`WMassError`, the base of every error wmass raises on purpose, is defined in
+:mod:`fit.errors` (``fit`` imports nothing else of ours, so every room can import it without a
+cycle) and re-exported here, so that ``corrections`` can raise errors the command line reports
+as one line. :mod:`processors.errors` re-exports both with the other error types.
 """
 
 from __future__ import annotations
 
+from fit.errors import WMassError
+
 __all__ = ["BadCorrections", "WMassError"]
-
-
-class WMassError(Exception):
-    """Base of every error wmass raises on purpose."""
 
 
 class BadCorrections(WMassError):
     """A correctionlib file cannot be used: unreadable, not UTF-8 JSON, not a correctionlib
     payload (wrong schema version, malformed corrections). Names the file and the reason."""
+
+    exit_code = 5
 
     def __init__(self, path: str, reason: str) -> None:
         self.path, self.reason = str(path), reason

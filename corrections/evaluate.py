@@ -88,7 +88,7 @@ class Corrections:
         return {"text": self.text, "names": self.names}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["text"], state["names"])
+        self.__init__(state["text"], state["names"])  # type: ignore[misc]
 
     @property
     def cset(self) -> correctionlib.CorrectionSet:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import correctionlib.schemav2 as cs
 import numpy as np
@@ -21,20 +21,36 @@ def scale_corrections(
     edges = table["eta_edges"]
     bias = np.asarray(table["data_bias"], dtype=float)
     return [
-        cs.Correction(
-            name=correction_name,
-            description="multiply the data muon pT by this factor to undo the scale bias",
-            version=1,
-            inputs=[real("eta", "muon eta")],
-            output=real("factor"),
-            data=binning("eta", edges, 1.0 / (1.0 + bias)),
+        _per_eta(
+            correction_name,
+            "multiply the data muon pT by this factor to undo the scale bias",
+            "factor",
+            edges,
+            1.0 / (1.0 + bias),
         ),
-        cs.Correction(
-            name=uncertainty_name,
-            description="relative muon momentum-scale uncertainty: pT * (1 +- unc)",
-            version=1,
-            inputs=[real("eta", "muon eta")],
-            output=real("relative_uncertainty"),
-            data=binning("eta", edges, table["uncertainty"]),
+        _per_eta(
+            uncertainty_name,
+            "relative muon momentum-scale uncertainty: pT * (1 +- unc)",
+            "relative_uncertainty",
+            edges,
+            table["uncertainty"],
         ),
     ]
+
+
+def _per_eta(
+    name: str,
+    description: str,
+    output: str,
+    edges: Sequence[float],
+    values: Sequence[float] | np.ndarray,
+) -> cs.Correction:
+    """A correction of the muon eta alone: ``values`` in the bins of ``edges``."""
+    return cs.Correction(
+        name=name,
+        description=description,
+        version=1,
+        inputs=[real("eta", "muon eta")],
+        output=real(output),
+        data=binning("eta", edges, values),
+    )

@@ -20,7 +20,9 @@ def string(name: str, description: str = "") -> cs.Variable:
     return cs.Variable(name=name, type="string", description=description or None)
 
 
-def binning(input_name: str, edges: Sequence[float], values: Sequence[float]) -> cs.Binning:
+def binning(
+    input_name: str, edges: Sequence[float] | np.ndarray, values: Sequence[float] | np.ndarray
+) -> cs.Binning:
     """1D binning in ``input_name``, values clamped at the edges."""
     return cs.Binning(
         nodetype="binning",

@@ -5,7 +5,9 @@
     wmass fit fitinput.h5 --out toys.h5 -t 200 --seed 1   # 200 seeded toys
     wmass fit ws.json --out fitresult.h5                  # a pyhf workspace (fit.pyhf)
 
-``-t`` follows combine: -1 Asimov, 0 (default) the observed data, N > 0 toys.
+``-t`` follows combine: -1 Asimov, 0 (default) the observed data, N > 0 toys. An error prints
+one line naming the input and returns its kind's ``exit_code`` (:mod:`fit.errors`): 6 for an
+unusable input, 7 for a fit that did not converge, 8 for a result that cannot be written.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import FitError, FitInputError
+from .errors import FitError, FitInputError, OutputError
 
 __all__ = ["add_arguments", "main"]
 
@@ -131,16 +133,17 @@ def main(args: argparse.Namespace) -> int:
         # the input file is the one thing every input error is about: name it once
         message = str(err) if str(path) in str(err) else f"{path}: {err}"
         print(f"wmass fit: error: {message}", file=sys.stderr)
-        return 1
+        return err.exit_code
     except FitError as err:
         print(f"wmass fit: error: {path}: {err}", file=sys.stderr)
-        return 1
+        return err.exit_code
     result.meta = meta
     try:
         result.write(args.out, meta)
     except OSError as err:  # disk full, no permission: the previous file is left as it was
-        print(f"wmass fit: error: cannot write {args.out}: {err}", file=sys.stderr)
-        return 1
+        out_err = OutputError(args.out, err.strerror or str(err))
+        print(f"wmass fit: error: {out_err}", file=sys.stderr)
+        return out_err.exit_code
     print(result.summary())
     if result.toys:
         import numpy as np

@@ -30,6 +30,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.linalg as la
@@ -57,6 +58,22 @@ class MinimizeResult:
     method: str = "newton"
     time: float = 0.0
     history: list[float] = field(default_factory=list)
+
+
+def _start(value_and_grad: ValueAndGrad, x0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """The starting point, its NLL and gradient (finite, or :class:`FitDidNotConverge`)."""
+    x = np.array(x0, dtype=np.float64)
+    f, g = value_and_grad(x)
+    if not np.isfinite(f) or not np.all(np.isfinite(g)):
+        raise FitDidNotConverge("non-finite NLL at the starting point", x=x)
+    return x, f, g
+
+
+def _converged(
+    t0: float, x: np.ndarray, f: float, g: np.ndarray, edm: float, it: int, nfev: int, **kw: Any
+) -> MinimizeResult:
+    """The result at a converged point, timed from ``t0``; ``kw``: the other fields."""
+    return MinimizeResult(x, f, g, edm, it, nfev, time=time.perf_counter() - t0, **kw)
 
 
 def _factor(H: np.ndarray) -> tuple[tuple[np.ndarray, bool], float]:
@@ -163,11 +180,8 @@ def minimize(
     if hess is not None and hessp is not None:
         return _newton_pcg(value_and_grad, x0, hess, hessp, fisher, tol=tol, max_iter=max_iter)
     t0 = time.perf_counter()
-    x = np.array(x0, dtype=np.float64)
-    f, g = value_and_grad(x)
+    x, f, g = _start(value_and_grad, x0)
     nfev = 1
-    if not np.isfinite(f) or not np.all(np.isfinite(g)):
-        raise FitDidNotConverge("non-finite NLL at the starting point", x=x)
     history = [f]
     edm = np.inf
     n = x.size
@@ -182,17 +196,8 @@ def minimize(
             if shift == 0.0:
                 edm = -0.5 * float(g @ p_newton)
                 if edm < tol:
-                    return MinimizeResult(
-                        x,
-                        f,
-                        g,
-                        edm,
-                        it,
-                        nfev,
-                        hess=H,
-                        factor=cho,
-                        time=time.perf_counter() - t0,
-                        history=history,
+                    return _converged(
+                        t0, x, f, g, edm, it, nfev, hess=H, factor=cho, history=history
                     )
             if radius is None:
                 radius = max(1.0, float(np.linalg.norm(p_newton)))
@@ -204,17 +209,7 @@ def minimize(
                 radius = max(1.0, np.sqrt(n))
             gnorm = float(np.linalg.norm(g))
             if gnorm == 0.0:
-                return MinimizeResult(
-                    x,
-                    f,
-                    g,
-                    0.0,
-                    it,
-                    nfev,
-                    method="cg",
-                    time=time.perf_counter() - t0,
-                    history=history,
-                )
+                return _converged(t0, x, f, g, 0.0, it, nfev, method="cg", history=history)
             p, interior, _ = _steihaug(g, hv, radius, min(0.5, np.sqrt(gnorm)) * 1e-3, max_cg)
             Hp = hv(p)
             predicted = -float(g @ p + 0.5 * p @ Hp)
@@ -222,17 +217,7 @@ def minimize(
                 # p ~ -H^-1 g: the EDM estimate
                 edm = -0.5 * float(g @ p)
                 if edm < tol:
-                    return MinimizeResult(
-                        x,
-                        f,
-                        g,
-                        edm,
-                        it,
-                        nfev,
-                        method="cg",
-                        time=time.perf_counter() - t0,
-                        history=history,
-                    )
+                    return _converged(t0, x, f, g, edm, it, nfev, method="cg", history=history)
         step = float(np.linalg.norm(p))
         f_new, g_new = value_and_grad(x + p)
         nfev += 1
@@ -286,11 +271,8 @@ def _newton_pcg(
 ):
     """Newton with occasional factorisations, preconditioned CG in between (module doc)."""
     t0 = time.perf_counter()
-    x = np.array(x0, dtype=np.float64)
-    f, g = value_and_grad(x)
+    x, f, g = _start(value_and_grad, x0)
     nfev = 1
-    if not np.isfinite(f) or not np.all(np.isfinite(g)):
-        raise FitDidNotConverge("non-finite NLL at the starting point", x=x)
     history = [f]
     edm = np.inf
     cho, kind, fresh, H = None, "", False, None
@@ -315,19 +297,8 @@ def _newton_pcg(
             p = -la.cho_solve(cho, g, check_finite=False)
             edm = -0.5 * float(g @ p)
             if edm < tol:
-                return MinimizeResult(
-                    x,
-                    f,
-                    g,
-                    edm,
-                    it,
-                    nfev,
-                    hess=H,
-                    factor=cho,
-                    method="newton-pcg",
-                    time=time.perf_counter() - t0,
-                    history=history,
-                )
+                kw = {"hess": H, "factor": cho, "method": "newton-pcg", "history": history}
+                return _converged(t0, x, f, g, edm, it, nfev, **kw)
         else:
             gnorm = float(np.linalg.norm(g))
             p, status, n_cg = _pcg(

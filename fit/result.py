@@ -262,7 +262,7 @@ class FitResult:
             d["axes"] = json.loads(cg.attrs["axes"]) if "axes" in cg.attrs else []
             d["masked"] = bool(cg.attrs.get("masked", False))
             yields[name_of(ch)] = d
-        toys = {}
+        toys: dict[str, Any] = {}
         if "toys" in f:
             toys = {k: (strings(v) if k == "status" else v[()]) for k, v in f["toys"].items()}
         return cls(
@@ -296,8 +296,10 @@ class FitResult:
 def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
     """The ``wmass inspect --json`` dictionary of a ``fitresult`` or ``fitinput`` file.
 
-    Fit results follow ``analysis/schemas/inspect-fitresult.schema.json`` (``pois.mW.value`` in MeV);
-    fit inputs list channels (bins, masked), processes, POIs and the systematics per group.
+    Fit results follow ``analysis/schemas/inspect-fitresult.schema.json`` (``pois.mW.value`` in
+    MeV); fit inputs list channels (bins, masked), processes, POIs and the systematics per group.
+    ``fit`` stands alone, so it describes its own files; ``analysis.inspect.describe`` is the
+    entry point for any wmass output and hands the open file here.
     """
     if not isinstance(h5file, h5py.File):
         try:
@@ -308,7 +310,7 @@ def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
     f = h5file
     kind = f.attrs.get("kind")
     if kind == "fitresult":
-        out = {
+        out: dict[str, Any] = {
             "kind": "fitresult",
             "meta": read_meta(f),
             "status": str(f.attrs["status"]),
@@ -341,7 +343,7 @@ def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
         }
         return out
     if kind == "fitinput":
-        groups = [s.decode() if isinstance(s, bytes) else str(s) for s in f["parameters/group"][()]]
+        groups = strings(f["parameters/group"])
         counts: dict[str, int] = {}
         for grp in groups:
             counts[grp] = counts.get(grp, 0) + 1
@@ -354,9 +356,7 @@ def describe(h5file: str | os.PathLike | h5py.File) -> dict[str, Any]:
                 name: {"bins": int(g.attrs["nbins"]), "masked": bool(g.attrs["masked"])}
                 for name, g in f["channels"].items()
             },
-            "processes": [
-                s.decode() if isinstance(s, bytes) else str(s) for s in f["processes"][()]
-            ],
+            "processes": strings(f["processes"]),
             "pois": json.loads(f.attrs["pois"]),
             "n_parameters": len(groups),
             "systematics_per_group": counts,

@@ -1,12 +1,15 @@
 """Errors raised while reading and processing events: one type per kind of failure.
 
-:class:`WMassError` (the base of them all) and :class:`BadCorrections` are defined in
-:mod:`corrections.errors`, so the corrections code can raise them too; import them from here.
+:class:`WMassError` (the base of them all) and :class:`OutputError` are defined in
+:mod:`fit.errors`, :class:`BadCorrections` in :mod:`corrections.errors`, so that the fit and the
+corrections code can raise them too; import them from here. Each kind has its ``exit_code``
+(``docs/architecture.md``, "Errors and exit codes").
 """
 
 from __future__ import annotations
 
-from corrections.errors import BadCorrections, WMassError
+from corrections.errors import BadCorrections
+from fit.errors import OutputError, WMassError
 
 __all__ = [
     "BadCorrections",
@@ -24,6 +27,8 @@ __all__ = [
 class BadInputFile(WMassError):
     """A file cannot be opened or read (missing, truncated, not ROOT, no ``Events`` tree)."""
 
+    exit_code = 3
+
     def __init__(self, path: str, reason: str) -> None:
         self.path, self.reason = str(path), reason
         super().__init__(f"bad input file {path}: {reason}")
@@ -31,6 +36,8 @@ class BadInputFile(WMassError):
 
 class MissingBranch(WMassError):
     """A branch the analysis needs is not in the file."""
+
+    exit_code = 4
 
     #: the names looked for, the branch's first (its other NanoAOD versions' names after it)
     alternatives: tuple[str, ...] = ()
@@ -57,26 +64,19 @@ class MistypedBranch(MissingBranch):
 class ConfigError(WMassError):
     """A configuration (datasets.yaml, deploy YAML, CLI choice) is wrong; the key is named."""
 
+    exit_code = 2  # as argparse's usage errors
+
     def __init__(self, key: str, reason: str, source: str | None = None) -> None:
         self.key, self.source = key, source
         where = f" in {source}" if source else ""
         super().__init__(f"config error{where}: {key}: {reason}")
 
 
-class OutputError(WMassError):
-    """An output file cannot be written (disk full, file-size limit, I/O error, no permission).
-
-    Outputs are written under a temporary name and renamed, so the file that was at ``path``
-    before (if any) is unchanged and no partial file is left."""
-
-    def __init__(self, path: str, reason: str) -> None:
-        self.path, self.reason = str(path), reason
-        super().__init__(f"cannot write {path}: {reason} (the previous file, if any, is unchanged)")
-
-
 class RetryLimitExceeded(WMassError):
     """A recovery loop (redoing lost chunks, harvesting a worker) hit its bound; ``what`` names
     the chunk or worker, ``attempts`` how often it was tried, ``reason`` the last failure."""
+
+    exit_code = 9
 
     def __init__(self, what: str, attempts: int, reason: str) -> None:
         self.what, self.attempts, self.reason = what, attempts, reason

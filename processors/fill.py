@@ -80,19 +80,7 @@ def _fill_nominal(index, weight, sumw, sumw2, with_sumw2):  # pragma: no cover -
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_tensor(index, weight, ratio, sumw):  # pragma: no cover - numba
-    n_var = sumw.shape[1]
-    for i in range(index.shape[0]):
-        b = index[i]
-        if b < 0:
-            continue
-        w = weight[i]
-        for v in range(n_var):
-            sumw[b, v] += w * np.float64(ratio[i, v])
-
-
-@numba.njit(cache=True, nogil=True)
-def _fill_tensor_sumw2(index, weight, ratio, sumw, sumw2):  # pragma: no cover - numba
+def _fill_tensor(index, weight, ratio, sumw, sumw2, with_sumw2):  # pragma: no cover - numba
     n_var = sumw.shape[1]
     for i in range(index.shape[0]):
         b = index[i]
@@ -102,28 +90,39 @@ def _fill_tensor_sumw2(index, weight, ratio, sumw, sumw2):  # pragma: no cover -
         for v in range(n_var):
             x = w * np.float64(ratio[i, v])
             sumw[b, v] += x
-            sumw2[b, v] += x * x
+            if with_sumw2:
+                sumw2[b, v] += x * x
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _event_blocks(out, value, i, offsets, group, per_object, multiply):  # pragma: no cover
+    """``out[v] = value`` for every variation ``v``, then, for each object ``o`` of event
+    ``i`` in block ``g = group[o] >= 0``, ``out[g * n_local + k]`` multiplied by
+    ``per_object[o, k]`` (``multiply``: weight ratios, in float64) or replaced by it (bins)."""
+    n_local = per_object.shape[1]
+    for v in range(out.shape[0]):
+        out[v] = value
+    for o in range(offsets[i], offsets[i + 1]):
+        g = group[o]
+        if g < 0:
+            continue
+        base = g * n_local
+        for k in range(n_local):
+            if multiply:
+                out[base + k] *= per_object[o, k]
+            else:
+                out[base + k] = per_object[o, k]
 
 
 @numba.njit(cache=True, nogil=True)
 def _fill_blocks(index, weight, offsets, group, ratio, sumw, sumw2, with_sumw2):  # pragma: no cover
     n_var = sumw.shape[1]
-    n_local = ratio.shape[1]
     tmp = np.empty(n_var, dtype=np.float64)
     for i in range(index.shape[0]):
         b = index[i]
         if b < 0:
             continue
-        w = weight[i]
-        for v in range(n_var):
-            tmp[v] = w
-        for o in range(offsets[i], offsets[i + 1]):
-            g = group[o]
-            if g < 0:
-                continue
-            base = g * n_local
-            for k in range(n_local):
-                tmp[base + k] *= np.float64(ratio[o, k])
+        _event_blocks(tmp, weight[i], i, offsets, group, ratio, True)
         for v in range(n_var):
             sumw[b, v] += tmp[v]
         if with_sumw2:
@@ -174,22 +173,12 @@ def _fill_shape_blocks(
     index, weight, offsets, group, shifted, sumw, sumw2, with_sumw2
 ):  # pragma: no cover
     n_var = sumw.shape[1]
-    n_local = shifted.shape[1]
     bins = np.empty(n_var, dtype=np.int64)
     for i in range(index.shape[0]):
         w = weight[i]
         if w == 0.0:
             continue
-        b = index[i]
-        for v in range(n_var):
-            bins[v] = b
-        for o in range(offsets[i], offsets[i + 1]):
-            g = group[o]
-            if g < 0:
-                continue
-            base = g * n_local
-            for k in range(n_local):
-                bins[base + k] = shifted[o, k]
+        _event_blocks(bins, index[i], i, offsets, group, shifted, False)
         for v in range(n_var):
             bv = bins[v]
             if bv >= 0:
@@ -259,10 +248,7 @@ class TensorFill:
             raise ValueError(
                 f"{self.label}: ratio shape {ratio.shape} != ({index.shape[0]}, {self.n_var})"
             )
-        if self.sumw2_enabled:
-            _fill_tensor_sumw2(index, weight, ratio, self.sumw, self.sumw2)
-        else:
-            _fill_tensor(index, weight, ratio, self.sumw)
+        _fill_tensor(index, weight, ratio, self.sumw, self.sumw2, self.sumw2_enabled)
 
     def fill_blocks(
         self,

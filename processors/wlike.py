@@ -14,6 +14,7 @@ import numpy as np
 
 from processors.base import MuonHistogramProcessor, Selected, gather, met_with_pt
 from processors.columns import Columns
+from processors.muons import selected_muons
 from processors.selection import dimuon, dimuon_kinematics, transverse_mass_xy
 from processors.wmass import w_axes
 
@@ -48,19 +49,7 @@ class WLikeProcessor(MuonHistogramProcessor):
         order = np.where(first_kept[:, None], [0, 1], [1, 0])  # column 0: kept, 1: neutrino
         rows = np.arange(len(events))[:, None]
         kin = {k: v[rows, order] for k, v in kin.items()}
-        index = pair[rows, order]
-        trigger_leg = np.zeros(index.shape, dtype=bool)
-        trigger_leg[:, 0] = True
-        sel = Selected(
-            events,
-            kin["pt"].astype(np.float64),
-            kin["eta"].astype(np.float64),
-            kin["phi"].astype(np.float64),
-            kin["charge"],
-            kin["iso"],
-            trigger_leg,
-            index,
-        )
+        sel = selected_muons(events, kin, pair[rows, order])
         mll = dimuon_kinematics(
             sel.pt[:, 0], sel.eta[:, 0], sel.phi[:, 0], sel.pt[:, 1], sel.eta[:, 1], sel.phi[:, 1]
         )[0]

@@ -8,6 +8,7 @@ import numpy as np
 
 from processors.base import MuonHistogramProcessor, Selected, gather, met_with_pt
 from processors.columns import Columns
+from processors.muons import selected_muons
 from processors.selection import single_muon, transverse_mass_xy
 
 __all__ = ["WMassProcessor", "w_axes"]
@@ -45,17 +46,7 @@ class WMassProcessor(MuonHistogramProcessor):
         passes, idx = single_muon(muons, self.cuts)
         events = np.flatnonzero(passes)
         index = idx[events][:, None]
-        kin = gather(muons, events, index)
-        return Selected(
-            events,
-            kin["pt"].astype(np.float64),
-            kin["eta"].astype(np.float64),
-            kin["phi"].astype(np.float64),
-            kin["charge"],
-            kin["iso"],
-            np.ones_like(index, dtype=bool),
-            index,
-        )
+        return selected_muons(events, gather(muons, events, index), index)
 
     def observables(self, sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, ...]:
         met_x, met_y = met_with_pt(sel, pt)

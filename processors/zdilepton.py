@@ -8,6 +8,7 @@ import numpy as np
 
 from processors.base import MuonHistogramProcessor, Selected, gather
 from processors.columns import Columns
+from processors.muons import selected_muons
 from processors.selection import dimuon, dimuon_kinematics
 
 __all__ = ["PTLL_EDGES", "ZDileptonProcessor", "z_axes"]
@@ -40,19 +41,7 @@ class ZDileptonProcessor(MuonHistogramProcessor):
         index = np.stack([lead[events], trail[events]], axis=1)
         kin = gather(muons, events, index)
         isolated = np.all(kin["iso"] < self.cuts.iso_max, axis=1)
-        trigger_leg = np.zeros(index.shape, dtype=bool)
-        trigger_leg[:, 0] = True
-        sel = Selected(
-            events,
-            kin["pt"].astype(np.float64),
-            kin["eta"].astype(np.float64),
-            kin["phi"].astype(np.float64),
-            kin["charge"],
-            kin["iso"],
-            trigger_leg,
-            index,
-        )
-        return sel.subset(isolated)
+        return selected_muons(events, kin, index).subset(isolated)
 
     def observables(self, sel: Selected, pt: np.ndarray) -> tuple[np.ndarray, ...]:
         return dimuon_kinematics(

@@ -11,6 +11,7 @@ import h5py
 import pytest
 
 from analysis.cli import main as wmass
+from benchmarks._common import histmaker_argv
 
 MW_TRUE_GEV = 80.479
 EVENTS = 600_000
@@ -23,26 +24,14 @@ def test_generate_histmaker_setup_fit_gives_back_the_generated_w_mass(tmp_path):
     args = ["--out", samples, "--events", EVENTS, "--mw", MW_TRUE_GEV, "--seed", 11]
     assert wmass(["generate", *map(str, args)]) == 0
     # the mass templates and the momentum scale: the variations the mass measurement needs
-    assert (
-        wmass(
-            [
-                "histmaker",
-                "--analysis",
-                "wmass",
-                "--datasets",
-                str(samples / "datasets.yaml"),
-                "--out",
-                str(hists),
-                "--executor",
-                "iterative",
-                "--quiet",
-                "--variations",
-                "massWeight",
-                "muonScale",
-            ]
-        )
-        == 0
+    argv = histmaker_argv(
+        samples / "datasets.yaml",
+        hists,
+        executor="iterative",
+        variations=["massWeight", "muonScale"],
+        extra=["--analysis", "wmass"],
     )
+    assert wmass(argv) == 0
     assert wmass(["setup-fit", str(hists), "--out", str(fitinput)]) == 0
     assert wmass(["fit", str(fitinput), "--out", str(fitresult)]) == 0
 

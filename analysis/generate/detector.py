@@ -1,4 +1,4 @@
-"""The detector of the generator: particle-level :class:`~analysis.generate.processes.GenEvents`
+"""The detector of the generator: particle-level :class:`~analysis.generate.genevents.GenEvents`
 to NanoAOD reco branches, for MC or data.
 
 Per muon: acceptance |eta| < 2.4; curvature resolution from ~0.9% (central) to ~2.3%
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.generate.genevents import GenEvents
 from analysis.generate.physics import MUON_MASS, pt_eta_phi
-from analysis.generate.processes import GenEvents
 from analysis.generate.truth import DetectorTruth
 
 __all__ = ["Jagged", "RecoEvents", "pt_resolution", "simulate"]

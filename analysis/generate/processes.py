@@ -10,11 +10,19 @@ branches.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import numpy as np
 
+from analysis import constants
+from analysis.constants import GAMMA_W, GAMMA_Z, MW_REF, MZ_REF
+from analysis.generate.genevents import (
+    DIRECT_PROMPT_TAU_DECAY,
+    LAST_COPY,
+    PROMPT,
+    GenEvents,
+    ProcessSpec,
+    gen_block,
+    p4_stack,
+)
 from analysis.generate.physics import (
     MUON_MASS,
     TAU_MASS,
@@ -24,7 +32,6 @@ from analysis.generate.physics import (
     cos_theta_one_plus_c2,
     cos_theta_v_minus_a,
     four_vector,
-    pt_eta_phi,
     sample_boson_pt,
     sample_rapidity,
     tau_to_muon,
@@ -49,94 +56,12 @@ __all__ = [
     "ztautau",
 ]
 
-MW_REF = 80.379
-GAMMA_W = 2.085
-MZ_REF = 91.1876
-GAMMA_Z = 2.4952
-MASS_SHIFTS_MEV = np.arange(-100, 101, 10)
+# the masses and widths: analysis.constants (re-exported here, their old home)
+MASS_SHIFTS_MEV = np.asarray(constants.MASS_SHIFTS_MEV)
 BR_W_MU = 0.1063
 BR_W_TAU = 0.1138
 BR_TAU_MU = 0.1739
 W_PLUS_FRACTION = 1.4 / 2.4  # W+ : W- = 1.4 : 1
-
-# GenPart statusFlags bits
-PROMPT = 1 << 0
-DIRECT_PROMPT_TAU_DECAY = 1 << 5
-LAST_COPY = 1 << 13
-
-
-@dataclass
-class GenEvents:
-    """Particle-level events of one process (``n`` events, ``k`` muon slots, ``g`` GenPart
-    slots); masks say which slots are filled."""
-
-    n: int
-    mu_p4: FourVector  # each [n, k]
-    mu_charge: np.ndarray  # [n, k] int
-    mu_valid: np.ndarray  # [n, k] bool
-    mu_prompt: np.ndarray  # [n, k] bool
-    mu_gen: np.ndarray  # [n, k] slot of the muon in GenPart
-    mu_jet_iso: np.ndarray  # [n, k] relative isolation from a surrounding jet (0: none)
-    mu_dxy_scale: np.ndarray  # [n, k] cm, width of the impact-parameter distribution
-    nu_px: np.ndarray  # [n] sum of neutrinos
-    nu_py: np.ndarray
-    system_pt: np.ndarray  # [n] the hard system for theory weights
-    system_y: np.ndarray
-    system_mass: np.ndarray
-    system_charge: np.ndarray  # [n] +-1 for W, 0 otherwise
-    gen: dict[str, np.ndarray]  # GenPart_* -> [n, g]
-    gen_valid: np.ndarray  # [n, g]
-    recoil_sigma: float = 2.5  # GeV, hadronic-recoil resolution before pileup
-    mass_weights: np.ndarray | None = None  # [n, 21] or None (all ones)
-
-
-@dataclass(frozen=True)
-class ProcessSpec:
-    """A dataset of the generator: its process name, cross section (pb), share of the MC
-    events, ``|genWeight|``, fraction of negative weights and particle-level generator."""
-
-    name: str
-    process: str
-    xsec_pb: float
-    share: float
-    weight: float
-    negative_fraction: float
-    generate: Callable[..., GenEvents]
-    w_mass: bool = False  # the data sample uses --mw for this process
-
-
-def _p4_stack(vectors: list[FourVector]) -> FourVector:
-    return tuple(np.stack([v[i] for v in vectors], axis=1) for i in range(4))
-
-
-def _gen_block(particles: list[tuple[FourVector, np.ndarray, int, int, int, np.ndarray]]):
-    """GenPart arrays from ``(p4, pdgId, status, flags, mother, valid)`` per slot."""
-    pt, eta, phi, mass = [], [], [], []
-    for p4, *_ in particles:
-        a, b, c = pt_eta_phi(p4)
-        pt.append(a)
-        eta.append(b)
-        phi.append(c)
-        mass.append(np.sqrt(np.maximum(p4[0] ** 2 - p4[1] ** 2 - p4[2] ** 2 - p4[3] ** 2, 0.0)))
-    n = len(particles[0][0][0])
-
-    def col(values, dtype):
-        return np.stack([np.broadcast_to(np.asarray(v), (n,)) for v in values], axis=1).astype(
-            dtype
-        )
-
-    gen = {
-        "pt": col(pt, np.float32),
-        "eta": col(eta, np.float32),
-        "phi": col(phi, np.float32),
-        "mass": col(mass, np.float32),
-        "pdgId": col([p[1] for p in particles], np.int32),
-        "status": col([p[2] for p in particles], np.int32),
-        "statusFlags": col([p[3] for p in particles], np.int32),
-        "genPartIdxMother": col([p[4] for p in particles], np.int32),
-    }
-    valid = col([p[5] for p in particles], bool)
-    return gen, valid
 
 
 def _boson(
@@ -193,8 +118,41 @@ def _system(w: FourVector, y, s, charge):
     return np.hypot(w[1], w[2]), y, np.sqrt(s), charge
 
 
-def _empty_iso(n, k):
-    return np.zeros((n, k)), np.full((n, k), 0.002)
+def _boson_events(
+    mus: list[FourVector],
+    charge: np.ndarray,
+    nu: tuple[np.ndarray, np.ndarray],
+    system: tuple[np.ndarray, ...],
+    particles: list,
+    mass_weights: np.ndarray,
+    *,
+    first_slot: int,
+    valid: np.ndarray | None = None,
+    flight: float = 0.0,
+) -> GenEvents:
+    """Events of a W or Z process: ``k = len(mus)`` prompt muons (``[n, k]`` ``charge``; all
+    ``valid`` by default) outside any jet (isolation 0), at GenPart slots ``first_slot ...``,
+    with impact parameters of 20 um width plus ``flight`` (cm, a tau's); ``nu``: the
+    neutrinos' summed ``(px, py)``; ``system``: the boson's ``(pt, y, mass, charge)``;
+    ``particles``: the GenPart slots (:func:`~analysis.generate.genevents.gen_block`)."""
+    n, k = charge.shape
+    gen, gen_valid = gen_block(particles)
+    return GenEvents(
+        n,
+        p4_stack(mus),
+        charge,
+        np.ones((n, k), bool) if valid is None else valid,
+        np.ones((n, k), bool),
+        np.tile(np.arange(first_slot, first_slot + k), (n, 1)),
+        np.zeros((n, k)),
+        np.full((n, k), 0.002) + flight,
+        nu[0],
+        nu[1],
+        *system,
+        gen,
+        gen_valid,
+        mass_weights=mass_weights,
+    )
 
 
 def wmunu(rng: np.random.Generator, n: int, *, mw: float = MW_REF) -> GenEvents:
@@ -202,29 +160,15 @@ def wmunu(rng: np.random.Generator, n: int, *, mw: float = MW_REF) -> GenEvents:
     w, charge, y, s, mass_weights = _w_boson(rng, n, mw)
     mu, nu = _w_decay(rng, w, charge, y, MUON_MASS)
     ok = np.ones(n, bool)
-    gen, gen_valid = _gen_block(
-        [
-            (w, 24 * charge, 62, LAST_COPY, -1, ok),
-            (mu, -13 * charge, 1, PROMPT | LAST_COPY, 0, ok),
-            (nu, 14 * charge, 1, PROMPT | LAST_COPY, 0, ok),
-        ]
-    )
-    iso, dxy = _empty_iso(n, 1)
-    return GenEvents(
-        n,
-        _p4_stack([mu]),
-        charge[:, None],
-        np.ones((n, 1), bool),
-        np.ones((n, 1), bool),
-        np.full((n, 1), 1),
-        iso,
-        dxy,
-        nu[1],
-        nu[2],
-        *_system(w, y, s, charge),
-        gen,
-        gen_valid,
-        mass_weights=mass_weights,
+    particles = [
+        (w, 24 * charge, 62, LAST_COPY, -1, ok),
+        (mu, -13 * charge, 1, PROMPT | LAST_COPY, 0, ok),
+        (nu, 14 * charge, 1, PROMPT | LAST_COPY, 0, ok),
+    ]
+    system = _system(w, y, s, charge)
+    nu_sum = (nu[1], nu[2])
+    return _boson_events(
+        [mu], charge[:, None], nu_sum, system, particles, mass_weights, first_slot=1
     )
 
 
@@ -234,30 +178,16 @@ def wtaunu(rng: np.random.Generator, n: int, *, mw: float = MW_REF) -> GenEvents
     tau, nu_w = _w_decay(rng, w, charge, y, TAU_MASS)
     mu, nus = tau_to_muon(rng, tau)
     ok = np.ones(n, bool)
-    gen, gen_valid = _gen_block(
-        [
-            (w, 24 * charge, 62, LAST_COPY, -1, ok),
-            (tau, -15 * charge, 2, PROMPT | LAST_COPY, 0, ok),
-            (nu_w, 16 * charge, 1, PROMPT | LAST_COPY, 0, ok),
-            (mu, -13 * charge, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 1, ok),
-        ]
-    )
-    iso, dxy = _empty_iso(n, 1)
-    return GenEvents(
-        n,
-        _p4_stack([mu]),
-        charge[:, None],
-        np.ones((n, 1), bool),
-        np.ones((n, 1), bool),
-        np.full((n, 1), 3),
-        iso,
-        dxy + 0.003,  # tau flight
-        nu_w[1] + nus[1],
-        nu_w[2] + nus[2],
-        *_system(w, y, s, charge),
-        gen,
-        gen_valid,
-        mass_weights=mass_weights,
+    particles = [
+        (w, 24 * charge, 62, LAST_COPY, -1, ok),
+        (tau, -15 * charge, 2, PROMPT | LAST_COPY, 0, ok),
+        (nu_w, 16 * charge, 1, PROMPT | LAST_COPY, 0, ok),
+        (mu, -13 * charge, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 1, ok),
+    ]
+    system = _system(w, y, s, charge)
+    nu_sum = (nu_w[1] + nus[1], nu_w[2] + nus[2])
+    return _boson_events(
+        [mu], charge[:, None], nu_sum, system, particles, mass_weights, first_slot=3, flight=0.003
     )
 
 
@@ -276,29 +206,15 @@ def zmumu(rng: np.random.Generator, n: int, **_) -> GenEvents:
     z, y, s, mass_weights = _z_boson(rng, n)
     mu_m, mu_p = _z_decay(rng, z, MUON_MASS)
     ok = np.ones(n, bool)
-    gen, gen_valid = _gen_block(
-        [
-            (z, 23, 62, LAST_COPY, -1, ok),
-            (mu_m, 13, 1, PROMPT | LAST_COPY, 0, ok),
-            (mu_p, -13, 1, PROMPT | LAST_COPY, 0, ok),
-        ]
-    )
-    iso, dxy = _empty_iso(n, 2)
-    return GenEvents(
-        n,
-        _p4_stack([mu_m, mu_p]),
-        np.tile(np.array([-1, 1]), (n, 1)),
-        np.ones((n, 2), bool),
-        np.ones((n, 2), bool),
-        np.tile(np.array([1, 2]), (n, 1)),
-        iso,
-        dxy,
-        np.zeros(n),
-        np.zeros(n),
-        *_system(z, y, s, np.zeros(n, int)),
-        gen,
-        gen_valid,
-        mass_weights=mass_weights,
+    particles = [
+        (z, 23, 62, LAST_COPY, -1, ok),
+        (mu_m, 13, 1, PROMPT | LAST_COPY, 0, ok),
+        (mu_p, -13, 1, PROMPT | LAST_COPY, 0, ok),
+    ]
+    charges, system = np.tile(np.array([-1, 1]), (n, 1)), _system(z, y, s, np.zeros(n, int))
+    nu_sum = (np.zeros(n), np.zeros(n))
+    return _boson_events(
+        [mu_m, mu_p], charges, nu_sum, system, particles, mass_weights, first_slot=1
     )
 
 
@@ -328,31 +244,25 @@ def ztautau(rng: np.random.Generator, n: int, **_) -> GenEvents:
         nu_y += inv_y
         mus.append(mu)
     ok = np.ones(n, bool)
-    gen, gen_valid = _gen_block(
-        [
-            (z, 23, 62, LAST_COPY, -1, ok),
-            (tau_m, 15, 2, PROMPT | LAST_COPY, 0, ok),
-            (tau_p, -15, 2, PROMPT | LAST_COPY, 0, ok),
-            (mus[0], 13, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 1, muonic[:, 0]),
-            (mus[1], -13, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 2, muonic[:, 1]),
-        ]
-    )
-    iso, dxy = _empty_iso(n, 2)
-    return GenEvents(
-        n,
-        _p4_stack(mus),
-        np.tile(np.array([-1, 1]), (n, 1)),
-        muonic,
-        np.ones((n, 2), bool),
-        np.tile(np.array([3, 4]), (n, 1)),
-        iso,
-        dxy + 0.003,
-        nu_x,
-        nu_y,
-        *_system(z, y, s, np.zeros(n, int)),
-        gen,
-        gen_valid,
-        mass_weights=mass_weights,
+    particles = [
+        (z, 23, 62, LAST_COPY, -1, ok),
+        (tau_m, 15, 2, PROMPT | LAST_COPY, 0, ok),
+        (tau_p, -15, 2, PROMPT | LAST_COPY, 0, ok),
+        (mus[0], 13, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 1, muonic[:, 0]),
+        (mus[1], -13, 1, DIRECT_PROMPT_TAU_DECAY | LAST_COPY, 2, muonic[:, 1]),
+    ]
+    charges, system = np.tile(np.array([-1, 1]), (n, 1)), _system(z, y, s, np.zeros(n, int))
+    nu_sum = (nu_x, nu_y)
+    return _boson_events(
+        mus,
+        charges,
+        nu_sum,
+        system,
+        particles,
+        mass_weights,
+        first_slot=3,
+        valid=muonic,
+        flight=0.003,
     )
 
 
@@ -417,7 +327,7 @@ def _two_bosons(
     tau1 = via_tau[:, 1] & ~is_z
     ok = np.ones(n, bool)
     flags = [np.where(t, DIRECT_PROMPT_TAU_DECAY, PROMPT) | LAST_COPY for t in (tau0, tau1)]
-    gen, gen_valid = _gen_block(
+    gen, gen_valid = gen_block(
         [
             (w0, 24 * q0, 62, LAST_COPY, -1, ok),
             (b1, np.where(is_z, 23, -24 * q0), 62, LAST_COPY, -1, ok),
@@ -430,7 +340,7 @@ def _two_bosons(
     e, px, py, pz = system
     return GenEvents(
         n,
-        _p4_stack([mu0, mu1, z_p]),
+        p4_stack([mu0, mu1, z_p]),
         np.stack([q0, q1, np.ones(n, int)], axis=1),
         valid,
         np.ones((n, 3), bool),
@@ -487,7 +397,7 @@ def qcd(rng: np.random.Generator, n: int, **_) -> GenEvents:
     nu_x, nu_y = frac * pt * np.cos(nu_phi), frac * pt * np.sin(nu_phi)
     ok = np.ones(n, bool)
     b = four_vector(pt * (1 + jet_iso + frac), eta, phi, 5.28)
-    gen, gen_valid = _gen_block(
+    gen, gen_valid = gen_block(
         [
             (b, -511 * charge, 2, LAST_COPY, -1, ok),
             (mu, -13 * charge, 1, LAST_COPY, 0, ok),
@@ -495,7 +405,7 @@ def qcd(rng: np.random.Generator, n: int, **_) -> GenEvents:
     )
     return GenEvents(
         n,
-        _p4_stack([mu]),
+        p4_stack([mu]),
         charge[:, None],
         np.ones((n, 1), bool),
         np.zeros((n, 1), bool),

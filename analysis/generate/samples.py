@@ -20,42 +20,49 @@ Files are independent tasks seeded by ``(seed, process, file, batch)``: ``jobs=2
 from two forked worker processes and gives the same arrays. LZ4 is the default compression
 (``benchmarks/generate.py``: the fastest compressed write and 3x faster to read than ZSTD).
 
-The physics lives in :mod:`analysis.generate.physics` (kinematics),
-:mod:`analysis.generate.processes` (the processes), :mod:`analysis.generate.detector`,
-:mod:`analysis.generate.weights` (theory weights), :mod:`analysis.generate.truth` and
-:mod:`analysis.generate.lumisections`. Same seed, same arrays.
+The files are written by :mod:`analysis.generate.files` (one task per file) from batches of
+:mod:`analysis.generate.batch` into :mod:`analysis.generate.rootfile`; the physics lives in
+:mod:`analysis.generate.physics` (kinematics), :mod:`analysis.generate.processes` (the
+processes), :mod:`analysis.generate.detector`, :mod:`analysis.generate.weights` (theory
+weights), :mod:`analysis.generate.truth` and :mod:`analysis.generate.lumisections`. Same seed,
+same arrays.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import awkward as ak
-import numpy as np
-import uproot
 import yaml
 
-from analysis.generate.detector import Jagged, RecoEvents, simulate
-from analysis.generate.lumisections import LumiPlan, plan_lumisections
+from analysis.generate.batch import generate_batch, to_branches
+from analysis.generate.files import (
+    BATCH_SIZE,
+    KEY_DATA,
+    KEY_LUMI,
+    KEY_PARTIAL,
+    FilePlan,
+    progress_bar,
+    split_by,
+    split_evenly,
+    stream,
+    write_files,
+)
+from analysis.generate.lumisections import plan_lumisections
 from analysis.generate.processes import (
     GAMMA_W,
     MASS_SHIFTS_MEV,
     MW_REF,
     MZ_REF,
     PROCESSES,
-    ProcessSpec,
 )
+from analysis.generate.rootfile import COMPRESSIONS, DEFAULT_COMPRESSION
 from analysis.generate.truth import DetectorTruth
-from analysis.generate.weights import TheoryCoefficients, theory_weights
-from fit.provenance import atomic_path, atomic_write_text
+from fit.provenance import atomic_write_text, provenance
 from processors.errors import ConfigError
 
 __all__ = [
@@ -73,16 +80,6 @@ __all__ = [
 GENERATOR_VERSION = "1.0"
 #: the datasets of ``wmass generate --calibration-sample`` (docs/samples.md)
 CALIBRATION_PROCESSES = ("zmumu",)
-BATCH_SIZE = 100_000
-#: name -> uproot compression; the default (lz4) is chosen by benchmarks/generate.py
-COMPRESSIONS = {
-    "lz4": lambda: uproot.LZ4(1),
-    "zstd": lambda: uproot.ZSTD(1),
-    "zstd5": lambda: uproot.ZSTD(5),
-    "none": lambda: None,
-}
-DEFAULT_COMPRESSION = "lz4"
-N_MASS = len(MASS_SHIFTS_MEV)
 #: datasets with ``MEParamWeight`` mass variations -> the boson mass (GeV) the shifts are
 #: relative to (written as ``mass_reference_gev`` in datasets.yaml, ``mass_weights_processes``
 #: in truth.json); the other datasets' mass weights are all 1
@@ -92,186 +89,6 @@ MASS_REFERENCE_GEV: dict[str, float] = {
     "zmumu": MZ_REF,
     "ztautau": MZ_REF,
 }
-
-# spawn keys of the seed sequences (the first entry says what the stream is for)
-_MC, _DATA, _DATA_MIX, _COEFF, _LUMI = 0, 1, 2, 3, 4
-#: first spawn-key entry of the event streams of a sample of some processes only (e.g. the
-#: calibration sample): independent of the full sample of the same seed, whose keys have none
-_PARTIAL = 100
-
-
-def _rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
-
-
-def _stream(plan_or_prefix: Any, seed: int, *key: int) -> np.random.Generator:
-    """``_rng`` of an event stream, in the streams of a partial sample when it is one."""
-    prefix = getattr(plan_or_prefix, "prefix", plan_or_prefix)
-    return _rng(seed, *prefix, *key)
-
-
-def _jagged(counts: np.ndarray, content: dict[str, np.ndarray] | np.ndarray) -> ak.Array:
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    if isinstance(content, dict):
-        inner = ak.contents.RecordArray(
-            [ak.contents.NumpyArray(v) for v in content.values()], list(content)
-        )
-    else:
-        inner = ak.contents.NumpyArray(content)
-    return ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), inner))
-
-
-def _fixed(values: np.ndarray) -> ak.Array:
-    """``[n, m]`` as a NanoAOD vector branch (``var * float32`` with an ``n...`` counter)."""
-    n, m = values.shape
-    return _jagged(np.full(n, m), np.ascontiguousarray(values).reshape(-1))
-
-
-@dataclass
-class Batch:
-    """One batch of generated events: event-level arrays and collections, ready to write."""
-
-    flat: dict[str, np.ndarray]
-    collections: dict[str, Jagged]
-
-    def __len__(self) -> int:
-        return len(next(iter(self.flat.values())))
-
-    def select(self, keep: np.ndarray) -> Batch:
-        flat = {k: v[keep] for k, v in self.flat.items()}
-        cols = {}
-        for name, jag in self.collections.items():
-            event = np.repeat(keep, jag.counts)
-            cols[name] = Jagged(jag.counts[keep], {k: v[event] for k, v in jag.fields.items()})
-        return Batch(flat, cols)
-
-    @staticmethod
-    def concatenate(batches: Sequence[Batch]) -> Batch:
-        flat = {k: np.concatenate([b.flat[k] for b in batches]) for k in batches[0].flat}
-        cols = {
-            name: Jagged(
-                np.concatenate([b.collections[name].counts for b in batches]),
-                {
-                    f: np.concatenate([b.collections[name].fields[f] for b in batches])
-                    for f in jag.fields
-                },
-            )
-            for name, jag in batches[0].collections.items()
-        }
-        return Batch(flat, cols)
-
-    def reorder(self, order: np.ndarray) -> Batch:
-        flat = {k: v[order] for k, v in self.flat.items()}
-        cols = {}
-        for name, jag in self.collections.items():
-            offsets = np.zeros(len(jag.counts) + 1, dtype=np.int64)
-            np.cumsum(jag.counts, out=offsets[1:])
-            counts = jag.counts[order]
-            starts = np.repeat(offsets[:-1][order], counts)
-            within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-            idx = starts + within
-            cols[name] = Jagged(counts, {k: v[idx] for k, v in jag.fields.items()})
-        return Batch(flat, cols)
-
-
-def to_branches(batch: Batch) -> dict[str, Any]:
-    """The ``{branch: array}`` dict that ``uproot`` writes (collections as records)."""
-    out: dict[str, Any] = {}
-    for k in ("run", "luminosityBlock", "event"):
-        out[k] = batch.flat[k]
-    for name, jag in batch.collections.items():
-        out[name] = _jagged(jag.counts, jag.fields)
-    for k, v in batch.flat.items():
-        if k in out:
-            continue
-        out[k] = _fixed(v) if v.ndim == 2 else v
-    return out
-
-
-def generate_batch(
-    spec: ProcessSpec,
-    n: int,
-    rng: np.random.Generator,
-    truth: DetectorTruth,
-    coefficients: TheoryCoefficients,
-    *,
-    is_data: bool,
-    mw: float = MW_REF,
-) -> Batch:
-    """``n`` events of ``spec`` through the MC or data detector (data: before prefiring, with
-    ``keep`` applied; no run/event ids yet)."""
-    gen = spec.generate(rng, n, mw=mw)
-    reco: RecoEvents = simulate(gen, truth, rng, is_data=is_data)
-    flat = dict(reco.flat)
-    if not is_data:
-        sign = np.where(rng.random(n) < spec.negative_fraction, -1.0, 1.0)
-        flat["genWeight"] = (sign * spec.weight).astype(np.float32)
-        pdf, scale = theory_weights(gen, coefficients)
-        flat["LHEPdfWeight"] = pdf
-        flat["LHEScaleWeight"] = scale
-        mass = gen.mass_weights if gen.mass_weights is not None else np.ones((n, N_MASS))
-        flat["MEParamWeight"] = mass.astype(np.float32)
-    batch = Batch(flat, reco.collections)
-    return batch.select(reco.keep) if is_data else batch
-
-
-def _split(total: int, parts: int) -> list[int]:
-    base, rest = divmod(total, parts)
-    return [base + (1 if i < rest else 0) for i in range(parts)]
-
-
-def _split_by(total: int, weights: Sequence[float]) -> list[int]:
-    """``total`` split in proportion to ``weights`` (largest remainders; the sum is exact)."""
-    w = np.asarray(weights, dtype=np.float64)
-    if len(w) == 1:
-        return [total]
-    exact = total * w / w.sum()
-    out = np.floor(exact).astype(np.int64)
-    order = np.argsort(out - exact, kind="stable")  # largest remainders first
-    out[order[: total - int(out.sum())]] += 1
-    return [int(n) for n in out]
-
-
-def _batches(total: int, size: int) -> list[int]:
-    return _split(total, max(1, math.ceil(total / size))) if total > 0 else []
-
-
-class _Writer:
-    """A ROOT file with a TTree ``Events`` written batch by batch (one basket per batch) and,
-    at the end, a TTree ``LuminosityBlocks`` listing the lumisections the file covers."""
-
-    def __init__(self, path: Path, compression: str) -> None:
-        self._atomic = atomic_path(path)  # entered here, left by close()
-        self.tmp = self._atomic.__enter__()
-        self.path = path
-        self.file = uproot.recreate(self.tmp, compression=COMPRESSIONS[compression]())
-        self.tree = None
-
-    def write(self, branches: dict[str, Any]) -> None:
-        if self.tree is None:
-            types = {
-                k: (v.type.content if isinstance(v, ak.Array) else v.dtype)
-                for k, v in branches.items()
-            }
-            self.tree = self.file.mktree("Events", types)
-        self.tree.extend(branches)
-
-    def write_lumi_blocks(self, run: np.ndarray, ls: np.ndarray) -> None:
-        """The ``LuminosityBlocks`` tree: one entry ``(run, luminosityBlock)`` per lumisection."""
-        types = {"run": np.uint32, "luminosityBlock": np.uint32}
-        tree = self.file.mktree("LuminosityBlocks", types)
-        if len(run):
-            tree.extend(
-                {
-                    "run": np.asarray(run, dtype=np.uint32),
-                    "luminosityBlock": np.asarray(ls, dtype=np.uint32),
-                }
-            )
-
-    def close(self) -> None:
-        self.file.close()
-        self._atomic.__exit__(None, None, None)
 
 
 def _counts(events: int, files_per_process: int, names: Sequence[str]) -> dict[str, int]:
@@ -291,122 +108,6 @@ def _resolve_processes(processes: Sequence[str] | None) -> tuple[str, ...]:
         what = f"unknown dataset {unknown[0]!r}" if unknown else "no dataset given"
         raise ConfigError("processes", f"{what}; choose from {', '.join(PROCESSES)}")
     return tuple(n for n in PROCESSES if n in processes)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Everything a worker needs to write one file (picklable)."""
-
-    out: Path
-    seed: int
-    mw: float
-    truth: DetectorTruth
-    lumi: LumiPlan
-    compression: str
-    batch_size: int
-    n_mc: dict[str, list[int]]  # dataset -> events per file
-    n_data: dict[str, list[int]]  # dataset -> data events per data file (before prefiring)
-    # (both hold only the datasets written; the seeds use the index in PROCESSES)
-    lumi_blocks: tuple[np.ndarray, ...]  # indices into ``lumi`` of each data file's lumisections
-    prefix: tuple[int, ...] = ()  # spawn-key prefix of the event streams: () full, (_PARTIAL,)
-
-
-def _coefficients(seed: int) -> dict[str, TheoryCoefficients]:
-    return {
-        name: TheoryCoefficients(np.random.SeedSequence(seed, spawn_key=(_COEFF, i)))
-        for i, name in enumerate(PROCESSES)
-    }
-
-
-def _write_mc_file(plan: _Plan, name: str, k: int, progress: Any = None) -> dict[str, Any]:
-    """MC file ``k`` of dataset ``name``; returns its path, sum of weights and events."""
-    i = list(PROCESSES).index(name)
-    spec = PROCESSES[name]
-    coefficients = _coefficients(plan.seed)[name]
-    rel = f"{name}/nano_{k}.root"
-    writer = _Writer(plan.out / rel, plan.compression)
-    first = sum(plan.n_mc[name][:k])  # event ids continue over the files of a dataset
-    sumw, written = 0.0, 0
-    for b, n in enumerate(_batches(plan.n_mc[name][k], plan.batch_size)):
-        batch = generate_batch(
-            spec, n, _stream(plan, plan.seed, _MC, i, k, b), plan.truth, coefficients, is_data=False
-        )
-        ids = np.uint64(first + written) + np.arange(n, dtype=np.uint64)
-        batch.flat["run"] = np.ones(n, np.uint32)
-        batch.flat["luminosityBlock"] = (1 + ids // np.uint64(1000)).astype(np.uint32)
-        batch.flat["event"] = ids + np.uint64(1)
-        sumw += float(batch.flat["genWeight"].astype(np.float64).sum())
-        written += n
-        writer.write(to_branches(batch))
-        if progress is not None:
-            progress.update(n)
-    # the lumisections of this file's events (a boundary one is shared with the next file)
-    last = first + written - 1  # the file's last event id (ids start at 0 here)
-    ls = np.arange(1 + first // 1000, 2 + last // 1000 if written else 0, dtype=np.uint32)
-    writer.write_lumi_blocks(np.ones(len(ls), np.uint32), ls)
-    writer.close()
-    return {"name": name, "k": k, "file": rel, "sumw": sumw, "nevents": written}
-
-
-def _write_data_file(plan: _Plan, k: int, progress: Any = None) -> dict[str, Any]:
-    """Data file ``k``: every process mixed in each batch, sorted by (run, lumisection);
-    event numbers count the generated events (those lost to prefiring leave gaps). The events
-    fall in the file's own lumisections (``plan.lumi_blocks[k]``), which its
-    ``LuminosityBlocks`` tree lists, those without any event included."""
-    block = plan.lumi_blocks[k]
-    coefficients = _coefficients(plan.seed)
-    total = sum(plan.n_data[name][k] for name in plan.n_data)
-    n_rounds = max(1, math.ceil(total / plan.batch_size))
-    shares = {name: _split(plan.n_data[name][k], n_rounds) for name in plan.n_data}
-    first = sum(plan.n_data[name][j] for name in plan.n_data for j in range(k))
-    rel = f"data/nano_{k}.root"
-    writer = _Writer(plan.out / rel, plan.compression)
-    written = 0
-    for r in range(n_rounds):
-        pieces = []
-        for i, (name, spec) in enumerate(PROCESSES.items()):
-            if name not in shares:  # a sample of some processes only (same seeds)
-                continue
-            n = shares[name][r]
-            if n == 0:
-                continue
-            rng = _stream(plan, plan.seed, _DATA, i, k, r)
-            mw = plan.mw if spec.w_mass else MW_REF
-            pieces.append(
-                generate_batch(spec, n, rng, plan.truth, coefficients[name], is_data=True, mw=mw)
-            )
-            if progress is not None:
-                progress.update(n)
-        generated = sum(shares[name][r] for name in shares)
-        batch = Batch.concatenate(pieces) if pieces else None
-        if batch is not None and len(batch):
-            n = len(batch)
-            run, ls = plan.lumi.assign(_stream(plan, plan.seed, _DATA_MIX, k, r), n, block)
-            order = np.lexsort((ls, run))
-            batch = batch.reorder(order)
-            batch.flat["run"] = run[order]
-            batch.flat["luminosityBlock"] = ls[order]
-            batch.flat["event"] = np.uint64(first + 1) + np.arange(n, dtype=np.uint64)
-            writer.write(to_branches(batch))
-            written += n
-        first += generated
-    if written == 0:  # a tiny sample: still a valid file, with an empty Events tree
-        spec = PROCESSES["wmunu"]
-        rng = _stream(plan, plan.seed, _DATA, 0, k, n_rounds)
-        empty = generate_batch(spec, 1, rng, plan.truth, coefficients["wmunu"], is_data=True)
-        empty = empty.select(np.zeros(len(empty), dtype=bool))
-        empty.flat["run"] = np.zeros(0, np.uint32)
-        empty.flat["luminosityBlock"] = np.zeros(0, np.uint32)
-        empty.flat["event"] = np.zeros(0, np.uint64)
-        writer.write(to_branches(empty))
-    writer.write_lumi_blocks(plan.lumi.run[block], plan.lumi.ls[block])
-    writer.close()
-    return {"name": "data", "k": k, "file": rel, "nevents": written}
-
-
-def _run_task(plan: _Plan, task: tuple[str, int]) -> dict[str, Any]:
-    name, k = task
-    return _write_data_file(plan, k) if name == "data" else _write_mc_file(plan, name, k)
 
 
 def generate_samples(
@@ -461,9 +162,9 @@ def generate_samples(
         lumi_pb = n_mc[names[0]] / PROCESSES[names[0]].xsec_pb
     if not lumi_pb > 0:
         raise ConfigError("lumi_pb", f"must be > 0, got {lumi_pb}")
-    prefix = () if processes is None else (_PARTIAL,)
-    lumi = plan_lumisections(lumi_pb, _stream(prefix, seed, _LUMI))
-    data_rng = _stream(prefix, seed, _DATA)
+    prefix = () if processes is None else (KEY_PARTIAL,)
+    lumi = plan_lumisections(lumi_pb, stream(prefix, seed, KEY_LUMI))
+    data_rng = stream(prefix, seed, KEY_DATA)
     n_data = {
         name: int(data_rng.poisson(s.xsec_pb * lumi.lumi_all_pb))
         for name, s in PROCESSES.items()
@@ -472,7 +173,7 @@ def generate_samples(
     # each data file owns a block of lumisections and the events of its share of the luminosity
     blocks = lumi.split(files_per_process)
     fractions = [float(lumi.recorded[b].sum()) for b in blocks]
-    plan = _Plan(
+    plan = FilePlan(
         out=out,
         seed=seed,
         mw=float(mw),
@@ -480,14 +181,14 @@ def generate_samples(
         lumi=lumi,
         compression=compression,
         batch_size=batch_size,
-        n_mc={name: _split(n, files_per_process) for name, n in n_mc.items()},
-        n_data={name: _split_by(n, fractions) for name, n in n_data.items()},
+        n_mc={name: split_evenly(n, files_per_process) for name, n in n_mc.items()},
+        n_data={name: split_by(n, fractions) for name, n in n_data.items()},
         lumi_blocks=tuple(blocks),
         prefix=prefix,
     )
     tasks = [(name, k) for name in [*names, "data"] for k in range(files_per_process)]
-    bar = _progress(sum(n_mc.values()) + sum(n_data.values()), progress)
-    results = _run(plan, tasks, jobs, bar)
+    bar = progress_bar(sum(n_mc.values()) + sum(n_data.values()), progress)
+    results = write_files(plan, tasks, jobs, bar)
     bar.close()
 
     datasets: dict[str, dict[str, Any]] = {}
@@ -542,8 +243,6 @@ def generate_samples(
         build_corrections(out / "truth.json", out / "corrections.json")
     spec_yaml = {"lumi_pb": lumi.lumi_golden_pb, "datasets": datasets}
     atomic_write_text(out / "datasets.yaml", yaml.safe_dump(spec_yaml, sort_keys=False))
-    from fit.provenance import provenance
-
     args = {
         "out": str(out),
         "events": events,
@@ -560,52 +259,6 @@ def generate_samples(
         out / "provenance.json", json.dumps(provenance(args, command=command), indent=1)
     )
     return out / "datasets.yaml"
-
-
-def _run(plan: _Plan, tasks: list[tuple[str, int]], jobs: int, bar: Any) -> list[dict[str, Any]]:
-    """Write the files of ``tasks``, in this process or in ``jobs`` forked workers."""
-    if jobs == 1 or len(tasks) == 1:
-        out = []
-        for name, k in tasks:
-            if name == "data":
-                out.append(_write_data_file(plan, k, bar))
-            else:
-                out.append(_write_mc_file(plan, name, k, bar))
-        return out
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    # the largest files first, so that the workers finish together
-    def size(task):
-        name, k = task
-        n = plan.n_data if name == "data" else plan.n_mc
-        return sum(v[k] for v in n.values()) if name == "data" else n[name][k]
-
-    ordered = sorted(tasks, key=size, reverse=True)
-    results = []
-    context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(_run_task, plan, t): t for t in ordered}
-        for future in as_completed(futures):
-            results.append(future.result())
-            bar.update(size(futures[future]))
-    return results
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="ev", unit_scale=True, file=sys.stderr, desc="generate")
 
 
 # -- CLI --------------------------------------------------------------------------------------
@@ -652,6 +305,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+#: the options of ``wmass generate`` passed to :func:`generate_samples` as they are
+_OPTIONS = ("events", "seed", "mw", "files_per_process", "lumi_pb", "compression", "jobs")
+
+
 def main(args: argparse.Namespace) -> int:
     """Run ``wmass generate``."""
     processes = getattr(args, "processes", None)
@@ -661,13 +318,7 @@ def main(args: argparse.Namespace) -> int:
         processes = list(CALIBRATION_PROCESSES)
     yaml_path = generate_samples(
         args.out,
-        events=args.events,
-        seed=args.seed,
-        mw=args.mw,
-        files_per_process=args.files_per_process,
-        lumi_pb=args.lumi_pb,
-        compression=args.compression,
-        jobs=args.jobs,
+        **{name: getattr(args, name) for name in _OPTIONS},
         progress=not args.no_progress and args.events >= 500_000,
         processes=processes,
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.generate.processes import GenEvents
+from analysis.generate.genevents import GenEvents
 
 __all__ = ["N_PDF", "N_SCALE", "TheoryCoefficients", "theory_weights"]
 

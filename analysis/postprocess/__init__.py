@@ -1,12 +1,14 @@
 """From histograms to the fit: process groups, the nonprompt background (extended ABCD),
 smoothing in pT, systematic operations (mirror, symmetrise, decorrelate) and the fit input.
 
->>> from analysis.postprocess import mirror, extended_abcd, systematic_group
->>> from analysis.io import read_histograms                          # doctest: +SKIP
+>>> from analysis.io import read_histograms
+>>> from analysis.postprocess import build_fit_input, channel_setup
 >>> setup = channel_setup(read_histograms("hists.h5"))               # doctest: +SKIP
 >>> fit_input, summary = build_fit_input([setup], pseudodata="asimov")  # doctest: +SKIP
 """
 
+from analysis.postprocess.channel import ChannelSetup, channel_setup, project
+from analysis.postprocess.fit_input import build_fit_input
 from analysis.postprocess.groups import (
     NONPROMPT,
     PROMPT_BACKGROUNDS,
@@ -28,14 +30,7 @@ from analysis.postprocess.nonprompt import (
     region,
     simple_abcd,
 )
-from analysis.postprocess.setup import (
-    ChannelSetup,
-    Nuisance,
-    build_fit_input,
-    channel_setup,
-    nuisances_of,
-    project,
-)
+from analysis.postprocess.nuisances import Nuisance, nuisances_of
 from analysis.postprocess.smoothing import (
     ExpPolyFit,
     FakeRateFit,

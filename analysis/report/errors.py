@@ -9,3 +9,5 @@ __all__ = ["ReportError"]
 
 class ReportError(WMassError):
     """A report cannot be written from these inputs (names the file or the key)."""
+
+    exit_code = 13

@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from analysis.report.canvas import pyplot
 from analysis.report.style import (
     Figure,
     axis_label,
     charge_labels,
     exp_label,
     lumi_text,
+    pdg_round,
     save_figure,
     style_kwargs,
 )
@@ -36,17 +38,6 @@ __all__ = [
     "template_ratio_plot",
     "top_nuisances",
 ]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import mplhep
-
-    plt.style.use(mplhep.style.CMS)
-    return plt
 
 
 def _tex_safe(name: str) -> str:
@@ -78,7 +69,7 @@ def impact_ranking_plot(
 ) -> Figure:
     """Combine's impact plot: the ``n`` nuisances of largest ``|impact|``, each with its pull
     and constraint (left) and its +-1 sigma impact on the POI (right)."""
-    plt = _plt()
+    plt = pyplot()
     pulls, constraints, impacts = (np.asarray(a, float) for a in (pulls, constraints, impacts))
     idx = top_nuisances(impacts, np.ones(len(names), bool), n)[::-1]  # largest on top
     y = np.arange(len(idx))
@@ -107,8 +98,6 @@ def impact_ranking_plot(
     labels = [*ax.get_legend_handles_labels()[1], *iax.get_legend_handles_labels()[1]]
     title = None
     if poi_value is not None and poi_error is not None:
-        from analysis.report.style import pdg_round
-
         v, e = pdg_round(poi_value, poi_error)
         title = f"{_tex_safe(poi)} = {v} $\\pm$ {e} {unit}".strip()
     # the smallest impacts are at the bottom: the legend goes there, clear of the axis titles
@@ -142,7 +131,7 @@ def scan_plot(
 ) -> Figure:
     """``-2 Delta ln L`` against the POI, the Hessian parabola ``((x - x^)/sigma)^2`` and the
     1 and 2 sigma lines (``-2 Delta ln L`` = 1 and 4)."""
-    plt = _plt()
+    plt = pyplot()
     x, q = np.asarray(x, float), 2 * np.asarray(dnll, float)
     order = np.argsort(x)
     x, q = x[order], q[order]
@@ -171,7 +160,7 @@ def pulls_histogram(
     style: Mapping[str, Any] | None = None,
 ) -> Figure:
     """The pulls of all constrained nuisances against a unit Gaussian."""
-    plt = _plt()
+    plt = pyplot()
     p = np.asarray(pulls, float)
     p = p[np.isfinite(p)]
     fig, ax = plt.subplots(figsize=(10, 8))
@@ -203,7 +192,7 @@ def correlation_plot(
     style: Mapping[str, Any] | None = None,
 ) -> Figure:
     """The correlation matrix of the parameters ``names`` from their covariance."""
-    plt = _plt()
+    plt = pyplot()
     cov = np.asarray(covariance, float)
     sd = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
     corr = np.clip(cov / np.outer(sd, sd), -1, 1)
@@ -240,7 +229,7 @@ def pull_maps(
     ``axes``: the channel's axes (``name`` and ``edges`` or ``categories``) in storage order;
     the channel needs ``pt`` and ``eta`` axes, any ``charge`` axis gives one panel per charge.
     """
-    plt = _plt()
+    plt = pyplot()
     labels = labels or {}
     names = [str(a.get("name")) for a in axes]
     shape = [len(a["edges"]) - 1 if "edges" in a else len(a["categories"]) for a in axes]
@@ -316,7 +305,7 @@ def template_ratio_plot(
     """The signal at m_W +- ``shift`` over its nominal template, per bin of ``edges``, one
     colour per entry of ``ratios`` (``{label: (up, down)}``, e.g. one per charge): up solid,
     down dashed."""
-    plt = _plt()
+    plt = pyplot()
     edges = np.asarray(edges, float)
     fig, ax = plt.subplots(figsize=(10, 8))
     colours = ("#3f90da", "#bd1f01", "#ffa90e", "#832db6", "#94a4a2")
@@ -356,9 +345,7 @@ def mw_comparison_plot(
     MeV), this fit's ``(label, value, error)`` at the bottom in red, and the electroweak-fit
     ``prediction`` as a vertical band; each value written beside its point, rounded to its
     uncertainty."""
-    from analysis.report.style import pdg_round
-
-    plt = _plt()
+    plt = pyplot()
     rows = [(m.label, float(m.value), float(m.error), "k") for m in measurements]
     if this is not None:
         rows.append((this[0], float(this[1]), float(this[2]), "#bd1f01"))

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.report.canvas import pyplot
 from analysis.report.render import Markup, render_page
 from analysis.report.style import (
     Figure,
@@ -190,17 +191,13 @@ def stack_plot(
     Process names are drawn in LaTeX (:func:`~analysis.report.style.process_label`).
     Returns the written paths; ``.figure`` is the matplotlib figure.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mplhep
 
+    plt = pyplot()
     edges = np.asarray(edges, dtype=float)
     names = list(stack)
     values = [np.asarray(stack[n], dtype=float) for n in names]
     total = np.sum(values, axis=0) if values else np.zeros(len(edges) - 1)
-    plt.style.use(mplhep.style.CMS)
     fig, (ax, rax) = plt.subplots(
         2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )
@@ -278,18 +275,14 @@ def closure_plot(
     """An estimate against the truth it should reproduce (e.g. the nonprompt background
     against the QCD simulation), with the pull ``(estimate - truth) / sqrt(variance)`` per
     bin below and the chi2/ndf in the legend."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import mplhep
 
+    plt = pyplot()
     edges = np.asarray(edges, dtype=float)
     est, tru, var = (np.asarray(a, dtype=float) for a in (estimate, truth, variance))
     sigma = np.sqrt(np.clip(var, 0, None))
     pull = np.divide(est - tru, sigma, out=np.zeros_like(est), where=sigma > 0)
     used = sigma > 0
-    plt.style.use(mplhep.style.CMS)
     fig, (ax, rax) = plt.subplots(
         2, 1, figsize=(10, 8), sharex=True, gridspec_kw={"height_ratios": [3, 1], "hspace": 0.05}
     )

@@ -31,6 +31,8 @@ SKIPPABLE: tuple[type[WMassError], ...] = (BadInputFile, MissingBranch)
 class ChunkFailed(WMassError):
     """A chunk could not be processed after its retries; the chunk, file and error are named."""
 
+    exit_code = 10
+
     def __init__(self, chunk: str, filename: str, error: str) -> None:
         self.chunk, self.filename, self.error = chunk, filename, error
         super().__init__(f"{chunk} could not be processed: {error}")

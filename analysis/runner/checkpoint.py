@@ -70,6 +70,8 @@ _CHUNK_DTYPE = np.dtype(
 class CheckpointMismatch(WMassError):
     """A checkpoint was made by a different configuration than the run asked to resume it."""
 
+    exit_code = 11
+
     def __init__(self, path: str, key: str, stored: Any, current: Any) -> None:
         self.path, self.key = str(path), key
         super().__init__(

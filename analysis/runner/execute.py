@@ -244,8 +244,9 @@ def _await(client: Any, futures: list[Any], holders: set[str]) -> set[str]:
         gone = holders - set(client.nthreads())
         if gone:
             return gone
-        with contextlib.suppress(TimeoutError):  # time to look at the workers again
-            wait(pending, timeout=1.0)
+        # the run's client, not dask's default one (a notebook may hold several clients)
+        with contextlib.suppress(TimeoutError), client.as_current():
+            wait(pending, timeout=1.0)  # then look at the workers again
         pending = [f for f in pending if not f.done()]
     return set()
 

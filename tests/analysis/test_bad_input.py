@@ -15,15 +15,12 @@ import yaml
 
 from analysis import cli
 from analysis.io import read_histograms
+from benchmarks._common import histmaker_argv
+from processors.errors import BadInputFile, ConfigError, MissingBranch
 from tests.analysis import scale_samples as h5
 from tests.processors import synthetic as synthetic
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    return h5.shared_sample(tmp_path_factory)
 
 
 def _truncated(path: Path, good: Path) -> None:
@@ -64,13 +61,13 @@ CASES = {
 
 
 @pytest.fixture(params=list(CASES))
-def broken(request, sample, tmp_path):
+def broken(request, generated_sample, tmp_path):
     make, reason = CASES[request.param]
-    good = load_good(sample)
+    good = load_good(generated_sample)
     bad = tmp_path / "broken.root"
     make(bad, Path(good[0]))
     yaml_path = h5.fileset(
-        sample, tmp_path / "datasets.yaml", keep=("wmunu",), extra={"wmunu": [str(bad)]}
+        generated_sample, tmp_path / "datasets.yaml", keep=("wmunu",), extra={"wmunu": [str(bad)]}
     )
     return yaml_path, bad, reason, good
 
@@ -82,27 +79,14 @@ def load_good(sample: Path) -> list[str]:
 
 def _histmaker(yaml_path: Path, out: Path, *extra: str) -> int:
     return cli.main(
-        [
-            "histmaker",
-            "--datasets",
-            str(yaml_path),
-            "--out",
-            str(out),
-            "--executor",
-            "iterative",
-            "--chunksize",
-            "400",
-            "--variations",
-            "--quiet",
-            *extra,
-        ]
+        histmaker_argv(yaml_path, out, executor="iterative", chunksize=400, extra=extra)
     )
 
 
 def test_bad_file_stops_the_run_naming_file_and_reason(broken, tmp_path, capsys):
     yaml_path, bad, reason, _ = broken
     out = tmp_path / "hists.h5"
-    assert _histmaker(yaml_path, out) == 1
+    assert _histmaker(yaml_path, out) in (BadInputFile.exit_code, MissingBranch.exit_code)
     err = capsys.readouterr().err
     assert "wmass histmaker: error: " in err
     assert str(bad) in err and reason in err, err
@@ -142,11 +126,11 @@ def test_skip_bad_files_records_it_and_normalises_without_it(broken, tmp_path, c
     ],
     ids=["unknown top key", "unknown dataset key", "missing key", "missing file"],
 )
-def test_bad_datasets_yaml_names_key_and_file(sample, tmp_path, capsys, edit, named):
-    yaml_path = h5.fileset(sample, tmp_path / "datasets.yaml", keep=("wmunu",))
+def test_bad_datasets_yaml_names_key_and_file(generated_sample, tmp_path, capsys, edit, named):
+    yaml_path = h5.fileset(generated_sample, tmp_path / "datasets.yaml", keep=("wmunu",))
     doc = yaml.safe_load(yaml_path.read_text())
     edit(doc)
     yaml_path.write_text(yaml.safe_dump(doc))
-    assert _histmaker(yaml_path, tmp_path / "hists.h5") == 1
+    assert _histmaker(yaml_path, tmp_path / "hists.h5") == ConfigError.exit_code
     err = capsys.readouterr().err
     assert named in err and str(yaml_path) in err, err

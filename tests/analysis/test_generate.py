@@ -280,7 +280,7 @@ def test_cli_writes_the_sample_and_names_bad_options(tmp_path, capsys):
     assert main(["generate", "--out", str(tmp_path / "s"), "--events", "2e3", "--seed", "2"]) == 0
     assert str(tmp_path / "s" / "datasets.yaml") in capsys.readouterr().out
     assert (tmp_path / "s" / "corrections.json").exists()
-    assert main(["generate", "--out", str(tmp_path / "t"), "--events", "3000", "--mw", "20"]) == 1
+    assert main(["generate", "--out", str(tmp_path / "t"), "--events", "3000", "--mw", "20"]) == 2
     assert "mw" in capsys.readouterr().err
 
 

@@ -17,6 +17,7 @@ from analysis.cli import main
 from analysis.histmaker import SUMW_GENWEIGHT, SUMW_RUNS, mc_sum_of_weights
 from analysis.io import read_histograms
 from analysis.lumi import LumiWarning
+from processors.errors import ConfigError
 
 HERE = Path(__file__).resolve().parent
 _spec = importlib.util.spec_from_file_location("h3_samples", HERE / "h3_samples.py")
@@ -186,11 +187,11 @@ def test_max_files_subset_follows_normalisation_and_lumi(generated, tmp_path):
 def test_configuration_errors_are_named(tmp_path, capsys):
     yaml_path = real_fileset(tmp_path)
     argv = ["histmaker", "--datasets", str(yaml_path), "--out", str(tmp_path / "h.h5")]
-    assert main([*argv, "--corrections", str(tmp_path / "none.json")]) == 1
+    assert main([*argv, "--corrections", str(tmp_path / "none.json")]) == ConfigError.exit_code
     assert "corrections" in capsys.readouterr().err
-    assert main([*argv, "--variations", "pdf", "colour", "--executor", "iterative"]) == 1
+    assert main([*argv, "--variations", "pdf", "colour", "--executor", "iterative"]) == 2
     assert "colour" in capsys.readouterr().err
-    assert main(["histmaker", "--datasets", str(tmp_path / "no.yaml")]) == 1
+    assert main(["histmaker", "--datasets", str(tmp_path / "no.yaml")]) == ConfigError.exit_code
     assert "no.yaml" in capsys.readouterr().err
     assert not (tmp_path / "h.h5").exists()
 

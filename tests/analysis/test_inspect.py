@@ -63,7 +63,7 @@ def test_human_output_names_datasets_and_provenance(hists, capsys):
 def test_other_files_are_refused_by_name(tmp_path, capsys):
     text = tmp_path / "notes.txt"
     text.write_text("not hdf5")
-    assert main(["inspect", str(text)]) == 1
+    assert main(["inspect", str(text)]) == BadInputFile.exit_code
     assert str(text) in capsys.readouterr().err
     odd = tmp_path / "odd.h5"
     with h5py.File(odd, "w") as f:
@@ -75,7 +75,7 @@ def test_other_files_are_refused_by_name(tmp_path, capsys):
 
 def test_a_directory_is_named_as_one_with_the_outputs_it_holds(hists, capsys):
     site = hists.parent
-    assert main(["inspect", str(site)]) == 1
+    assert main(["inspect", str(site)]) == BadInputFile.exit_code
     err = capsys.readouterr().err
     assert "a directory, not a file" in err and hists.name in err
 

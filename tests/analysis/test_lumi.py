@@ -4,10 +4,8 @@ golden-JSON mask of data events in the processors."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,12 +14,8 @@ from analysis.datasets import open_events
 from analysis.lumi import LumiWarning, golden_mask, in_golden, integrated_lumi, read_lumi_csv
 from processors import WMassProcessor
 from processors.errors import ConfigError
-
-_spec = importlib.util.spec_from_file_location(
-    "h3_samples", Path(__file__).with_name("h3_samples.py")
-)
-h3 = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(h3)
+from tests.analysis import h3_samples as h3
+from tests.support import raises_naming, written
 
 CSV = h3.NANO / "lumi_small.csv"
 GOLDEN = h3.NANO / "Cert_294927-306462_13TeV_EOY2017ReReco_Collisions17_JSON.txt"
@@ -92,13 +86,10 @@ def test_2018_data_against_2017_lumi_is_zero_with_a_warning():
 
 
 def test_bad_lumi_inputs_are_config_errors(tmp_path):
-    bad_csv = tmp_path / "bad.csv"
-    bad_csv.write_text("297050:5839,12:12,x\n")
-    with pytest.raises(ConfigError, match="header") as info:
+    bad_csv = written(tmp_path / "bad.csv", "297050:5839,12:12,x\n")
+    with raises_naming(ConfigError, "header", source=str(bad_csv)):
         read_lumi_csv(bad_csv)
-    assert info.value.source == str(bad_csv)
-    bad_json = tmp_path / "bad.json"
-    bad_json.write_text("[1, 2]")
+    bad_json = written(tmp_path / "bad.json", "[1, 2]")
     with pytest.raises(ConfigError, match="not a golden JSON"):
         in_golden([(1, 1)], bad_json)
     with pytest.raises(ConfigError, match="no such file"):

@@ -17,7 +17,7 @@ import uproot
 import yaml
 
 from analysis import generate
-from analysis.generate.samples import _Writer
+from analysis.generate.rootfile import RootWriter
 from analysis.histmaker import histmaker
 from analysis.lumi import LUMI_TREE, processed_lumisections, read_lumi_blocks
 from processors.errors import BadInputFile, MissingBranch
@@ -154,7 +154,7 @@ def test_max_files_and_skipped_files_add_no_lumisections(tiny, tmp_path):
 
 
 def test_files_without_the_tree_fall_back_to_the_events(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(_Writer, "write_lumi_blocks", lambda self, run, ls: None)
+    monkeypatch.setattr(RootWriter, "write_lumi_blocks", lambda self, run, ls: None)
     yaml_path = _tiny(tmp_path / "old", files=1, seed=3)
     base = yaml_path.parent
     data_file = base / "data" / "nano_0.root"

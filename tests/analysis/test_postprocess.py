@@ -57,6 +57,16 @@ def prompt_model() -> np.ndarray:
     return out
 
 
+def pseudo_data_and_varied_prompt(seed: int, n_var: int) -> tuple[np.ndarray, ...]:
+    """Poisson data around QCD + prompt, the prompt model, and ``n_var`` variations of it that
+    scatter each bin by 5%: ``(data, prompt, varied [..., n_var])``."""
+    rng = np.random.default_rng(seed)
+    prompt = prompt_model()
+    data = rng.poisson(qcd_model() + prompt).astype(float)
+    varied = prompt[..., None] * (1 + 0.05 * rng.standard_normal((*prompt.shape, n_var)))
+    return data, prompt, varied
+
+
 # -- extended ABCD -----------------------------------------------------------------------------
 
 
@@ -86,11 +96,8 @@ def test_nonprompt_estimate_closes_on_poisson_pseudo_data_within_statistics():
 
 
 def test_abcd_over_all_variations_at_once_equals_a_loop_over_variations():
-    rng = np.random.default_rng(3)
-    qcd, prompt = qcd_model(), prompt_model()
-    data = rng.poisson(qcd + prompt).astype(float)
     n_var = 9
-    varied = prompt[..., None] * (1 + 0.05 * rng.standard_normal((*prompt.shape, n_var)))
+    data, _, varied = pseudo_data_and_varied_prompt(3, n_var)
     together = nonprompt_estimate(data, varied)
     assert together.d.shape == (*PT.shape, N_ETA, N_CHARGE, n_var)
     for v in range(n_var):
@@ -162,11 +169,8 @@ def test_smoothed_nonprompt_eigen_variations_span_the_coefficient_covariance():
 
 
 def test_smoothing_all_variations_at_once_equals_a_loop():
-    rng = np.random.default_rng(2)
-    qcd, prompt = qcd_model(), prompt_model()
-    data = rng.poisson(qcd + prompt).astype(float)
     n_var = 5
-    varied = prompt[..., None] * (1 + 0.05 * rng.standard_normal((*prompt.shape, n_var)))
+    data, prompt, varied = pseudo_data_and_varied_prompt(2, n_var)
     varied[..., 0] = prompt  # a variation that changes nothing
     nominal = nonprompt_estimate(data, prompt)
     together = smooth_nonprompt(nominal, PT, varied=nonprompt_estimate(data, varied))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from analysis import cli
+from analysis.constants import MW_REF_MEV as MW_REF
 from analysis.io import DatasetHistograms, write_histograms
 from analysis.report import ReportError, write_report
 from analysis.report.plots import project
@@ -25,8 +26,6 @@ from fit.fitter import fit
 from fit.model import Model
 from fit.provenance import provenance
 from tests.services import browser_page
-
-MW_REF = 80379.0
 
 
 def w_like_fit_input(
@@ -132,7 +131,8 @@ def test_process_errors_match_sampled_parameters(fitted):
     assert errs[qcd] / result.yields["wmunu"]["proc_postfit"][qcd] < 0.3 / 3  # constrained
 
 
-def _hists_file(path):
+def _hists_file(path, meta=None):
+    """A hists.h5 of one W dataset and one pT histogram; ``meta`` its provenance."""
     h = hist.Hist(hist.axis.Regular(10, 26, 56, name="pt"), storage=hist.storage.Weight())
     h.fill(pt=np.linspace(27, 55, 100))
     ds = DatasetHistograms(
@@ -145,7 +145,7 @@ def _hists_file(path):
         files_processed=["wmunu/nano_0.root"],
         histograms={"pt": h},
     )
-    return write_histograms(path, [ds], provenance(command="wmass histmaker test"))
+    return write_histograms(path, [ds], meta or provenance(command="wmass histmaker test"))
 
 
 @pytest.fixture(scope="module")
@@ -270,7 +270,7 @@ def test_a_file_that_is_not_a_fit_result_is_named(fitted, tmp_path):
         write_report(d / "fitinput.h5", out=tmp_path / "s")
     with pytest.raises(ReportError, match="nope.h5: no such histograms file"):
         write_report(d / "fitresult.h5", [tmp_path / "nope.h5"], out=tmp_path / "s")
-    assert cli.main(["report", str(d / "fitinput.h5"), "--out", str(tmp_path / "s")]) == 1
+    assert cli.main(["report", str(d / "fitinput.h5"), "--out", str(tmp_path / "s")]) == 13
 
 
 def test_any_projection_of_the_fitted_axes(fitted, tmp_path):
@@ -470,20 +470,7 @@ def test_nuisance_names_carry_their_physical_ranges(fitted, tmp_path):
     }
     corr = tmp_path / "corrections.json"
     corr.write_text(json.dumps(payload))
-    h = hist.Hist(hist.axis.Regular(10, 26, 56, name="pt"), storage=hist.storage.Weight())
-    ds = DatasetHistograms(
-        name="w",
-        process="Wmunu",
-        xsec_pb=1.0,
-        sumw=1.0,
-        events_read=1,
-        events_selected=1,
-        files_processed=["a.root"],
-        histograms={"pt": h},
-    )
-    hists = write_histograms(
-        tmp_path / "hists.h5", [ds], provenance(args={"corrections": str(corr)})
-    )
+    hists = _hists_file(tmp_path / "hists.h5", provenance(args={"corrections": str(corr)}))
     b = binning_of(result, [hists])
     assert b.eta == pytest.approx(list(np.linspace(-2.4, 2.4, 5)))  # the fit channel's eta
     assert display_name("effStat_eta1_idip_eig2", b) == "eff. stat. ID+IP η -0.8..-0.7, eig 2"

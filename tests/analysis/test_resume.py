@@ -24,6 +24,7 @@ from analysis.runner.checkpoint import (
     write_tree,
 )
 from analysis.runner.execute import held_chunks
+from benchmarks._common import histmaker_argv
 from processors.fill import TensorFill
 from tests.analysis import scale_samples as h5
 
@@ -31,34 +32,11 @@ HERE = Path(__file__).resolve().parent
 CHUNK = 250
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    return h5.shared_sample(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    c = h5.CommandLineCluster(tmp_path_factory.mktemp("cluster"), workers=2)
-    yield c
-    c.close()
-
-
 def _args(sample: Path, yaml_path: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        "histmaker",
-        "--datasets",
-        str(yaml_path),
-        "--out",
-        str(out),
-        "--chunksize",
-        str(CHUNK),
-        "--corrections",
-        str(sample.parent / "corrections.json"),
-        "--variations",
-        "pileup",
-        "--quiet",
-        *extra,
-    ]
+    corrections = sample.parent / "corrections.json"
+    return histmaker_argv(
+        yaml_path, out, chunksize=CHUNK, corrections=corrections, variations=["pileup"], extra=extra
+    )
 
 
 def test_checkpoint_tree_round_trip_is_exact(tmp_path):
@@ -107,15 +85,15 @@ def test_checkpoint_tree_round_trip_is_exact(tmp_path):
 @pytest.mark.dask
 @pytest.mark.slow
 def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
-    sample, cluster, tmp_path, capsys
+    generated_sample, cli_cluster, tmp_path, capsys
 ):
-    yaml_path = h5.fileset(sample, tmp_path / "datasets.yaml")
+    yaml_path = h5.fileset(generated_sample, tmp_path / "datasets.yaml")
     ref, out = tmp_path / "reference.h5", tmp_path / "hists.h5"
-    assert cli.main(_args(sample, yaml_path, ref, "--executor", "iterative")) == 0
+    assert cli.main(_args(generated_sample, yaml_path, ref, "--executor", "iterative")) == 0
 
     ck = checkpoint_path(out)
-    command = [str(h5.BIN / "wmass"), *_args(sample, yaml_path, out)]
-    command += ["--scheduler", cluster.address, "--checkpoint-interval", "0.5"]
+    command = [str(h5.BIN / "wmass"), *_args(generated_sample, yaml_path, out)]
+    command += ["--scheduler", cli_cluster.address, "--checkpoint-interval", "0.5"]
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 600
@@ -133,7 +111,7 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
     # a checkpoint of another configuration is refused, naming what differs
     common = dict(
         executor="iterative",
-        corrections=sample.parent / "corrections.json",
+        corrections=generated_sample.parent / "corrections.json",
         progress=False,
         resume=True,
     )
@@ -147,7 +125,7 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
         )
     # rerunning without --resume does not overwrite it
     capsys.readouterr()
-    assert cli.main(_args(sample, yaml_path, out, "--executor", "iterative")) == 1
+    assert cli.main(_args(generated_sample, yaml_path, out, "--executor", "iterative")) == 2
     assert "rerun with --resume" in capsys.readouterr().err
     assert read_checkpoint(ck).done == stored.done
 
@@ -155,9 +133,9 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
         "wmass",
         yaml_path,
         out,
-        scheduler=cluster.address,
+        scheduler=cli_cluster.address,
         chunksize=CHUNK,
-        corrections=sample.parent / "corrections.json",
+        corrections=generated_sample.parent / "corrections.json",
         variations=["pileup"],
         resume=True,
         progress=False,
@@ -169,11 +147,11 @@ def test_driver_killed_after_a_checkpoint_resumes_to_the_same_histograms(
     assert not ck.exists()
     h5.assert_same_file(read_histograms(path), read_histograms(ref))
     # the killed driver's partial results do not linger on the workers
-    assert sum(cluster.client.run(held_chunks).values()) == 0
+    assert sum(cli_cluster.client.run(held_chunks).values()) == 0
 
 
-def test_resume_without_a_checkpoint_starts_from_the_beginning(sample, tmp_path):
-    yaml_path = h5.fileset(sample, tmp_path / "datasets.yaml", keep=("data",))
+def test_resume_without_a_checkpoint_starts_from_the_beginning(generated_sample, tmp_path):
+    yaml_path = h5.fileset(generated_sample, tmp_path / "datasets.yaml", keep=("data",))
     out = tmp_path / "hists.h5"
     path, content, result = histmaker(
         "wmass",

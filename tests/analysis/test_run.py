@@ -18,6 +18,7 @@ from processors import WMassProcessor
 from processors.errors import BadInputFile
 from tests.analysis import h3_samples as h3
 from tests.processors import test_reference as reference
+from tests.support import loopback_cluster
 
 HERE = Path(__file__).resolve().parent
 
@@ -205,19 +206,9 @@ def _harvest_breaks(run_id):
 
 @pytest.fixture(scope="module")
 def tiny_client():
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with (
-        LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=False,
-            protocol="tcp://",
-            host="127.0.0.1",
-            dashboard_address=None,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
+    with loopback_cluster(protocol="tcp://") as cluster, Client(cluster) as client:
         yield client
 
 

@@ -28,19 +28,6 @@ CHUNK = 300
 pytestmark = [pytest.mark.dask, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    return h5.shared_sample(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    """One cluster for the module; the test that kills a worker runs last."""
-    c = h5.CommandLineCluster(tmp_path_factory.mktemp("cluster"), workers=2)
-    yield c
-    c.close()
-
-
 def _processor(sample: Path, datasets):
     return WMassProcessor(
         datasets, corrections=str(sample.parent / "corrections.json"), variations=("pileup",)
@@ -51,39 +38,36 @@ def _planned(result, name):
     return {(c.filename, c.entrystart, c.entrystop) for c in result.chunks if c.dataset == name}
 
 
-def test_file_failing_mid_dataset_is_skipped_and_the_dataset_redone(sample, cluster, tmp_path):
+def test_file_failing_mid_dataset_is_skipped_and_the_dataset_redone(
+    generated_sample, cli_cluster, tmp_path
+):
     """The broken file sits between two good ones: the good chunks of its dataset merged
     before it failed are dropped and redone, so the result equals a run without it."""
     bad = synthetic.write_sample(tmp_path / "no_met.root", 300, seed=3, drop=("MET_pt",))
-    good = load_datasets(h5.fileset(sample, tmp_path / "good.yaml"))
+    good = load_datasets(h5.fileset(generated_sample, tmp_path / "good.yaml"))
     files = list(good["wmunu"].files)
-    with_bad = h5.fileset(sample, tmp_path / "bad.yaml", extra={"wmunu": [str(bad)]})
+    with_bad = h5.fileset(generated_sample, tmp_path / "bad.yaml", extra={"wmunu": [str(bad)]})
     doc = h5.yaml.safe_load(with_bad.read_text())
     doc["datasets"]["wmunu"]["files"] = [files[0], str(bad), files[1]]
     with_bad.write_text(h5.yaml.safe_dump(doc))
     datasets = load_datasets(with_bad)
 
     reference = run(
-        _processor(sample, good), good, executor="iterative", chunksize=CHUNK, progress=False
-    )
-    with pytest.raises(MissingBranch, match=r"missing branch 'MET_pt' in .*no_met\.root"):
-        run(
-            _processor(sample, datasets),
-            datasets,
-            executor="dask",
-            client=cluster.client,
-            chunksize=CHUNK,
-            progress=False,
-        )
-    result = run(
-        _processor(sample, datasets),
-        datasets,
-        executor="dask",
-        client=cluster.client,
+        _processor(generated_sample, good),
+        good,
+        executor="iterative",
         chunksize=CHUNK,
         progress=False,
-        skip_bad_files=True,
     )
+
+    def on_the_cluster(**options):
+        proc = _processor(generated_sample, datasets)
+        client = cli_cluster.client
+        return run(proc, datasets, executor="dask", client=client, chunksize=CHUNK, **options)
+
+    with pytest.raises(MissingBranch, match=r"missing branch 'MET_pt' in .*no_met\.root"):
+        on_the_cluster(progress=False)
+    result = on_the_cluster(progress=False, skip_bad_files=True)
     [failed] = result.files_failed["wmunu"]
     assert failed["file"] == str(bad)
     assert failed["error"].startswith(f"missing branch 'MET_pt' in {bad}")
@@ -108,8 +92,12 @@ class _FailsOnSecondFile:
         return acc
 
 
-def test_a_chunk_that_keeps_failing_stops_the_run_naming_chunk_file_and_error(sample, tmp_path):
-    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml", keep=("wmunu",)))
+def test_a_chunk_that_keeps_failing_stops_the_run_naming_chunk_file_and_error(
+    generated_sample, tmp_path
+):
+    datasets = load_datasets(
+        h5.fileset(generated_sample, tmp_path / "datasets.yaml", keep=("wmunu",))
+    )
     proc = _FailsOnSecondFile(WMassProcessor(datasets, variations=False))
     with pytest.raises(ChunkFailed) as info:
         run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
@@ -119,7 +107,7 @@ def test_a_chunk_that_keeps_failing_stops_the_run_naming_chunk_file_and_error(sa
     assert "ZeroDivisionError: the analysis divided by zero" in str(err)
 
 
-def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(sample, tmp_path):
+def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(generated_sample, tmp_path):
     """The harvest adds the workers' accumulators pairwise on the workers; the worker that runs
     the first addition dies as it starts (once). The chunks of that harvest are redone and the
     histograms equal an uninterrupted run, every chunk counted once."""
@@ -134,8 +122,8 @@ def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(sample, 
                 marker.write_text(str(key))
                 os._exit(1)
 
-    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml"))
-    proc = _processor(sample, datasets)
+    datasets = load_datasets(h5.fileset(generated_sample, tmp_path / "datasets.yaml"))
+    proc = _processor(generated_sample, datasets)
     reference = run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
     (tmp_path / "cluster").mkdir()
     three = h5.CommandLineCluster(tmp_path / "cluster", workers=3)
@@ -153,9 +141,9 @@ def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(sample, 
     h5.assert_same_output(result.output, reference.output)
 
 
-def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_path):
-    datasets = load_datasets(h5.fileset(sample, tmp_path / "datasets.yaml"))
-    proc = _processor(sample, datasets)
+def test_worker_killed_mid_run_has_its_chunks_redone_once(generated_sample, cli_cluster, tmp_path):
+    datasets = load_datasets(h5.fileset(generated_sample, tmp_path / "datasets.yaml"))
+    proc = _processor(generated_sample, datasets)
     reference = run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
 
     finished = threading.Event()
@@ -163,11 +151,11 @@ def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_p
 
     def kill_a_worker_holding_chunks():
         while not finished.is_set():
-            held = cluster.client.run(held_chunks)
+            held = cli_cluster.client.run(held_chunks)
             for address, n in held.items():
                 if n >= 2:
                     killed.update(address=address, held=n)
-                    cluster.kill(address)
+                    cli_cluster.kill(address)
                     return
             time.sleep(0.05)
 
@@ -175,7 +163,12 @@ def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_p
     watcher.start()
     try:
         result = run(
-            proc, datasets, executor="dask", client=cluster.client, chunksize=CHUNK, progress=False
+            proc,
+            datasets,
+            executor="dask",
+            client=cli_cluster.client,
+            chunksize=CHUNK,
+            progress=False,
         )
     finally:
         finished.set()
@@ -186,11 +179,11 @@ def test_worker_killed_mid_run_has_its_chunks_redone_once(sample, cluster, tmp_p
     # its accumulator was lost with it: the chunks it held were processed again (those the
     # driver had heard of by the ledger, those it had not by Dask's own rescheduling)
     assert result.stats.redone >= 1
-    survivor = set(cluster.workers)
+    survivor = set(cli_cluster.workers)
     assert set(result.placement) == survivor
     for name in datasets:
         assert result.output[name]["chunks"] == _planned(result, name)
         assert result.output[name]["events_read"] == h5.n_events(list(datasets[name].files))
     h5.assert_same_output(result.output, reference.output)
     # nothing of the run is left on the surviving worker
-    assert sum(cluster.client.run(held_chunks).values()) == 0
+    assert sum(cli_cluster.client.run(held_chunks).values()) == 0

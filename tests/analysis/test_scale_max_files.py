@@ -14,16 +14,11 @@ import pytest
 import uproot
 import yaml
 
-from analysis.histmaker import histmaker
 from analysis.io import read_histograms
 from tests.analysis import scale_samples as h5
+from tests.support import histmaker_quiet
 
 HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    return h5.shared_sample(tmp_path_factory)
 
 
 def certified_lumi(files: list[str], lumi_csv: str, golden_json: str) -> float:
@@ -52,19 +47,13 @@ def certified_lumi(files: list[str], lumi_csv: str, golden_json: str) -> float:
     return total
 
 
-def test_max_files_is_a_prefix_and_the_normalisation_follows_it(sample, tmp_path):
-    yaml_path = h5.fileset(sample, tmp_path / "datasets.yaml")
+def test_max_files_is_a_prefix_and_the_normalisation_follows_it(generated_sample, tmp_path):
+    yaml_path = h5.fileset(generated_sample, tmp_path / "datasets.yaml")
     doc = yaml.safe_load(yaml_path.read_text())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", module="coffea")
-        _, content, _ = histmaker(
-            "wmass",
-            yaml_path,
-            tmp_path / "hists.h5",
-            executor="iterative",
-            variations=False,
-            max_files=1,
-            progress=False,
+        _, content, _ = histmaker_quiet(
+            yaml_path, tmp_path / "hists.h5", executor="iterative", variations=False, max_files=1
         )
     w, d = content["wmunu"], content["data"]
     first_w, first_d = doc["datasets"]["wmunu"]["files"][:1], doc["datasets"]["data"]["files"][:1]

@@ -12,6 +12,7 @@ import hist
 import numpy as np
 import pytest
 
+from analysis.constants import GAMMA_Z, MW_REF, MZ_REF
 from analysis.io import DatasetHistograms, write_histograms
 from analysis.postprocess.setup import build_fit_input, channel_setup
 from analysis.setup_fit import add_arguments, main, setup_fit
@@ -20,8 +21,6 @@ from processors.variations import MASS_SHIFTS_MEV, QCD_SCALE_LABELS, variation_a
 from processors.wmass import w_axes
 from processors.zdilepton import z_axes
 
-MW_REF = 80.379
-MZ_REF = 91.1876
 PROMPT = ("Wmunu", "Wtaunu", "Zmumu", "Top", "Diboson")
 AXES = w_axes()
 PT = AXES[0].centers
@@ -74,6 +73,20 @@ def _varied(axes, name: str, labels: list[str], stack: np.ndarray) -> hist.Hist:
     h = hist.Hist(*axes, variation_axis(name, labels), storage=hist.storage.Double())
     h[...] = stack
     return h
+
+
+def _write_with_data(
+    path: Path, datasets: list, counts: np.ndarray, *, analysis: str, axes
+) -> Path:
+    """Write ``datasets`` and a ``data`` dataset of observed ``counts`` (1 pb^-1)."""
+    data = DatasetHistograms(
+        name="data",
+        process="Data",
+        is_data=True,
+        lumi_pb=1.0,
+        histograms={"nominal": _weighted(axes, counts, 1.0)},
+    )
+    return write_histograms(path, [*datasets, data], analysis=analysis, lumi_pb=1.0)
 
 
 def mc_histograms(name, process, make, rng, *, axes=AXES, mass: bool = False):
@@ -142,16 +155,7 @@ def write_w_hists(path: Path, *, mw_data: float = MW_REF, seed: int = 1) -> Path
     shift = mw_data - MW_REF
     expected = qcd + sum(f(shift if p.startswith("W") else 0.0) for p, f in makers.values())
     counts = rng.poisson(expected).astype(float)
-    datasets.append(
-        DatasetHistograms(
-            name="data",
-            process="Data",
-            is_data=True,
-            lumi_pb=1.0,
-            histograms={"nominal": _weighted(AXES, counts, 1.0)},
-        )
-    )
-    return write_histograms(path, datasets, analysis="wmass", lumi_pb=1.0)
+    return _write_with_data(path, datasets, counts, analysis="wmass", axes=AXES)
 
 
 def write_z_hists(path: Path, *, seed: int = 2) -> Path:
@@ -161,7 +165,7 @@ def write_z_hists(path: Path, *, seed: int = 2) -> Path:
     mll, ptll, yll = (ax.centers for ax in axes)
 
     def z(d: float) -> np.ndarray:
-        bw = 1 / ((mll - 91.1876 - d) ** 2 + 2.4952**2 / 4)
+        bw = 1 / ((mll - MZ_REF - d) ** 2 + GAMMA_Z**2 / 4)
         return (
             2.0e5
             * (bw / bw.sum())[:, None, None]
@@ -179,16 +183,7 @@ def write_z_hists(path: Path, *, seed: int = 2) -> Path:
         mc_histograms(n, p, f, rng, axes=axes, mass=p == "Zmumu") for n, (p, f) in makers.items()
     ]
     counts = rng.poisson(sum(f(0.0) for _, f in makers.values())).astype(float)
-    datasets.append(
-        DatasetHistograms(
-            name="data",
-            process="Data",
-            is_data=True,
-            lumi_pb=1.0,
-            histograms={"nominal": _weighted(axes, counts, 1.0)},
-        )
-    )
-    return write_histograms(path, datasets, analysis="zdilepton", lumi_pb=1.0)
+    return _write_with_data(path, datasets, counts, analysis="zdilepton", axes=axes)
 
 
 @pytest.fixture(scope="module")
@@ -345,22 +340,13 @@ def write_wlike_hists(path: Path, *, seed: int = 3) -> Path:
     """W-like Z hists.h5: the 5D W histograms filled from Z -> mu mu (one muon as neutrino)."""
     rng = np.random.default_rng(seed)
     makers = {
-        "zmumu": ("Zmumu", lambda d: prompt_5d(w_pt_shape(91.1876 + d), 1.0e6)),
-        "ztautau": ("Ztautau", lambda d: prompt_5d(w_pt_shape(91.1876 + d, 0.8), 1.0e4)),
+        "zmumu": ("Zmumu", lambda d: prompt_5d(w_pt_shape(MZ_REF + d), 1.0e6)),
+        "ztautau": ("Ztautau", lambda d: prompt_5d(w_pt_shape(MZ_REF + d, 0.8), 1.0e4)),
         "ttbar": ("Top", lambda d: prompt_5d(np.ones_like(PT), 5.0e3)),
     }
     datasets = [mc_histograms(n, p, f, rng, mass=p.startswith("Z")) for n, (p, f) in makers.items()]
     counts = rng.poisson(sum(f(0.0) for _, f in makers.values())).astype(float)
-    datasets.append(
-        DatasetHistograms(
-            name="data",
-            process="Data",
-            is_data=True,
-            lumi_pb=1.0,
-            histograms={"nominal": _weighted(AXES, counts, 1.0)},
-        )
-    )
-    return write_histograms(path, datasets, analysis="wlike", lumi_pb=1.0)
+    return _write_with_data(path, datasets, counts, analysis="wlike", axes=AXES)
 
 
 def test_wlike_fit_measures_the_z_mass_and_its_asimov_fit_is_exact(tmp_path):

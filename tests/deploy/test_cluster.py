@@ -16,6 +16,7 @@ from analysis.runner.cluster import (
 )
 from processors.errors import ConfigError
 from tests.services import slurm_cluster
+from tests.support import loopback_cluster
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
@@ -37,19 +38,10 @@ def test_tls_cluster_uses_tls():
 @pytest.fixture(scope="module")
 def tls_cluster():
     """A TLS-only scheduler with one in-process worker on loopback, and its credentials."""
-    from distributed import LocalCluster
     from distributed.security import Security
 
     security = Security.temporary()
-    with LocalCluster(
-        n_workers=1,
-        threads_per_worker=1,
-        processes=False,
-        protocol="tls://",
-        host="127.0.0.1",
-        dashboard_address=None,
-        security=security,
-    ) as cluster:
+    with loopback_cluster(protocol="tls://", security=security) as cluster:
         yield cluster.scheduler_address, security
 
 
@@ -170,9 +162,12 @@ def test_slurm_recipe_starts_workers_through_sbatch(tmp_path, monkeypatch):
         with dask_client(spec, quiet=True) as client:
             client.wait_for_workers(2, timeout=90)
             hosts = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
+            # the job script's override reached the batch nanny (tests/deploy/test_batch_worker_env)
+            trims = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
             scheduler = client.scheduler.address
     assert len(hosts) == 2
     assert all(job_id for job_id in hosts.values())
+    assert list(trims.values()) == [None, None]
     # the batch workers reached a scheduler on the routable address, not on loopback
     host = routable_address()
     assert not ipaddress.ip_address(host).is_loopback

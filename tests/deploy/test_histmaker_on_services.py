@@ -19,9 +19,9 @@ import pytest
 import yaml
 
 from analysis.generate import generate_samples
-from analysis.histmaker import histmaker
 from analysis.io import read_histograms
 from tests.services import slurm_cluster, xrootd_server
+from tests.support import histmaker_quiet
 
 pytestmark = [
     pytest.mark.slow,
@@ -47,7 +47,7 @@ def sample():
 @pytest.fixture(scope="module")
 def reference(sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "hists.h5"
-    histmaker("wmass", sample, out, executor="iterative", variations=VARIATIONS, progress=False)
+    histmaker_quiet(sample, out, executor="iterative", variations=VARIATIONS)
     return read_histograms(out)
 
 
@@ -95,14 +95,8 @@ def test_histmaker_on_slurm_workers_gives_the_local_histograms(
                 }
             )
         )
-        out, _, result = histmaker(
-            "wmass",
-            sample,
-            tmp_path / "hists.h5",
-            cluster=spec,
-            chunksize=4000,
-            variations=VARIATIONS,
-            progress=False,
+        out, _, result = histmaker_quiet(
+            sample, tmp_path / "hists.h5", cluster=spec, chunksize=4000, variations=VARIATIONS
         )
     assert result.executor == "dask"
     workers = list(result.placement)
@@ -119,13 +113,8 @@ def test_histmaker_reading_root_urls_from_xrootd_gives_the_local_histograms(
             ds["files"] = [f"{url}/{(sample.parent / f).resolve()}" for f in ds["files"]]
         remote = sample.parent / "datasets-xrootd.yaml"
         remote.write_text(yaml.safe_dump(spec))
-        out, content, _ = histmaker(
-            "wmass",
-            remote,
-            tmp_path / "hists.h5",
-            executor="iterative",
-            variations=VARIATIONS,
-            progress=False,
+        out, content, _ = histmaker_quiet(
+            remote, tmp_path / "hists.h5", executor="iterative", variations=VARIATIONS
         )
     import fsspec
 

@@ -12,9 +12,9 @@ import hist
 import numpy as np
 from scipy import special
 
+from analysis.constants import MW_REF as MW  # GeV, the reference mass of the templates
 from fit import FitInputBuilder
 
-MW = 80.379  # GeV, the reference mass of the templates
 PT_EDGES = np.linspace(26.0, 56.0, 16)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from analysis.cli import main
-from fit import FitResult
+from fit import FitInputError, FitResult
 from fit.result import rounded
 
 _spec = importlib.util.spec_from_file_location(
@@ -65,11 +65,11 @@ def test_wmass_fit_toys(tmp_path, fitinput, capsys):
 
 
 def test_wmass_fit_names_a_bad_input(tmp_path, capsys):
-    assert main(["fit", str(tmp_path / "missing.h5")]) == 1
+    assert main(["fit", str(tmp_path / "missing.h5")]) == FitInputError.exit_code
     assert "missing.h5: no such file" in capsys.readouterr().err
     bad = tmp_path / "bad.h5"
     bad.write_text("nope")
-    assert main(["fit", str(bad), "--out", str(tmp_path / "r.h5")]) == 1
+    assert main(["fit", str(bad), "--out", str(tmp_path / "r.h5")]) == FitInputError.exit_code
     assert "cannot open as HDF5" in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()
 

@@ -8,6 +8,7 @@ import pytest
 
 from fit import FitDidNotConverge, FitInput, FitInputBuilder, FitInputError, FitResult, fit
 from fit.minimize import minimize
+from tests.support import rosenbrock, rosenbrock_hess
 
 
 def _builder(data=(10.0, 20.0, 30.0), sig=(5.0, 10.0, 15.0), bkg=(5.0, 10.0, 15.0)):
@@ -90,24 +91,12 @@ def test_minimizer_gives_up_with_the_reason():
     with pytest.raises(FitDidNotConverge, match="max iterations"):
         fit(fi, max_iter=1)
 
-    def rosenbrock(x):
-        a, b = x
-        f = (1 - a) ** 2 + 100 * (b - a * a) ** 2
-        g = np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
-        return f, g
-
     def nan_objective(x):
         return float("nan"), np.zeros_like(x)
 
     with pytest.raises(FitDidNotConverge, match="non-finite NLL"):
         minimize(nan_objective, np.zeros(2), hess=lambda x: np.eye(2))
-    res = minimize(
-        rosenbrock,
-        np.array([-1.2, 1.0]),
-        hess=lambda x: np.array(
-            [[2 - 400 * (x[1] - 3 * x[0] ** 2), -400 * x[0]], [-400 * x[0], 200]]
-        ),
-    )
+    res = minimize(rosenbrock, np.array([-1.2, 1.0]), hess=rosenbrock_hess)
     np.testing.assert_allclose(res.x, [1.0, 1.0], atol=1e-5)
 
 

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from fit import Model, fit, scan
-
-_spec = importlib.util.spec_from_file_location(
-    "fit_models", Path(__file__).with_name("fit_models.py")
-)
-fit_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fit_models)
-
-
-@pytest.fixture(scope="module")
-def w_model():
-    return fit_models.w_like_model(asymmetric=True, mc_stat=0.02, masked=True)
+from tests.fit import fit_models
 
 
 def _prediction(fi, x):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import h5py
 import jsonschema
@@ -13,17 +11,6 @@ import pytest
 
 from analysis.schemas import schema
 from fit import FitInput, FitResult, describe, fit
-
-_spec = importlib.util.spec_from_file_location(
-    "fit_models", Path(__file__).with_name("fit_models.py")
-)
-fit_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fit_models)
-
-
-@pytest.fixture(scope="module")
-def w_model():
-    return fit_models.w_like_model(asymmetric=True, mc_stat=0.02, masked=True)
 
 
 @pytest.mark.parametrize("storage", ["dense", "sparse"])

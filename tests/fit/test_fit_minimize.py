@@ -6,17 +6,7 @@ import numpy as np
 import pytest
 
 from fit.minimize import minimize
-
-
-def rosenbrock(x):
-    a, b = x
-    f = (1 - a) ** 2 + 100 * (b - a * a) ** 2
-    g = np.array([-2 * (1 - a) - 400 * a * (b - a * a), 200 * (b - a * a)])
-    return f, g
-
-
-def rosenbrock_hess(x):
-    return np.array([[2 - 400 * (x[1] - 3 * x[0] ** 2), -400 * x[0]], [-400 * x[0], 200.0]])
+from tests.support import rosenbrock, rosenbrock_hess
 
 
 @pytest.mark.parametrize("mode", ["hess", "hessp", "both"])

@@ -2,48 +2,29 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from fit import DenseModel, FitInputBuilder, Model, fit
-
-_spec = importlib.util.spec_from_file_location(
-    "fit_models", Path(__file__).with_name("fit_models.py")
-)
-fit_models = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fit_models)
+from tests.fit import fit_models
 
 
 @pytest.fixture(scope="module")
-def model_input():
-    return fit_models.w_like_model(asymmetric=True, mc_stat=0.02, masked=True)
-
-
-@pytest.fixture(scope="module")
-def dense_reference(model_input):
-    return DenseModel(model_input)
+def dense_reference(w_model):
+    return DenseModel(w_model)
 
 
 @pytest.mark.parametrize(
     ("point", "dense_fraction"), [(0.0, 0.3), (0.3, 0.0), (0.8, 0.3), (0.8, 1.0)]
 )
-def test_structured_derivatives_equal_jax_autodiff(
-    model_input, dense_reference, point, dense_fraction
-):
+def test_structured_derivatives_equal_jax_autodiff(w_model, dense_reference, point, dense_fraction):
     """Gradient, Hessian (dense/sparse column split) and HVP of the sparse path = jax.grad/hessian,
     with asymmetric interpolation, Barlow-Beeston-lite and a masked channel, inside (|x| < 1/2)
     and outside the interpolation's polynomial region; with all columns dense (BLAS blocks),
     none, or a mix."""
     rng = np.random.default_rng(11)
-    x = (
-        point
-        * rng.choice([-1.0, 1.0], model_input.nparams)
-        * rng.uniform(0.5, 1.5, model_input.nparams)
-    )
-    sparse = Model(model_input, dense_fraction=dense_fraction)
+    x = point * rng.choice([-1.0, 1.0], w_model.nparams) * rng.uniform(0.5, 1.5, w_model.nparams)
+    sparse = Model(w_model, dense_fraction=dense_fraction)
     dense = dense_reference
     f_s, g_s = sparse.value_and_grad(x)
     f_d, g_d = dense.value_and_grad(x)
@@ -85,10 +66,10 @@ def test_lnN_is_kappa_to_the_theta():
     )
 
 
-def test_saturated_nll_is_zero_when_prediction_equals_data(model_input):
+def test_saturated_nll_is_zero_when_prediction_equals_data(w_model):
     """Each bin's saturated value is subtracted: on Asimov data at the nominal point NLL = 0."""
-    m = Model(model_input)
-    assert m.value(np.zeros(model_input.nparams)) == pytest.approx(0.0, abs=1e-9)
+    m = Model(w_model)
+    assert m.value(np.zeros(w_model.nparams)) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_sparse_and_dense_paths_give_the_same_fit_to_1e6_relative():
@@ -103,17 +84,17 @@ def test_sparse_and_dense_paths_give_the_same_fit_to_1e6_relative():
     assert s.pois["mW"]["value"] == pytest.approx(d.pois["mW"]["value"], rel=1e-9)
 
 
-def test_expected_information_matches_jax_and_the_asimov_hessian(model_input, dense_reference):
+def test_expected_information_matches_jax_and_the_asimov_hessian(w_model, dense_reference):
     """Fisher = M^T diag(1/n - 1/(n + k)) M + C (the structured blocks vs jax.jacfwd), and on
     Asimov data at the nominal point it is the Hessian itself."""
-    x = np.random.default_rng(4).normal(0.0, 0.3, model_input.nparams)
+    x = np.random.default_rng(4).normal(0.0, 0.3, w_model.nparams)
     for fraction in (0.0, 0.3, 1.0):
         np.testing.assert_allclose(
-            Model(model_input, dense_fraction=fraction).fisher(x),
+            Model(w_model, dense_fraction=fraction).fisher(x),
             dense_reference.fisher(x),
             rtol=1e-10,
             atol=1e-10,
         )
-    m = Model(model_input)  # the model's data are the nominal sum: Asimov
-    x0 = np.zeros(model_input.nparams)
+    m = Model(w_model)  # the model's data are the nominal sum: Asimov
+    x0 = np.zeros(w_model.nparams)
     np.testing.assert_allclose(m.fisher(x0), m.hessian(x0), rtol=1e-10, atol=1e-8)

@@ -15,6 +15,7 @@ import numpy as np
 import pyhf
 import pytest
 
+from benchmarks._common import histosys, modifier, normsys, pyhf_sample
 from fit import fit
 from fit.pyhf import WorkspaceError, fit_workspace, read_workspace
 from fit.terms import TermsModel
@@ -24,10 +25,6 @@ CODES_PYHF_DEFAULT = (
 )
 CODES_EXPONENTIAL_LINEAR = {"normsys": {"interpcode": "code1"}, "histosys": {"interpcode": "code0"}}
 CODES = [CODES_PYHF_DEFAULT, CODES_EXPONENTIAL_LINEAR]
-
-
-def _sample(name, data, modifiers):
-    return {"name": name, "data": [float(v) for v in data], "modifiers": modifiers}
 
 
 def make_workspace(
@@ -55,47 +52,28 @@ def make_workspace(
         samples = []
         if i == 0:
             sig = 30.0 * np.exp(-(((x - 0.5) / 0.15) ** 2)) + 0.5
-            mods = [
-                {"name": "mu", "type": "normfactor", "data": None},
-                {"name": "sig_theory", "type": "normsys", "data": {"hi": 1.06, "lo": 0.95}},
-            ]
+            mods = [modifier("mu", "normfactor"), normsys("sig_theory", 1.06, 0.95)]
             if lumi:
-                mods.append({"name": "lumi", "type": "lumi", "data": None})
-            samples.append(_sample("signal", sig, mods))
+                mods.append(modifier("lumi", "lumi"))
+            samples.append(pyhf_sample("signal", sig, mods))
         bkg_mods = [
-            {"name": "bkg_norm", "type": "normsys", "data": {"hi": 1.10, "lo": 0.88}},
-            {
-                "name": "bkg_shape",
-                "type": "histosys",
-                "data": {
-                    "hi_data": list(bkg * (1 + 0.12 * x)),
-                    "lo_data": list(bkg * (1 - 0.07 * x)),
-                },
-            },
-            {"name": f"staterror_{name}", "type": "staterror", "data": list(0.04 * bkg)},
+            normsys("bkg_norm", 1.10, 0.88),
+            histosys("bkg_shape", bkg * (1 + 0.12 * x), bkg * (1 - 0.07 * x)),
+            modifier(f"staterror_{name}", "staterror", 0.04 * bkg),
         ]
         if shapefactor:
-            bkg_mods.append({"name": "bkg_sf", "type": "shapefactor", "data": None})
-        samples.append(_sample("bkg", bkg, bkg_mods))
+            bkg_mods.append(modifier("bkg_sf", "shapefactor"))
+        samples.append(pyhf_sample("bkg", bkg, bkg_mods))
         other_mods = [
-            {"name": "other_norm", "type": "normsys", "data": {"hi": 1.2, "lo": 0.85}},
-            {
-                "name": "other_shape",
-                "type": "histosys",
-                "data": {
-                    "hi_data": list(other * (1.05 - 0.1 * x)),
-                    "lo_data": list(other * (0.97 + 0.05 * x)),
-                },
-            },
-            {"name": f"staterror_{name}", "type": "staterror", "data": list(0.06 * other)},
+            normsys("other_norm", 1.2, 0.85),
+            histosys("other_shape", other * (1.05 - 0.1 * x), other * (0.97 + 0.05 * x)),
+            modifier(f"staterror_{name}", "staterror", 0.06 * other),
         ]
         if lumi:
-            other_mods.append({"name": "lumi", "type": "lumi", "data": None})
+            other_mods.append(modifier("lumi", "lumi"))
         if shapesys:
-            other_mods.append(
-                {"name": f"other_mcstat_{name}", "type": "shapesys", "data": list(0.08 * other)}
-            )
-        samples.append(_sample("other", other, other_mods))
+            other_mods.append(modifier(f"other_mcstat_{name}", "shapesys", 0.08 * other))
+        samples.append(pyhf_sample("other", other, other_mods))
         spec_channels.append({"name": name, "samples": samples})
         truth = bkg * 1.04 + other * 0.97 + (1.3 * sig if i == 0 else 0.0)
         observations.append({"name": name, "data": [float(v) for v in rng.poisson(truth)]})
@@ -476,7 +454,7 @@ def test_wmass_fit_on_a_bad_workspace_names_the_culprit(tmp_path, capsys):
     spec["channels"][0]["samples"][0]["data"][2] = -1.0
     ws = tmp_path / "ws.json"
     ws.write_text(json.dumps(spec))
-    assert main(["fit", str(ws), "--out", str(tmp_path / "r.h5")]) == 1
+    assert main(["fit", str(ws), "--out", str(tmp_path / "r.h5")]) == WorkspaceError.exit_code
     assert "channel 'sr' sample 'signal'" in capsys.readouterr().err
     assert not (tmp_path / "r.h5").exists()
 

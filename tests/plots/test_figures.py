@@ -18,6 +18,7 @@ from analysis.report.figures import (
 from analysis.report.measurements import MW_EW_FIT, MW_MEASUREMENTS
 from analysis.report.plots import stack_plot
 from analysis.report.style import axis_label, fmt_edge, lumi_text, pdg_round, process_label
+from tests.support import nuisance_draws
 
 STYLE = {"data": False, "lumi_pb": 1.0970846710000008}
 
@@ -73,11 +74,11 @@ def test_fit_figures_are_written_with_units(tmp_path):
     rng = np.random.default_rng(1)
     n = 50
     names = [f"nuis{i}" for i in range(n)]
-    impacts = rng.normal(0, 5, n)
+    pulls, constraints, impacts = nuisance_draws(rng, n, impact=5, pull=1, constraint=(0.3, 1.2))
     fig = impact_ranking_plot(
         names,
-        rng.normal(0, 1, n),
-        rng.uniform(0.3, 1.2, n),
+        pulls,
+        constraints,
         impacts,
         poi="mW",
         unit="MeV",

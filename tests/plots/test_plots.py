@@ -8,6 +8,7 @@ import pytest
 from analysis.report.plots import nuisance_page, stack_plot, unroll, write_plot_log, yields_table
 from fit.provenance import provenance
 from tests.services import browser_page
+from tests.support import nuisance_draws
 
 
 def test_unroll_is_c_order_with_a_label_saying_so():
@@ -51,14 +52,9 @@ def test_nuisance_page_shows_every_nuisance_without_console_errors(tmp_path):
     rng = np.random.default_rng(3)
     names = [f"effStat_eta{i // 100}_{i % 100}" for i in range(n)]
     groups = ["muon_eff"] * 4000 + ["pdf"] * 1000
-    impacts = rng.normal(0, 2, n)
+    pulls, constraints, impacts = nuisance_draws(rng, n, impact=2, pull=0.3, constraint=(0.5, 1))
     out = nuisance_page(
-        names,
-        rng.normal(0, 0.3, n),
-        rng.uniform(0.5, 1, n),
-        impacts,
-        groups=groups,
-        out=tmp_path / "impacts.html",
+        names, pulls, constraints, impacts, groups=groups, out=tmp_path / "impacts.html"
     )
     assert (tmp_path / "plotly.min.js").stat().st_size > 1_000_000  # served from the site itself
     assert "cdn" not in out.read_text().lower()

@@ -141,23 +141,30 @@ def test_fixed_here_corrections_datasets_branches_and_workspaces_are_named(campa
     workspace that is not UTF-8 JSON or nested too deeply (traceback); a fit input with a NaN yield (the message did
     not name the file); a truncated ROOT file whose needed baskets survive (read without a
     word)."""
-    for kind, name, says in (
-        ("corrections mistake", "deep nesting", "nested too deeply"),
-        ("corrections mistake", "schema_version 99", "not a usable correctionlib payload"),
-        ("corrections mistake", "a list", "top level is a list"),
-        ("datasets.yaml encoding", "not UTF-8", "not UTF-8 text"),
-        ("datasets.yaml mistake", "dataset name empty", "non-empty string"),
-        ("mistyped branch", "MET_pt as int32", "expected a floating-point type"),
-        ("mistyped branch", "genWeight as int8", "expected a floating-point type"),
-        ("workspace mistake", "deep nesting", "nested too deeply"),
-        ("workspace mistake", "empty file", "not valid JSON"),
-        ("datasets.yaml mistake", "xsec negative", "must be a positive number"),
-        ("datasets.yaml mistake", "sumw zero", "finite non-zero"),
-        ("fitinput.h5 mistake", "NaN or reshaped nominal", "nominal yield"),
-    ):
-        result = _run_named(campaign, kind, name)
-        assert result.outcome == "named error", (kind, name, result.outcome, result.detail)
-        assert says in result.detail, (kind, name, result.detail)
+    fixed_here = {  # kind -> {case name: what the message must say}
+        "corrections mistake": {
+            "deep nesting": "nested too deeply",
+            "schema_version 99": "not a usable correctionlib payload",
+            "a list": "top level is a list",
+        },
+        "datasets.yaml encoding": {"not UTF-8": "not UTF-8 text"},
+        "datasets.yaml mistake": {
+            "dataset name empty": "non-empty string",
+            "xsec negative": "must be a positive number",
+            "sumw zero": "finite non-zero",
+        },
+        "mistyped branch": {
+            "MET_pt as int32": "expected a floating-point type",
+            "genWeight as int8": "expected a floating-point type",
+        },
+        "workspace mistake": {"deep nesting": "nested too deeply", "empty file": "not valid JSON"},
+        "fitinput.h5 mistake": {"NaN or reshaped nominal": "nominal yield"},
+    }
+    for kind, named in fixed_here.items():
+        for name, says in named.items():
+            result = _run_named(campaign, kind, name)
+            assert result.outcome == "named error", (kind, name, result.outcome, result.detail)
+            assert says in result.detail, (kind, name, result.detail)
     # the file without its last byte: every basket is there, the header says it is cut
     _, cases, _ = campaign
     last = max((c for c in cases if c.kind == "truncated"), key=lambda c: int(c.name[3:]))

@@ -1,0 +1,97 @@
+"""Pieces the benchmarks and the tests share: the ``wmass histmaker`` command line, pyhf
+workspace modifiers, and one benchmark configuration run in a fresh interpreter.
+
+Imported as ``benchmarks._common`` (the repository root on ``sys.path``: the benchmark scripts
+put it there, pytest's ``pythonpath`` does for the tests). Standard library only, so that a
+benchmark run against an older checkout (``PYTHONPATH``) imports nothing of ours from here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+# -- the histmaker command line ------------------------------------------------------------------
+
+
+def histmaker_argv(
+    datasets: str | Path,
+    out: str | Path,
+    *,
+    chunksize: int | None = None,
+    corrections: str | Path | None = None,
+    variations: Sequence[str] = (),
+    executor: str | None = None,
+    extra: Sequence[str] = (),
+) -> list[str]:
+    """The arguments of ``wmass histmaker`` (after the program name), without a progress bar:
+    ``variations`` the ones to fill (none given: the nominal only), ``extra`` appended."""
+    argv = ["histmaker", "--datasets", str(datasets), "--out", str(out)]
+    if executor is not None:
+        argv += ["--executor", executor]
+    if chunksize is not None:
+        argv += ["--chunksize", str(chunksize)]
+    if corrections is not None:
+        argv += ["--corrections", str(corrections)]
+    return [*argv, "--variations", *variations, "--quiet", *extra]
+
+
+# -- pyhf workspaces ------------------------------------------------------------------------------
+
+
+def pyhf_sample(name: str, data: Sequence[float], modifiers: list[dict]) -> dict[str, Any]:
+    """A pyhf sample: its nominal yields as plain floats."""
+    return {"name": name, "data": [float(v) for v in data], "modifiers": modifiers}
+
+
+def modifier(name: str, kind: str, data: Any = None) -> dict[str, Any]:
+    """A pyhf modifier; ``data`` as the schema wants it for ``kind`` (None for normfactor, lumi,
+    shapefactor; the absolute uncertainties per bin for staterror and shapesys)."""
+    if kind in ("staterror", "shapesys"):
+        data = list(data)
+    return {"name": name, "type": kind, "data": data}
+
+
+def normsys(name: str, hi: float, lo: float) -> dict[str, Any]:
+    return modifier(name, "normsys", {"hi": hi, "lo": lo})
+
+
+def histosys(name: str, hi: Sequence[float], lo: Sequence[float]) -> dict[str, Any]:
+    """A histosys from the up and down templates (absolute yields)."""
+    return modifier(name, "histosys", {"hi_data": list(hi), "lo_data": list(lo)})
+
+
+# -- one configuration in a fresh interpreter -----------------------------------------------------
+
+
+def run_one_or_parse(
+    parser: argparse.ArgumentParser, one: Callable[[dict], dict]
+) -> argparse.Namespace | None:
+    """Parse the command line; with the hidden ``--one CFG`` (what :func:`measure` passes), run
+    ``one(cfg)`` here, print its JSON and return None."""
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(one(json.loads(args.one))))
+        return None
+    return args
+
+
+def measure(script: str, cfg: dict, env: Mapping[str, str] | None = None) -> dict:
+    """``script --one CFG`` in a new interpreter: the JSON of its last line of output, or
+    ``{"error": last line of stderr}`` if it failed."""
+    out = subprocess.run(
+        [sys.executable, script, "--one", json.dumps(cfg)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=None if env is None else dict(env),
+    )
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
