@@ -171,7 +171,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    desc = describe(args.file)
+    from analysis.course.outputs import blind_description
+
+    # the output of a blinded course sample shows m_W blinded (analysis.course.outputs)
+    desc = blind_description(describe(args.file), args.file)
     if args.json:
         print(json.dumps(desc, indent=2, sort_keys=False, default=str))
         return 0

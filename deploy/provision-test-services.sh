@@ -5,6 +5,9 @@
 #     with a configuration in the test's temporary directory);
 #   - an xrootd server: xrootd-server (started per test on 127.0.0.1, as nobody);
 #   - headless Chromium for the HTML tests: chromium.
+#   - a Dask Gateway: nothing here. dask-gateway-server (with its Go proxy binary) is a Python
+#     package of the `test` extra; tests/services.py starts it per test on 127.0.0.1 with the
+#     local backend (schedulers and workers as processes of the test's user) and stops it.
 #
 # This changes the machine (packages, a munge key, a daemon), so pytest never does it: `make test`
 # only detects the services and skips the tests that need an absent one, with the reason.

@@ -1,12 +1,14 @@
-"""Real services for the tests that need them: a one-node SLURM cluster, an xrootd server and
-headless Chromium.
+"""Real services for the tests that need them: a one-node SLURM cluster, an xrootd server,
+headless Chromium and a Dask Gateway.
 
 pytest never installs or configures anything on the machine: the Debian packages, the munge key
 and munged are provisioned by ``deploy/provision-test-services.sh`` (``.ci/run`` calls it; on a
 workstation, run it on purpose as root). Here the services are only detected; where one is
 absent, the calling test is skipped with the reason and the command that would provide it.
 What the tests do start (slurmctld and slurmd with a configuration in the test's temporary
-directory, xrootd) listens on loopback and is stopped at the end of the test.
+directory, xrootd, ``dask-gateway-server`` with its local backend) listens on loopback and is
+stopped at the end of the test. The gateway is a Python package (the ``test`` extra installs
+``dask-gateway-server[local]``), not a Debian one: nothing for the provisioning script to do.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import pytest
 __all__ = [
     "PROVISION",
     "browser_page",
+    "dask_gateway_server",
     "free_port",
     "require_binaries",
     "slurm_cluster",
@@ -232,3 +235,85 @@ def browser_page(width: int = 1400, height: int = 1000) -> Iterator[tuple[object
             yield page, errors
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def dask_gateway_server(
+    workdir: Path, *, password: str = "wmass-test"
+) -> Iterator[dict[str, object]]:
+    """Start a real ``dask-gateway-server`` on 127.0.0.1 with its local backend; yield the dask
+    configuration a client needs (``gateway.address``, ``gateway.proxy-address``,
+    ``gateway.auth.type``: basic; the user name and password in ``gateway.auth.kwargs``).
+
+    The backend is ``UnsafeLocalBackend``: schedulers and workers are local processes of this
+    user (``LocalBackend`` would switch to the requesting user, which needs root and a system
+    account per user). Every cluster left running is stopped with the server.
+    """
+    pytest.importorskip(
+        "dask_gateway_server", reason="dask-gateway-server is not installed (the test extra)"
+    )
+    pytest.importorskip("dask_gateway", reason="dask-gateway is not installed (the test extra)")
+    import sys
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    bindir = Path(sys.executable).parent
+    api, proxy = free_port(), free_port()
+    config = workdir / "dask_gateway_config.py"
+    config.write_text(
+        "\n".join(
+            [
+                f"c.DaskGateway.address = '127.0.0.1:{api}'",
+                f"c.Proxy.address = '127.0.0.1:{proxy}'",
+                "c.DaskGateway.backend_class ="
+                " 'dask_gateway_server.backends.local.UnsafeLocalBackend'",
+                "c.DaskGateway.authenticator_class ="
+                " 'dask_gateway_server.auth.SimpleAuthenticator'",
+                f"c.SimpleAuthenticator.password = {password!r}",
+                f"c.LocalBackend.clusters_directory = {str(workdir / 'clusters')!r}",
+                f"c.DaskGateway.db_url = 'sqlite:///{workdir / 'gateway.sqlite'}'",
+                f"c.ClusterConfig.scheduler_cmd = {str(bindir / 'dask-scheduler')!r}",
+                f"c.ClusterConfig.worker_cmd = {str(bindir / 'dask-worker')!r}",
+                "c.ClusterConfig.worker_cores = 1",
+                "c.ClusterConfig.worker_threads = 1",
+                "c.ClusterConfig.worker_memory = '1.5 G'",
+                "c.ClusterConfig.scheduler_memory = '1 G'",
+                "c.ClusterConfig.idle_timeout = 600",
+                "",
+            ]
+        )
+    )
+    log = open(workdir / "dask-gateway-server.log", "wb")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(
+        [str(bindir / "dask-gateway-server"), "--config", str(config)],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def _listening() -> bool:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"dask-gateway-server exited ({proc.returncode}): "
+                + (workdir / "dask-gateway-server.log").read_text(errors="replace")[-2000:]
+            )
+        with socket.socket() as s, socket.socket() as t:
+            return s.connect_ex(("127.0.0.1", api)) == 0 and t.connect_ex(("127.0.0.1", proxy)) == 0
+
+    try:
+        _wait_for(_listening, 60, "dask-gateway-server")
+        yield {
+            "gateway.address": f"http://127.0.0.1:{api}",
+            "gateway.proxy-address": f"gateway://127.0.0.1:{proxy}",
+            "gateway.auth.type": "basic",
+            "gateway.auth.kwargs": {"username": "student", "password": password},
+        }
+    finally:
+        proc.terminate()  # the server stops its clusters' schedulers and workers
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(10)
+        log.close()

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from analysis.constants import MW_REF_MEV
 from fit.provenance import atomic_write_text, provenance
 from processors.errors import WMassError
 
@@ -66,11 +67,10 @@ __all__ = [
     "student_name",
     "student_slug",
     "unblind",
+    "write_blinding",
 ]
 
 SCHEME = "hmac-sha256/wmass-course/v1"
-#: the reference W mass of the simulation (the centre of the mass templates), MeV
-MW_REF_MEV = 80379.0
 #: hidden masses are uniform in MW_REF_MEV +- this (MeV)
 MASS_HALF_RANGE_MEV = 50.0
 #: display offsets are uniform in +- this (MeV)
@@ -85,6 +85,8 @@ STUDENT_ENV = "WMASS_STUDENT"
 
 class BlindingError(WMassError):
     """A blinded sample or secret is missing, inconsistent or wrong."""
+
+    exit_code = 14
 
 
 def normalise_name(name: str) -> str:
@@ -235,6 +237,15 @@ def make_student_sample(
     mass_gev = hidden_mass_mev(name, secret) / 1000.0
     generate_samples(out, events=events, seed=seed, mw=mass_gev, jobs=jobs, command="")
     _seal(out)
+    return write_blinding(out, name, secret, events=events, seed=seed)
+
+
+def write_blinding(
+    out: str | os.PathLike, name: str, secret: str, *, events: int = 0, seed: int = 0
+) -> StudentSample:
+    """Write ``out/blinding.json`` for ``name`` under ``secret`` (the display offset and the
+    commitment, never the mass) and return the sample it describes."""
+    out = Path(out)
     info: dict[str, Any] = {
         "student": name,
         "scheme": SCHEME,
@@ -262,6 +273,9 @@ def blinded_mw(mw_fit_mev: float, sample: StudentSample | str | os.PathLike) -> 
 _MW_LINE = re.compile(r"\bmW(\s*=\s*)([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)(?=\s*(?:\+-|±))")
 
 
+_MW_MEAN = re.compile(r"\bmW: mean ([-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)")
+
+
 def blind_text(text: str, sample: StudentSample | str | os.PathLike) -> str:
     """``text`` (e.g. what ``wmass fit`` printed) with every measured ``mW = <value> +- <error>``
     replaced by the blinded value, ``mW (blinded) = <value - hidden offset>``; errors are left
@@ -273,8 +287,12 @@ def blind_text(text: str, sample: StudentSample | str | os.PathLike) -> str:
     """
     if not isinstance(sample, StudentSample):
         sample = StudentSample.read(sample)
-    return _MW_LINE.sub(
+    text = _MW_LINE.sub(
         lambda m: f"mW (blinded){m.group(1)}{blinded_mw(float(m.group(2)), sample):+.1f}", text
+    )
+    # the toys' line of ``wmass fit --toys``: "mW: mean <value>, spread <error>"
+    return _MW_MEAN.sub(
+        lambda m: f"mW (blinded): mean {blinded_mw(float(m.group(1)), sample):+.1f}", text
     )
 
 

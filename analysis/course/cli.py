@@ -10,6 +10,10 @@
     secret and writes ``class/pulls.png`` (pull per student) and ``class/class.json`` (rows
     and the combination: weighted mean of fitted minus true, chi2/ndf), with provenance.
 
+``wmass course slides SITE/RUN --team NAME --out slides/``
+    a team's slides (``docs/course-slides.md``) filled from one run of its report site: m_W
+    (blinded when the report was), goodness of fit, the largest impacts, the figures.
+
 The secret is read from ``--secret-file``, else ``$WMASS_COURSE_SECRET``; it is never taken
 from the command line (it would be in the shell history and in every output's provenance).
 """
@@ -81,6 +85,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the course secret (else $WMASS_COURSE_SECRET)",
     )
+    sl = sub.add_parser("slides", help="a team's slides from its report site", formatter_class=fmt)
+    sl.add_argument("run", type=Path, help="one run of a report site: <site>/<run>")
+    sl.add_argument("--out", type=Path, default=Path("slides"), help="output directory")
+    sl.add_argument("--team", default="[Team name]", help="the team's name")
+    sl.add_argument("--title", default="[project title]", help="the project's title")
+    sl.add_argument("--members", nargs="*", default=[], help="the team's members")
+    sl.add_argument("--school", default="[school, date]", help="the school and date")
+    sl.add_argument("--figures", type=Path, nargs="*", default=[], help="the study's figures")
 
 
 def _secret(args: argparse.Namespace) -> str:
@@ -90,6 +102,20 @@ def _secret(args: argparse.Namespace) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.course_command == "slides":
+        from analysis.course.slides import team_slides
+
+        path = team_slides(
+            args.run,
+            args.out,
+            team=args.team,
+            title=args.title,
+            members=args.members,
+            school=args.school,
+            study_figures=args.figures,
+        )
+        print(f"[course] wrote {path}")
+        return 0
     secret = _secret(args)
     if args.course_command == "generate":
         for name in read_roster(args.students):

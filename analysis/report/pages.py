@@ -269,8 +269,13 @@ def run_page(
         flags_html=Markup(flags_html),
         gof_html=Markup(gof_html),
         samples_html=Markup(samples_html),
+        blinding=str(result.meta.get("blinding", "")),
         pois=[
-            [p, *rounded_pair(d.get("value"), d.get("error")), d.get("unit", "")]
+            [
+                f"{p} (blinded)" if d.get("blinded") else p,
+                *rounded_pair(d.get("value"), d.get("error")),
+                d.get("unit", ""),
+            ]
             for p, d in result.pois.items()
         ],
         status=[
@@ -304,7 +309,15 @@ def index_page(runs: Sequence[Mapping[str, Any]]) -> str:
         pois = []
         for p, d in r.get("pois", {}).items():
             value, error = rounded_pair(d.get("value"), d.get("error"))
-            pois.append({"name": p, "value": value, "error": error, "unit": d.get("unit", "")})
+            pois.append(
+                {
+                    "name": p,
+                    "value": value,
+                    "error": error,
+                    "unit": d.get("unit", ""),
+                    "blinded": bool(d.get("blinded")),
+                }
+            )
         rows.append(
             {
                 "name": r["name"],

@@ -24,7 +24,7 @@ import numpy as np
 from fit.fitter import fit
 from fit.builder import FitInputBuilder
 
-MW_REF = 80379.0
+from analysis.constants import MW_REF_MEV as MW_REF  # the simulation's m_W, 80379 MeV
 eta = hist.axis.Regular(4, -2.4, 2.4, name="eta")
 pt = hist.axis.Regular(10, 26, 56, name="pt")
 c = pt.centers

@@ -86,7 +86,9 @@ import mplhep
 plt.style.use(mplhep.style.CMS)
 fig, ax = plt.subplots(figsize=(7, 4.5))
 ax.hist(mt, bins=np.arange(0, 125, 2.5), histtype="step", lw=2, label="W → μν simulation")
-ax.axvline(80.379, color="k", ls="--", label="m_W of the simulation")
+from analysis.constants import MW_REF
+
+ax.axvline(MW_REF, color="k", ls="--", label="m_W of the simulation")
 ax.set_xlabel("$m_T$ [GeV]"); ax.set_ylabel("events"); ax.legend()
 
 # %% [markdown]

@@ -92,22 +92,24 @@ print("right")
 # ### Exercise 12.2 — how many Z are needed?
 #
 # A scale known to `scale_err` moves m_W by about `scale_err × m_W`. Compute `mw_shift_mev`,
-# that m_W uncertainty in MeV (use m_W = 80379 MeV), and `n_z_needed`, the number of Z
+# that m_W uncertainty in MeV (use the simulation's m_W, `MW_REF_MEV`), and `n_z_needed`, the number of Z
 # candidates in the window needed to bring it down to 2 MeV (the statistical error scales as
 # 1/sqrt(N)).
 
 # %% tags=["exercise"]
+from analysis.constants import MW_REF_MEV  # the simulation's m_W (MeV)
+
 mw_shift_mev, n_z_needed = ..., ...
 ### BEGIN SOLUTION
 n_now = int(((DATA["mass"] > 86) & (DATA["mass"] < 96)).sum())
-mw_shift_mev = scale_err * 80379.0
+mw_shift_mev = scale_err * MW_REF_MEV
 n_z_needed = n_now * (mw_shift_mev / 2.0) ** 2
 ### END SOLUTION
 
 # %% tags=["check"]
 _n = int(((DATA["mass"] > 86) & (DATA["mass"] < 96)).sum())
-np.testing.assert_allclose(mw_shift_mev, scale_err * 80379.0, rtol=1e-9)
-np.testing.assert_allclose(n_z_needed, _n * (scale_err * 80379.0 / 2.0) ** 2, rtol=1e-6)
+np.testing.assert_allclose(mw_shift_mev, scale_err * MW_REF_MEV, rtol=1e-9)
+np.testing.assert_allclose(n_z_needed, _n * (scale_err * MW_REF_MEV / 2.0) ** 2, rtol=1e-6)
 print(f"right: {_n} Z give {mw_shift_mev:.0f} MeV on m_W; 2 MeV needs {n_z_needed:,.0f} Z "
       "(CMS has tens of millions)")
 assert n_z_needed > 100 * _n

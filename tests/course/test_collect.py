@@ -141,5 +141,8 @@ def test_wmass_course_collect_through_the_wmass_command(results, tmp_path, monke
     assert rc == 0, capsys.readouterr().err
     assert json.loads((out / "class.json").read_text())["combination"]["n"] == 4
     monkeypatch.delenv("WMASS_COURSE_SECRET")
-    assert cli.main(["course", "collect", str(results[0]), "--out", str(out)]) == 1
+    assert (
+        cli.main(["course", "collect", str(results[0]), "--out", str(out)])
+        == BlindingError.exit_code
+    )
     assert "no course secret" in capsys.readouterr().err
