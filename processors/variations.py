@@ -150,8 +150,11 @@ class EfficiencyModel:
         return values[keys.index(key)][bins[kind]]
 
     def labels(self) -> list[str]:
+        """``effStat_eta{b}_{kind}_{eig}{Up|Down}``; a measured payload's tag-and-probe
+        systematic (its ``syst`` variation) is ``effSyst_...``, its own nuisance group."""
         return [
-            f"effStat_eta{b}_{kind}_{eig}{d.capitalize()}"
+            f"{'effSyst' if eig.startswith('syst') else 'effStat'}_eta{b}_{kind}_{eig}"
+            f"{d.capitalize()}"
             for b in range(len(self.edges) - 1)
             for kind, eig, d in self.local
         ]

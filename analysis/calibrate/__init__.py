@@ -8,9 +8,11 @@ correctionlib payload that drops in for the generator's ``corrections.json``
   :func:`plot_closure` draws it;
 - the pieces: :func:`read_dimuons` (NanoAOD pairs), :func:`measure_scale` (peak shifts in
   (eta1, eta2) cells, least squares), :func:`select_probes` / :func:`histogram_probes`
-  (tag and probe), :func:`fit_efficiencies` (all bins in one batched fit),
+  (tag and probe; trigger matching :func:`match_trigger_objects`), :func:`fit_efficiencies`
+  (all bins in one batched fit), :func:`alternative_fits` / :func:`systematic_shifts` (the
+  tag-and-probe systematics),
   :func:`batched_newton` (the vmapped Newton), :func:`smooth_scale_factors` (polynomial in pT,
-  eigen-variations).
+  eigen-variations), :func:`enable_compilation_cache` (JAX's persistent cache).
 
 Heavy imports (JAX, uproot, correctionlib) happen on first use of a name (PEP 562), so that
 ``wmass calibrate --help`` is fast. Method and closure numbers: docs/calibration.md.
@@ -30,6 +32,10 @@ _SOURCES = {
     "Calibration": "calibration",
     "Closure": "closure_check",
     "add_arguments": "cli",
+    "alternative_fits": "systematics",
+    "enable_compilation_cache": "jaxcache",
+    "match_trigger_objects": "trigger",
+    "systematic_shifts": "systematics",
     "batched_newton": "newton",
     "calibrate": "calibration",
     "closure": "closure_check",
@@ -49,17 +55,21 @@ __all__ = [
     "Closure",
     "TooFewEvents",
     "add_arguments",
+    "alternative_fits",
     "batched_newton",
     "calibrate",
     "closure",
+    "enable_compilation_cache",
     "fit_efficiencies",
     "histogram_probes",
     "main",
+    "match_trigger_objects",
     "measure_scale",
     "plot_closure",
     "read_dimuons",
     "select_probes",
     "smooth_scale_factors",
+    "systematic_shifts",
 ]
 
 if TYPE_CHECKING:
@@ -67,12 +77,15 @@ if TYPE_CHECKING:
     from analysis.calibrate.cli import add_arguments, main
     from analysis.calibrate.closure_check import Closure, closure
     from analysis.calibrate.events import TooFewEvents, read_dimuons
+    from analysis.calibrate.jaxcache import enable_compilation_cache
     from analysis.calibrate.newton import batched_newton
     from analysis.calibrate.peakfit import fit_efficiencies
     from analysis.calibrate.plots import plot_closure
     from analysis.calibrate.scale import measure_scale
     from analysis.calibrate.smoothing import smooth_scale_factors
+    from analysis.calibrate.systematics import alternative_fits, systematic_shifts
     from analysis.calibrate.tnp import histogram_probes, select_probes
+    from analysis.calibrate.trigger import match_trigger_objects
 
 
 def __getattr__(name: str) -> Any:

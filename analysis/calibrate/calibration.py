@@ -20,6 +20,7 @@ from analysis.calibrate.events import Dimuons, TooFewEvents, read_dimuons
 from analysis.calibrate.peakfit import EfficiencyFit, fit_efficiencies
 from analysis.calibrate.scale import DEFAULT_SCALE_EDGES, ScaleMeasurement, measure_scale
 from analysis.calibrate.smoothing import SmoothedScaleFactors, smooth_scale_factors
+from analysis.calibrate.systematics import SystematicShifts, alternative_fits, systematic_shifts
 from analysis.calibrate.tnp import (
     DEFAULT_BINNING,
     KINDS,
@@ -48,6 +49,7 @@ class Calibration:
     inputs: list[str]
     timings: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
+    systematics: dict[str, SystematicShifts] | None = None
 
     def binned(self) -> dict[str, dict[str, Any]]:
         """The unsmoothed fit results per efficiency (JSON-able lists)."""
@@ -67,6 +69,10 @@ class Calibration:
                 "smoothing_chi2": self.smoothed[kind].chi2.tolist(),
                 "smoothing_ndf": self.smoothed[kind].ndf.tolist(),
             }
+            if self.systematics:
+                sy = self.systematics[kind]
+                out[kind]["syst"] = sy.total.tolist()
+                out[kind]["syst_per_source"] = {k: v.tolist() for k, v in sy.per_source.items()}
         return out
 
     def meta(self, provenance: Mapping[str, Any]) -> dict[str, Any]:
@@ -109,6 +115,18 @@ class Calibration:
                 f"smoothing chi2/ndf {sm.chi2.sum():.1f}/{sm.ndf.sum()} "
                 f"(degree {sm.degree}, {len(sm.shifts)} eigen-variations)"
             )
+            if self.systematics:
+                sy = self.systematics[kind]
+                stat = np.where(f.valid, f.sf_err, np.nan)
+                parts = [
+                    f"{k} {np.nanmedian(np.where(f.valid, v, np.nan) / stat):.2f}"
+                    for k, v in sy.per_source.items()
+                ]
+                lines.append(
+                    "  T&P systematics, median |SF_alt - SF| / stat error: "
+                    + ", ".join(parts)
+                    + f"; total {np.nanmedian(np.where(f.valid, sy.total, np.nan) / stat):.2f}"
+                )
         lines.append("timings [s]: " + ", ".join(f"{k} {v:.1f}" for k, v in self.timings.items()))
         return "\n".join(lines) + "\n"
 
@@ -179,6 +197,7 @@ def calibrate(
     grid: MassGrid | None = None,
     description: str = "",
     min_pairs: int = MIN_PAIRS,
+    systematics: bool = True,
 ) -> Calibration:
     """Calibrate from the samples of ``datasets`` (a datasets.yaml).
 
@@ -187,6 +206,8 @@ def calibrate(
     and prefiring are copied (default ``corrections.json`` beside the YAML). Fewer than
     ``min_pairs`` Z -> mu mu pairs (the histmaker's Z selection) in the data or the MC raise
     :class:`~analysis.calibrate.events.TooFewEvents`, naming the dataset and its files.
+    ``systematics``: also fit the alternatives of :mod:`analysis.calibrate.systematics` and
+    add their shifts to the payload (``syst_up`` / ``syst_down``).
     """
     from analysis.calibrate.payload import build_payload, copy_corrections
     from analysis.datasets import load_datasets
@@ -237,10 +258,19 @@ def calibrate(
     ]
     fits, _ = fit_efficiencies(hists)
     timings["tag_and_probe"] = time.perf_counter() - t0
+    syst = None
+    if systematics:
+        t0 = time.perf_counter()
+        alts = alternative_fits(d_pairs, m_pairs, pt_corrected, binning, grid)
+        syst = systematic_shifts(fits, alts)
+        timings["tnp_systematics"] = time.perf_counter() - t0
 
     smoothed = {kind: _smooth(f, degree, binning[kind].free_below) for kind, f in fits.items()}
     cset = build_payload(
-        {kind: (fits[kind].eta_edges, smoothed[kind]) for kind in KINDS},
+        {
+            kind: (fits[kind].eta_edges, smoothed[kind], syst[kind].total if syst else None)
+            for kind in KINDS
+        },
         scale.eta_edges,
         scale.bias,
         scale.error,
@@ -258,4 +288,5 @@ def calibrate(
         inputs=inputs,
         timings=timings,
         counts={"data": len(d_pairs), "mc": len(m_pairs)},
+        systematics=syst,
     )

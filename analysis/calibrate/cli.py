@@ -46,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--degree", type=int, default=2, help="polynomial degree of the SF smoothing in pT"
     )
     parser.add_argument(
+        "--no-systematics",
+        action="store_true",
+        help="statistical eigen-variations only: skip the tag-and-probe alternative fits "
+        "(signal and background shape, mass window, tag selection; syst_up/down)",
+    )
+    parser.add_argument(
         "--truth", type=Path, default=None, help="truth.json: also check the closure"
     )
     parser.add_argument(
@@ -74,7 +80,12 @@ def main(args: argparse.Namespace | Sequence[str] | None = None) -> int:
         raise ConfigError("--truth", f"no such file {args.truth}")
     start = time.perf_counter()
     cal = calibrate(
-        args.datasets, data=args.data, mc=args.mc, corrections=args.corrections, degree=args.degree
+        args.datasets,
+        data=args.data,
+        mc=args.mc,
+        corrections=args.corrections,
+        degree=args.degree,
+        systematics=not getattr(args, "no_systematics", False),
     )
     extra = ""
     if args.truth is not None:
@@ -106,4 +117,6 @@ def _argv(args: argparse.Namespace) -> str:
             parts.append(f"--{key} {getattr(args, key)}")
     if args.degree != 2:
         parts.append(f"--degree {args.degree}")
+    if getattr(args, "no_systematics", False):
+        parts.append("--no-systematics")
     return " ".join(parts)

@@ -166,7 +166,7 @@ def closure(calib: Any, truth: Any, names: CorrectionNames | None = None) -> Clo
         shifts = [
             corr.evaluate(name, ge.ravel(), gp.ravel(), key).reshape(ge.shape) - nominal
             for key in corr.keys(name)
-            if key.endswith("_up")
+            if key.startswith("eig") and key.endswith("_up")  # statistical: not syst_up
         ]
         error = np.sqrt(np.sum(np.square(shifts), axis=0)) if shifts else np.zeros_like(nominal)
         entries[kind] = ClosureEntry(kind, eta_edges, pt_edges, nominal, true, error, error > 0)

@@ -8,7 +8,10 @@ calibration selects muons exactly as the histmaker does. Files are read with upr
 (no NanoEvents: the calibration needs ten branches, and coffea's import alone costs seconds).
 
 The muons keep the file order, which is the generator's (and NanoAOD's) order in raw pT: the
-trigger emulation of the generator fires on the first tight-ID muon of that list.
+trigger emulation of the generator fires on the first tight-ID muon of that list. Trigger
+matching (:mod:`analysis.calibrate.trigger`): with the ``TrigObj_*`` branches (real NanoAOD)
+each muon is matched to the HLT muon objects of the isolated single-muon leg within deltaR
+0.1; without them (generated files) the trigger muon is the generator's.
 
 >>> pairs = read_dimuons(load_datasets("samples/datasets.yaml")["zmumu"])  # doctest: +SKIP
 >>> pairs.pt.shape  # doctest: +SKIP
@@ -30,6 +33,8 @@ __all__ = ["Dimuons", "TooFewEvents", "read_dimuons"]
 
 class TooFewEvents(WMassError):
     """A calibration input has too few Z -> mu mu pairs to fit; names the dataset and files."""
+
+    exit_code = 12
 
     def __init__(self, what: str, pairs: int, needed: int, files: tuple[str, ...]) -> None:
         self.what, self.pairs, self.needed, self.files = what, pairs, needed, files
@@ -58,6 +63,9 @@ class Dimuons:
     extra_veto: np.ndarray  # [n] another veto (loose) muon besides the two
     hlt: np.ndarray  # [n] the trigger bit
     weight: np.ndarray  # [n] genWeight (1 in data)
+    trig_match: np.ndarray  # [n, 2] trigger-matched (TrigObj, or the generator's trigger muon)
+    trig_dr: np.ndarray  # [n, 2] deltaR to the nearest trigger object (NaN: emulated)
+    trigobj: np.ndarray  # [n] matched with TrigObj (False: the generator's emulation)
 
     def __len__(self) -> int:
         return len(self.hlt)
@@ -78,9 +86,10 @@ def _golden(path: str | None):
     return None if path is None else golden_mask(path)
 
 
-def _chunk(arrays: Any, is_data: bool, golden, cuts: Any) -> Dimuons:
+def _chunk(arrays: Any, is_data: bool, golden, cuts: Any, trigobj: bool = False) -> Dimuons:
     import awkward as ak
 
+    from analysis.calibrate.trigger import emulated_match, match_trigger_objects
     from processors.selection import tight_muons, veto_muons
 
     n_mu = ak.to_numpy(ak.num(arrays["Muon_pt"], axis=1))
@@ -110,31 +119,53 @@ def _chunk(arrays: Any, is_data: bool, golden, cuts: Any) -> Dimuons:
 
     n_veto = ak.to_numpy(ak.sum(veto, axis=1)) - ak.to_numpy(ak.sum(veto[:, :2], axis=1))
     n = int(keep.sum())
+    hlt = np.asarray(ak.to_numpy(arrays[TRIGGER]), bool)
+    tight_id = two(first2.tightId, bool)
+    if trigobj:
+        matched, dr = match_trigger_objects(
+            first2.eta,
+            first2.phi,
+            arrays["TrigObj_id"],
+            arrays["TrigObj_filterBits"],
+            arrays["TrigObj_eta"],
+            arrays["TrigObj_phi"],
+        )
+        trig_dr = two(dr, np.float64)
+        trig_match = two(matched, bool) & hlt[:, None]
+    else:
+        trig_dr = np.full((n, 2), np.nan)
+        trig_match = emulated_match(tight_id, hlt)
     return Dimuons(
         pt=two(first2.pt, np.float64),
         eta=two(first2.eta, np.float64),
         phi=two(first2.phi, np.float64),
         charge=two(first2.charge, np.int32),
         iso=two(first2.iso, np.float64),
-        tight_id=two(first2.tightId, bool),
+        tight_id=tight_id,
         tight=two(tight[:, :2], bool),
         extra_veto=n_veto > 0,
-        hlt=np.asarray(ak.to_numpy(arrays[TRIGGER]), bool),
+        hlt=hlt,
         weight=(
             np.ones(n) if is_data else np.asarray(ak.to_numpy(arrays["genWeight"]), np.float64)
         ),
+        trig_match=trig_match,
+        trig_dr=trig_dr,
+        trigobj=np.full(n, trigobj),
     )
 
 
 def read_dimuons(dataset: Any, *, step_size: int = 1_000_000, cuts: Any = None) -> Dimuons:
     """The :class:`Dimuons` of all files of ``dataset`` (an ``analysis.datasets.Dataset``).
 
-    Data events outside the dataset's golden JSON are dropped. A file that cannot be read
+    Data events outside the dataset's golden JSON are dropped. Files with the ``TrigObj_*``
+    branches are trigger-matched with them, the others with the generator's emulation
+    (:mod:`analysis.calibrate.trigger`). A file that cannot be read
     raises :class:`~analysis.errors.BadInputFile`, a missing branch
     :class:`~analysis.errors.MissingBranch`, both naming the file.
     """
     import uproot
 
+    from analysis.calibrate.trigger import TRIGOBJ_BRANCHES
     from processors.selection import MuonCuts
 
     cuts = cuts or MuonCuts()
@@ -157,8 +188,10 @@ def read_dimuons(dataset: Any, *, step_size: int = 1_000_000, cuts: Any = None) 
             for branch in branches:
                 if branch not in present:
                     raise MissingBranch(branch, path)
-            for arrays in tree.iterate(branches, step_size=step_size):
-                parts.append(_chunk(arrays, dataset.is_data, golden, cuts))
+            trigobj = all(b in present for b in TRIGOBJ_BRANCHES)
+            wanted = branches + list(TRIGOBJ_BRANCHES) if trigobj else branches
+            for arrays in tree.iterate(wanted, step_size=step_size):
+                parts.append(_chunk(arrays, dataset.is_data, golden, cuts, trigobj))
     if not parts:
         raise BadInputFile(dataset.name, "no files")
     return Dimuons.concatenate(parts)

@@ -38,7 +38,10 @@ __all__ = ["NewtonResult", "batched_newton"]
 def _jax():
     import jax
 
+    from analysis.calibrate.jaxcache import enable_compilation_cache
+
     jax.config.update("jax_enable_x64", True)
+    enable_compilation_cache()
     return jax
 
 

@@ -2,7 +2,9 @@
 
 Same names (:class:`corrections.CorrectionNames`) and inputs as ``corrections.json``:
 ``muon_idip_sf`` / ``muon_trigger_sf`` ``(eta, pt, variation) -> sf`` with the variations
-``nominal`` and ``eig<k>_up`` / ``eig<k>_down`` (:mod:`analysis.calibrate.smoothing`), clamped
+``nominal``, ``eig<k>_up`` / ``eig<k>_down`` (:mod:`analysis.calibrate.smoothing`) and
+``syst_up`` / ``syst_down`` (the tag-and-probe systematics, :mod:`analysis.calibrate.systematics`;
+the histmaker reads every ``<key>_up`` / ``<key>_down`` pair as a variation), clamped
 (multi)binnings; ``muon_scale_correction`` / ``muon_scale_uncertainty`` ``(eta)`` from
 :func:`corrections.scale_corrections` with the measured bias and its error; pileup and
 prefiring copied unchanged from the sample's ``corrections.json``.
@@ -46,14 +48,24 @@ def _grid(eta_edges: np.ndarray, pt_edges: np.ndarray, values: np.ndarray) -> cs
 
 
 def scale_factor_payload(
-    name: str, eta_edges: np.ndarray, sf: SmoothedScaleFactors, description: str = ""
+    name: str,
+    eta_edges: np.ndarray,
+    sf: SmoothedScaleFactors,
+    description: str = "",
+    syst: np.ndarray | None = None,
 ) -> cs.Correction:
-    """``name(eta, pt, variation) -> sf`` with ``nominal`` and ``eig<k>_up/down``."""
+    """``name(eta, pt, variation) -> sf`` with ``nominal``, ``eig<k>_up/down`` and, with
+    ``syst`` (the systematic shift per bin, ``[eta, pt]``), ``syst_up/down``."""
     nodes = {"nominal": _grid(eta_edges, sf.pt_edges, sf.nominal)}
     for k, shift in enumerate(sf.shifts):
         nodes[f"eig{k}_up"] = _grid(eta_edges, sf.pt_edges, sf.nominal + shift)
         nodes[f"eig{k}_down"] = _grid(eta_edges, sf.pt_edges, sf.nominal - shift)
+    if syst is not None:
+        nodes["syst_up"] = _grid(eta_edges, sf.pt_edges, sf.nominal + syst)
+        nodes["syst_down"] = _grid(eta_edges, sf.pt_edges, sf.nominal - syst)
     free = f", bins below {sf.free_below:g} GeV unsmoothed" if sf.free_below > 0 else ""
+    if syst is not None:
+        free += "; syst_up/down: tag-and-probe systematics (alternative fits in quadrature)"
     return cs.Correction(
         name=name,
         description=description
@@ -92,7 +104,8 @@ def copy_corrections(path: str | Path, names: list[str]) -> list[cs.Correction]:
 
 
 def build_payload(
-    efficiencies: Mapping[str, tuple[np.ndarray, SmoothedScaleFactors]],
+    efficiencies: Mapping[str, tuple[np.ndarray, SmoothedScaleFactors]]
+    | Mapping[str, tuple[np.ndarray, SmoothedScaleFactors, np.ndarray | None]],
     scale_edges: np.ndarray,
     scale_bias: np.ndarray,
     scale_error: np.ndarray,
@@ -101,11 +114,14 @@ def build_payload(
     names: CorrectionNames | None = None,
     description: str = "",
 ) -> cs.CorrectionSet:
-    """The CorrectionSet: ``efficiencies`` = ``{"idip"|"trigger": (eta_edges, smoothed)}``,
-    the measured scale, and the ``copied`` corrections (pileup, prefiring)."""
+    """The CorrectionSet: ``efficiencies`` = ``{"idip"|"trigger": (eta_edges, smoothed[,
+    syst])}``, the measured scale, and the ``copied`` corrections (pileup, prefiring)."""
     names = names or CorrectionNames()
     by_kind = {"idip": names.idip, "trigger": names.trigger}
-    sfs = [scale_factor_payload(by_kind[k], e, s) for k, (e, s) in efficiencies.items()]
+    sfs = [
+        scale_factor_payload(by_kind[k], v[0], v[1], syst=v[2] if len(v) > 2 else None)
+        for k, v in efficiencies.items()
+    ]
     scale = scale_corrections(
         {
             "eta_edges": [float(x) for x in scale_edges],

@@ -34,19 +34,20 @@ import numpy as np
 
 from analysis.calibrate.events import Dimuons
 from analysis.calibrate.newton import batched_newton
-from analysis.calibrate.peakfit import poisson_weights, smeared_shape, smearing_kernel
+from analysis.calibrate.peakmodel import poisson_weights, smeared_shape, smearing_kernel
 from analysis.calibrate.tnp import MassGrid, dimuon_mass
+from analysis.constants import GAMMA_Z, MZ_REF
 
 __all__ = ["DEFAULT_SCALE_EDGES", "LOG_GRID", "ScaleMeasurement", "measure_scale", "z_pairs"]
 
 #: the generator's momentum-scale binning (``SCALE_ETA_EDGES``): 24 bins of 0.2 in eta
 DEFAULT_SCALE_EDGES = np.linspace(-2.4, 2.4, 25)
-_C = float(np.log(91.1876))
+_C = float(np.log(MZ_REF))
 #: log(m) grid: fit 30 bins either side of log(mZ) in 0.005 (~0.46 GeV), template 50
 LOG_GRID = MassGrid(lo=_C - 0.15, hi=_C + 0.15, width=0.005, tlo=_C - 0.25, thi=_C + 0.25)
 SIGMA_MIN = 1e-4  # in log(m): the smearing width at s = 0
 REACH = 24  # bins of LOG_GRID (0.12 in log m): the kernel's half width, > 5 x the resolution
-M_Z, GAMMA_Z = 91.1876, 2.4952
+M_Z = MZ_REF  # GeV, analysis.constants (GAMMA_Z is imported from there)
 
 
 @dataclass

@@ -1,16 +1,21 @@
 """Tag-and-probe selection and the pass/fail dimuon-mass histograms per (eta, pT) bin of the probe.
 
-The generated NanoAOD has no trigger objects: ``HLT_IsoMu24`` fires, with the trigger
-efficiency of that muon, on the *first tight-ID muon* of the event (docs/samples.md). The tag
-"matched to the trigger" is therefore emulated by the trigger muon itself:
+The tag is trigger-matched (``Dimuons.trig_match``, :mod:`analysis.calibrate.trigger`): on
+real NanoAOD to a ``TrigObj`` muon of the isolated single-muon leg within deltaR 0.1; the
+generated NanoAOD has no trigger objects and its ``HLT_IsoMu24`` fires, with the trigger
+efficiency of that muon, on the *first tight-ID muon* of the event (docs/samples.md), which
+is then the matched muon:
 
 - **ID+IP** (``idip``): tag = the leading muon, tight (ID + |dxy| + |dz|), isolated,
-  pT > ``tag_pt_min``, and the event fired the trigger. Being the leading muon and tight, the
-  tag *is* the trigger muon whatever the probe does, so the trigger decision does not depend
-  on the probe. Probe = the second muon, opposite charge, any quality; it passes if it is a
-  tight muon (tight ID and the impact-parameter cuts of :class:`processors.selection.MuonCuts`).
+  pT > ``tag_pt_min``, trigger-matched. Being the leading muon and tight, the tag *is* the
+  trigger muon whatever the probe does, so the trigger decision does not depend on the probe.
+  Probe = the second muon, opposite charge, any quality; it passes if it is a tight muon
+  (tight ID and the impact-parameter cuts of :class:`processors.selection.MuonCuts`).
 - **trigger**: both muons tight and isolated, opposite charge; the probe is the leading one
-  (the muon the trigger looks at), the tag the other; the probe passes if the event fired.
+  (the muon the trigger looks at), the tag the other. With trigger objects the tag must be
+  matched (the event was recorded because of the tag) and the probe passes if it is matched
+  too; in the generator only the leading tight muon can fire, so the tag is not required to
+  match (the sample is not trigger-selected) and the probe passes if the event fired.
 
 No isolation efficiency is measured: the selection's isolation cut has no data/MC difference
 in the generator beyond pileup (which the pileup weights correct) and ``corrections.json`` has
@@ -118,10 +123,15 @@ def select_probes(
     *,
     tag_pt_min: float = 26.0,
     iso_max: float | None = None,
+    trigger_tag_pt_min: float = 0.0,
+    tag_iso_max: float | None = None,
 ) -> Probes:
     """The probes of efficiency ``kind`` ("idip" or "trigger") among the pairs ``d``.
 
     ``pt_scale``: the (scale-corrected) pT to use, ``[n, 2]``; default the raw pT.
+    ``tag_pt_min``: the ID+IP tag's pT cut; ``trigger_tag_pt_min``: the trigger tag's (none
+    by default); ``tag_iso_max``: the tag's isolation cut (default ``iso_max``, the
+    selection's); the systematics' alternative tag selection tightens these.
     """
     from processors.selection import MuonCuts
 
@@ -129,14 +139,18 @@ def select_probes(
     pt = d.pt if pt_scale is None else pt_scale
     opposite = d.charge[:, 0] * d.charge[:, 1] < 0
     isolated = d.iso < iso_max
+    tag_isolated = d.iso < (iso_max if tag_iso_max is None else tag_iso_max)
     if kind == "idip":
         probe = 1
-        keep = opposite & d.tight[:, 0] & isolated[:, 0] & (pt[:, 0] > tag_pt_min) & d.hlt
+        keep = opposite & d.tight[:, 0] & tag_isolated[:, 0] & (pt[:, 0] > tag_pt_min)
+        keep &= d.trig_match[:, 0]
         passed = d.tight[:, probe]
     elif kind == "trigger":
         probe = 0
-        keep = opposite & d.tight[:, 0] & d.tight[:, 1] & isolated[:, 0] & isolated[:, 1]
-        passed = d.hlt
+        keep = opposite & d.tight[:, 0] & d.tight[:, 1] & isolated[:, 0] & tag_isolated[:, 1]
+        keep &= ~d.trigobj | d.trig_match[:, 1]  # real trigger objects: a matched tag
+        keep &= pt[:, 1] > trigger_tag_pt_min
+        passed = np.where(d.trigobj, d.trig_match[:, 0], d.hlt)
     else:
         raise ValueError(f"unknown efficiency {kind!r}; known {KINDS}")
     mass = dimuon_mass(d, pt)

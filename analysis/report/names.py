@@ -76,6 +76,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"nonprompt_eta(\d+)_q(\d+)_(eig)(\d+)"), "nonprompt"),
     (re.compile(r"nonprompt_eta(\d+)_q(\d+)_(norm)()"), "nonprompt"),
     (re.compile(r"effStat_eta(\d+)_([A-Za-z]+)_eig(\d+)"), "efficiency"),
+    (re.compile(r"effSyst_eta(\d+)_([A-Za-z]+)_(syst)()"), "efficiency"),
     (re.compile(r"prefiringStat_eta(\d+)"), "prefiring"),
     (re.compile(r"muonScale_eta(\d+)"), "scale"),
     (re.compile(r"(.+)_q(\d+)"), "charge"),
@@ -102,6 +103,8 @@ def display_name(name: str, binning: NuisanceBinning | None) -> str:
             if eta is None:
                 return name
             kindname = _EFF_KINDS.get(m.group(2), m.group(2))
+            if m.group(3) == "syst":
+                return f"eff. syst. {kindname} η {eta} (tag-and-probe)"
             return f"eff. stat. {kindname} η {eta}, eig {m.group(3)}"
         if kind in ("prefiring", "scale"):
             eta = _range(binning.corrections.get(kind), int(m.group(1)))
