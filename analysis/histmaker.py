@@ -27,6 +27,10 @@ follow the subset (they are always computed from what was processed).
 
 >>> from analysis.histmaker import histmaker
 >>> histmaker("wmass", "samples/datasets.yaml", "hists.h5", executor="iterative")  # doctest: +SKIP
+
+Why one module of ~530 lines: it is one command, from datasets.yaml to hists.h5 (the
+processor, the run, the normalisation of each dataset, the file and the command line); the
+running itself lives in :mod:`analysis.runner`, the file format in :mod:`analysis.io`.
 """
 
 from __future__ import annotations

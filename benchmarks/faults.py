@@ -34,6 +34,9 @@ The subprocesses get ``PYTHONPYCACHEPREFIX`` in the campaign's temporary directo
 each one does not recompile every imported module (the development environment sets
 ``PYTHONDONTWRITEBYTECODE``). ``tests/reliability/test_faults.py`` runs a few trials of each
 kind with the same functions.
+
+Why one module of ~590 lines: one campaign, its cluster of command-line processes, its
+three kinds of fault and its table; ``tests/reliability/test_faults.py`` imports it whole.
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ each case has a time bound, after which the server is killed (``HANG``) and rest
     python benchmarks/fuzz.py --every 4     # every 4th case
 
 ``tests/reliability/test_fuzz.py`` runs a sample of the cases with the same functions.
+
+Why one module of ~940 lines: a table of ~400 cases (ROOT files cut, branches renamed or
+retyped, configurations corrupted) and the one runner that classifies each outcome; the cases
+are data, read top to bottom.
 """
 
 from __future__ import annotations

@@ -31,6 +31,11 @@ What can go wrong, and what happens (the bookkeeping is
 
 Accumulators of runs whose driver is gone (killed) are dropped from the workers when the next
 run starts on the same cluster.
+
+Why one module of ~610 lines: exactly-once accounting is one protocol -- the ledger's
+admissions, the pinned seal of each worker's accumulator, the tree of additions and what a
+lost worker undoes -- and its steps are only correct together; split, each half would need
+the other's invariants.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ The fit is a small W-mass-like model: a Jacobian-peak muon pT spectrum in 4 eta 
 whose peak moves with m_W (the POI, from +-100 MeV templates), Z and QCD backgrounds, a
 luminosity, a 30 % QCD normalisation and per-eta efficiency nuisances; pseudo-data are Poisson
 draws at m_W = 80379 + 30 MeV.
+
+Why one module of ~510 lines: one command's tests, sharing one fit result and its site.
 """
 
 from __future__ import annotations
