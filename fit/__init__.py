@@ -20,37 +20,15 @@ structured sparse and dense JAX), :mod:`fit.minimize` (trust-region Newton), :mo
 :mod:`fit.terms` (HistFactory's modifiers as terms of the same likelihood) and
 :mod:`fit.histfactory` (reading and exporting pyhf workspaces; :mod:`fit.pyhf` re-exports it).
 
-The public names are imported on first use (PEP 562), so that ``import fit.provenance`` (every
+The public names are imported on first use (PEP 562, through ``lazy_loader``), so that ``import fit.provenance`` (every
 output writer, ``wmass generate``) does not pay for scipy.stats, the model or the minimiser.
 """
 
 from __future__ import annotations
 
-import importlib
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-#: public name -> the submodule that defines it (``minimize`` is the module itself)
-_SOURCES = {
-    "MINIMIZERS": "fitter",
-    "POI": "writer",
-    "Channel": "writer",
-    "DenseModel": "model",
-    "FitDidNotConverge": "errors",
-    "FitError": "errors",
-    "FitInput": "writer",
-    "FitInputBuilder": "builder",
-    "FitInputError": "errors",
-    "FitResult": "result",
-    "MinimizeResult": "minimize",
-    "Model": "model",
-    "describe": "result",
-    "fit": "fitter",
-    "make_model": "fitter",
-    "minimize": None,  # the module: fit.minimize.minimize(...)
-    "minimize_model": "fitter",
-    "scan": "fitter",
-}
+import lazy_loader
 
 __all__ = [
     "MINIMIZERS",
@@ -84,25 +62,17 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from .writer import POI, Channel, FitInput
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule defining the public ``name`` on first access (PEP 562)."""
-    try:
-        source = _SOURCES[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    if source is None:
-        value = importlib.import_module(f"{__name__}.{name}")
-    else:
-        value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names and the submodules imported so far."""
-    loaded = {
-        n
-        for n, v in globals().items()
-        if isinstance(v, types.ModuleType) and v.__name__.startswith(__name__ + ".")
-    }
-    return sorted(set(__all__) | loaded)
+#: submodule -> the public names it defines, imported on first use (``lazy_loader``)
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submodules=["minimize"],
+    submod_attrs={
+        "builder": ["FitInputBuilder"],
+        "errors": ["FitDidNotConverge", "FitError", "FitInputError"],
+        "fitter": ["MINIMIZERS", "fit", "make_model", "minimize_model", "scan"],
+        "minimize": ["MinimizeResult"],
+        "model": ["DenseModel", "Model"],
+        "result": ["FitResult", "describe"],
+        "writer": ["POI", "Channel", "FitInput"],
+    },
+)

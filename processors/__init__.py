@@ -11,36 +11,15 @@ variation axis last (:mod:`processors.fill`). ``process`` returns
 ``{dataset: {"histograms": {name: hist.Hist}, "sumw", "sumw2", "events_read",
 "events_selected", "lumisections", "chunks"}}``, which coffea's ``accumulate`` adds up.
 
-The public names are imported on first use (PEP 562): ``import processors.errors`` (the CLI,
+The public names are imported on first use (PEP 562, through ``lazy_loader``): ``import processors.errors`` (the CLI,
 ``analysis``) does not import coffea, numba or correctionlib.
 """
 
 from __future__ import annotations
 
-import importlib
-import types
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-#: public name -> the submodule that defines it
-_SOURCES = {
-    "ALL_VARIATIONS": "base",
-    "BadInputFile": "errors",
-    "Columns": "columns",
-    "ConfigError": "errors",
-    "CorrectionsWarning": "errors",
-    "GoldenJSON": "golden",
-    "MissingBranch": "errors",
-    "MuonCuts": "selection",
-    "MuonHistogramProcessor": "base",
-    "Selected": "base",
-    "TensorFill": "fill",
-    "WLikeProcessor": "wlike",
-    "WMassError": "errors",
-    "WMassProcessor": "wmass",
-    "ZDileptonProcessor": "zdilepton",
-    "bin_index": "fill",
-    "gen_match": "selection",
-}
+import lazy_loader
 
 __all__ = [
     "ALL_VARIATIONS",
@@ -80,22 +59,24 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time see __getattr__
     from processors.zdilepton import ZDileptonProcessor
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule defining the public ``name`` on first access (PEP 562)."""
-    try:
-        source = _SOURCES[name]
-    except KeyError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    value = getattr(importlib.import_module(f"{__name__}.{source}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """The public names and the submodules imported so far."""
-    loaded = {
-        n
-        for n, v in globals().items()
-        if isinstance(v, types.ModuleType) and v.__name__.startswith(__name__ + ".")
-    }
-    return sorted(set(__all__) | loaded)
+#: submodule -> the public names it defines, imported on first use (``lazy_loader``)
+__getattr__, __dir__, _ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "base": ["ALL_VARIATIONS", "MuonHistogramProcessor", "Selected"],
+        "columns": ["Columns"],
+        "errors": [
+            "BadInputFile",
+            "ConfigError",
+            "CorrectionsWarning",
+            "MissingBranch",
+            "WMassError",
+        ],
+        "fill": ["TensorFill", "bin_index"],
+        "golden": ["GoldenJSON"],
+        "selection": ["MuonCuts", "gen_match"],
+        "wlike": ["WLikeProcessor"],
+        "wmass": ["WMassProcessor"],
+        "zdilepton": ["ZDileptonProcessor"],
+    },
+)
