@@ -177,4 +177,6 @@ def test_the_histmaker_reads_the_systematic_as_a_variation(calib):
 
     model = EfficiencyModel(Corrections.from_file(calib))
     assert "syst" in model.eig["idip"] and "syst" in model.eig["trigger"]
-    assert "effStat_eta0_idip_systUp" in model.labels()
+    # its own nuisance group ("Muon eff. syst."), beside the statistical eigen-variations
+    assert "effSyst_eta0_idip_systUp" in model.labels()
+    assert "effStat_eta0_idip_systUp" not in model.labels()
