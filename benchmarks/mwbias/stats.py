@@ -20,6 +20,18 @@ __all__ = [
 ]
 
 
+def pull_columns(pulls: dict, shifts: dict) -> dict:
+    """The table columns of a pull summary and a shift summary (``mean``/``std`` and errors)."""
+    return {
+        "mean_pull": pulls["mean"],
+        "mean_pull_err": pulls["mean_err"],
+        "pull_width": pulls["std"],
+        "pull_width_err": pulls["std_err"],
+        "mean_shift_mev": shifts["mean"],
+        "mean_shift_err_mev": shifts["mean_err"],
+    }
+
+
 def mean_and_width(x: np.ndarray) -> dict[str, float]:
     """Mean +- std/sqrt(N) and std (ddof 1) +- std/sqrt(2(N-1)) of ``x``."""
     n = len(x)
@@ -112,12 +124,7 @@ def chain_tables(
                     "mass_true_gev": m,
                     "n": len(ok),
                     "failed": len(at) - len(ok),
-                    "mean_pull": ps["mean"],
-                    "mean_pull_err": ps["mean_err"],
-                    "pull_width": ps["std"],
-                    "pull_width_err": ps["std_err"],
-                    "mean_shift_mev": ds["mean"],
-                    "mean_shift_err_mev": ds["mean_err"],
+                    **pull_columns(ps, ds),
                     "mean_error_mev": float(err.mean()) if len(err) else math.nan,
                 }
             )
@@ -158,12 +165,7 @@ def fit_only_table(rows: list[dict[str, Any]], shift_mev: float) -> dict[str, An
         "n": len(ok),
         "failed": len(rows) - len(ok),
         "shift_mev": shift_mev,
-        "mean_pull": ps["mean"],
-        "mean_pull_err": ps["mean_err"],
-        "pull_width": ps["std"],
-        "pull_width_err": ps["std_err"],
-        "mean_shift_mev": ds["mean"],
-        "mean_shift_err_mev": ds["mean_err"],
+        **pull_columns(ps, ds),
         "mean_error_mev": float(np.mean([r["error_mev"] for r in ok])) if ok else math.nan,
         "mean_iterations": float(np.mean([r["n_iter"] for r in ok])) if ok else math.nan,
         "fit_s_mean": float(np.mean(warm)) if warm else math.nan,
