@@ -447,6 +447,20 @@ def _update(progress: Any, ledger: ChunkLedger) -> None:
         progress.refresh()
 
 
+def _broadcast(client: Any, processor: Any, attempts: int = 5) -> Any:
+    """The processor scattered to every worker; a worker that dies during the broadcast (the
+    scatter then fails with ``CommClosedError``, an ``OSError``) is not a failed run: the
+    scheduler drops it and the broadcast is tried again on the workers that are left."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return client.scatter(processor, broadcast=True, hash=False, timeout=60)
+        except OSError:  # CommClosedError, a timeout: the worker set changed under us
+            if attempt == attempts:
+                raise
+            time.sleep(0.5 * attempt)
+    raise AssertionError("unreachable")
+
+
 def _execute_local(
     ledger, processor, run_id, skip_bad_files, interval, on_harvest, progress, say, timeline
 ):
@@ -504,7 +518,7 @@ def _execute_dask(
     with contextlib.suppress(Exception):
         live = client.run_on_scheduler(_scheduler_clients)
         client.run(_drop_orphans, live)
-    proc = client.scatter(processor, broadcast=True, hash=False)
+    proc = _broadcast(client, processor)
     finished: queue.Queue[str] = queue.Queue()
     futures: dict[str, tuple[Any, int, int]] = {}
     last_harvest = last_check = time.monotonic()
