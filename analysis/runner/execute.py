@@ -102,11 +102,11 @@ class Timeline:
             self.first_chunk = time.time()
         self.chunks.append((str(worker), int(events), float(seconds)))
 
-    def harvest(self, fn: Callable[[], None]) -> None:
-        """Run the harvest ``fn`` and record when and how long."""
+    def harvest(self, fn: Callable[[], Any]) -> Any:
+        """Run the harvest ``fn``, record when and how long, return what it returns."""
         t0 = time.time()
         try:
-            fn()
+            return fn()
         finally:
             self.harvests.append((t0, time.time() - t0))
 
@@ -262,8 +262,9 @@ def _harvest_dask(
     run_id: str,
     failures: dict[str, tuple[int, float]] | None = None,
     say: Callable[[str], None] = print,
-) -> None:
-    """Move every worker's accumulator of ``run_id`` into ``ledger.total``, worker to worker.
+) -> bool:
+    """Move every worker's accumulator of ``run_id`` into ``ledger.total``, worker to worker;
+    False when the reduction was lost (its chunks are redone), True otherwise.
 
     1. *seal*: a task pinned to each worker takes its accumulators (the task's result stays in
        that worker's memory) and a small *manifest* (which chunks, per dataset and epoch) comes
@@ -343,7 +344,7 @@ def _harvest_dask(
         ]
         level = pairs + level[len(pairs) * 2 :]
     if not level:
-        return
+        return True
     holders = set(targets)
     gone = _await(client, level, holders)
     result = level[0]
@@ -354,7 +355,7 @@ def _harvest_dask(
             ledger.worker_lost(w)
         why = f"workers {sorted(gone)} left" if gone else f"{result.exception()!r}"
         say(f"[dask] harvest lost ({why}): redoing the {n} chunks it carried")
-        return
+        return False
     try:
         total = client.gather(result, direct=True)
     # a worker the driver cannot reach directly (a proxy in between): through the scheduler
@@ -362,6 +363,7 @@ def _harvest_dask(
         total = client.gather(result, direct=False)
     result.release()
     ledger.add(total)
+    return True
 
 
 def _events_settled(ledger: ChunkLedger) -> int:
@@ -522,6 +524,7 @@ def _execute_dask(
     finished: queue.Queue[str] = queue.Queue()
     futures: dict[str, tuple[Any, int, int]] = {}
     last_harvest = last_check = time.monotonic()
+    harvests_lost, harvest_not_before = 0, 0.0
 
     def submit(i: int) -> None:
         if ledger.losses[i] > max_losses:
@@ -594,13 +597,20 @@ def _execute_dask(
             due = interval is not None and now - last_harvest >= interval
             if ledger.quiet and timeline.processed is None:
                 timeline.processed = time.time()
-            if ledger.quiet or due:
-                timeline.harvest(
+            if (ledger.quiet or due) and now >= harvest_not_before:
+                complete = timeline.harvest(
                     lambda: _harvest_dask(ledger, client, run_id, harvest_failures, say)
                 )
                 if due and on_harvest is not None:
                     on_harvest(ledger)
                 last_harvest = time.monotonic()
+                # a lost reduction (a worker left mid-way) costs each chunk it carried one of
+                # its max_losses: give the scheduler time to settle before the next one, or a
+                # quiet ledger would retry at once and spend them all on one death
+                harvests_lost = 0 if complete else harvests_lost + 1
+                harvest_not_before = last_harvest + (
+                    HARVEST_RETRY_DELAY * 2 ** (harvests_lost - 1) if harvests_lost else 0.0
+                )
     finally:
         # cleanup, any error: the scheduler may be gone (that is often why we are here), and
         # a cleanup failure must not hide the error that ended the run
