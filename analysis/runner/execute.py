@@ -452,13 +452,15 @@ def _update(progress: Any, ledger: ChunkLedger) -> None:
 def _broadcast(client: Any, processor: Any, attempts: int = 5) -> Any:
     """The processor scattered to every worker; a worker that dies during the broadcast (the
     scatter then fails with ``CommClosedError``, an ``OSError``) is not a failed run: the
-    scheduler drops it and the broadcast is tried again on the workers that are left."""
+    scheduler drops it and the broadcast is tried again on the workers that are left, at most
+    ``attempts`` times (then :class:`RetryLimitExceeded` with the last error)."""
     for attempt in range(1, attempts + 1):
         try:
             return client.scatter(processor, broadcast=True, hash=False, timeout=60)
-        except OSError:  # CommClosedError, a timeout: the worker set changed under us
+        except OSError as err:  # CommClosedError, a timeout: the worker set changed under us
             if attempt == attempts:
-                raise
+                what = f"broadcast of the processor to the workers of {client.scheduler.address}"
+                raise RetryLimitExceeded(what, attempts, f"{type(err).__name__}: {err}") from err
             time.sleep(0.5 * attempt)
     raise AssertionError("unreachable")
 

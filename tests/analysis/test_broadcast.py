@@ -11,6 +11,7 @@ from distributed.comm.core import CommClosedError
 from analysis.datasets import load_datasets
 from analysis.runner import run
 from processors import WMassProcessor
+from processors.errors import RetryLimitExceeded
 from tests.analysis import h3_samples as h3
 from tests.support import loopback_cluster
 
@@ -43,7 +44,7 @@ def test_a_broadcast_cut_by_a_dying_worker_is_tried_again(sample, monkeypatch):
             assert (out[name]["histograms"][hname].values(flow=True) == h.values(flow=True)).all()
 
 
-def test_a_broadcast_that_keeps_failing_stops_with_the_comm_error(sample, monkeypatch):
+def test_a_broadcast_that_keeps_failing_stops_with_a_named_error(sample, monkeypatch):
     datasets, corrections = sample
     processor = WMassProcessor(corrections=corrections, variations=False)
 
@@ -55,6 +56,6 @@ def test_a_broadcast_that_keeps_failing_stops_with_the_comm_error(sample, monkey
     with (
         loopback_cluster(protocol="tcp://") as cluster,
         distributed.Client(cluster) as client,
-        pytest.raises(CommClosedError, match="every worker gone"),
+        pytest.raises(RetryLimitExceeded, match="broadcast of the processor.*every worker gone"),
     ):
         run(processor, datasets, executor="dask", client=client, progress=False)
