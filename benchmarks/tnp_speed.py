@@ -19,7 +19,10 @@ the Z -> mu mu MC (the MC with background and smearing fixed, see
   (``starting_points``: ``STARTS``), keeping the lowest NLL.
 
 Agreement: per problem converged in both, ``|eff_vec - eff_minuit| / sigma_minuit`` (required
-< 0.1) and the ratio of the errors. Wall and CPU seconds are both shown: on the shared
+< 0.1) and the ratio of the errors. Where the two differ by more than 0.02 sigma, iminuit
+fits again (strategy 2, tolerance 1e-3) from its own minimum and from the vectorised one, and
+the comparison is made at the lower NLL of the two: a default MIGRAD can stop in a local
+minimum (two of 288 problems on 10M events), and agreeing with that would not be the point. Wall and CPU seconds are both shown: on the shared
 machine the wall time is inflated by the load, the CPU time much less.
 
     python benchmarks/tnp_speed.py                  # a Z calibration sample, 300k MC + ~300k data
@@ -142,30 +145,52 @@ def problems(hists):
     return out
 
 
-def run_minuit(grid, probs, min_fail):
+def _minuit(nll, start, free, strategy: int = 1, tol: float = 0.1):
+    """One MIGRAD + HESSE of ``nll`` from ``start`` with the parameters ``free == 0`` fixed."""
     from iminuit import Minuit
 
+    m = Minuit(nll, start)
+    m.errordef = Minuit.LIKELIHOOD
+    m.strategy, m.tol = strategy, tol
+    for j in np.flatnonzero(free == 0):
+        m.fixed[int(j)] = True
+    m.migrad()
+    m.hesse()
+    return m
+
+
+def run_minuit(grid, probs, min_fail):
+    """The newcomer's loop: default MIGRAD + HESSE from each starting point, lowest NLL kept.
+    Returns efficiency, its error, converged, NLL and the parameters per problem."""
     make = numpy_nll(grid)
     nll = np.full(len(probs), np.nan)
     eff = np.full(len(probs), np.nan)
     err = np.full(len(probs), np.nan)
     ok = np.zeros(len(probs), bool)
+    theta = np.full((len(probs), N_PARAMS), np.nan)
     for i, (smear, n_pass, n_fail, free, points) in enumerate(probs):
         if n_pass.sum() < min_fail or n_fail.sum() < min_fail:
             continue
         for start in points:
-            m = Minuit(make(smear, n_pass, n_fail), start)
-            m.errordef = Minuit.LIKELIHOOD
-            for j in np.flatnonzero(free == 0):
-                m.fixed[int(j)] = True
-            m.migrad()
-            m.hesse()
+            m = _minuit(make(smear, n_pass, n_fail), start, free)
             good = m.valid and m.accurate
-            if good and (not ok[i] or m.fval < nll[i]):
-                eff[i], err[i], nll[i], ok[i] = m.values[1], m.errors[1], m.fval, True
-            elif not ok[i] and not np.isfinite(eff[i]):
-                eff[i], err[i], nll[i] = m.values[1], m.errors[1], m.fval
-    return eff, err, ok, nll
+            if good and (not ok[i] or m.fval < nll[i]) or not ok[i] and not np.isfinite(eff[i]):
+                eff[i], err[i], nll[i], ok[i] = m.values[1], m.errors[1], m.fval, good
+                theta[i] = np.asarray(m.values)
+    return eff, err, ok, nll, theta
+
+
+def minuit_from(grid, probs, starts, which):
+    """MIGRAD + HESSE again (strategy 2, 100x tighter tolerance) from each of ``starts``
+    (per problem), for the problems ``which``: is the default MIGRAD's minimum the lowest?
+    Returns efficiency, error, NLL per problem (NaN elsewhere)."""
+    make = numpy_nll(grid)
+    eff, err, nll = (np.full(len(probs), np.nan) for _ in range(3))
+    for i in which:
+        smear, n_pass, n_fail, free, _ = probs[i]
+        m = _minuit(make(smear, n_pass, n_fail), starts[i], free, strategy=2, tol=1e-3)
+        eff[i], err[i], nll[i] = m.values[1], m.errors[1], m.fval
+    return eff, err, nll
 
 
 def main() -> int:
@@ -245,7 +270,7 @@ def main() -> int:
     )
     probs = problems(hists)
     w3, c3 = _clock()
-    m_eff, m_err, m_ok, m_nll = run_minuit(hists[0].grid, probs, 3.0)
+    m_eff, m_err, m_ok, m_nll, m_theta = run_minuit(hists[0].grid, probs, 3.0)
     w4, c4 = _clock()
     rows.append(("iminuit loop (MIGRAD + HESSE)", int(np.isfinite(m_eff).sum()), w4 - w3, c4 - c3))
 
@@ -287,6 +312,30 @@ def main() -> int:
         f"(median {np.median(dev):.4f}); sigma_vec/sigma_minuit {ratio.min():.3f}-{ratio.max():.3f}"
     )
     print(f"converged: vectorised {vec_ok.sum()}, iminuit {m_ok.sum()}")
+    # where the two differ by more than 0.02 sigma: which minimum is the lower one? iminuit
+    # again from its own minimum, and from the vectorised fit's; the lower NLL is its answer
+    which = np.flatnonzero(both)[dev > 0.02]
+    if len(which):
+        grid = hists[0].grid
+        own = minuit_from(grid, probs, m_theta, which)
+        other = minuit_from(grid, probs, vec_theta, which)
+        best = [np.where(other[2] < own[2], b, a) for a, b in zip(own, other, strict=True)]
+        # the scale: HESSE at the lower minimum, or at the first answer where HESSE fails there
+        scale = np.where(np.isfinite(best[1]) & (best[1] > 0), best[1], m_err)
+        dev_best = np.abs(vec_eff - best[0])[which] / scale[which]
+        for k, i in enumerate(which):
+            print(
+                f"fit {i}: iminuit from its own minimum NLL {own[2][i] - m_nll[i]:+.3f}, from the "
+                f"vectorised minimum {other[2][i] - m_nll[i]:+.3f} (vs its first answer); "
+                f"at the lower: |d eff|/sigma {dev_best[k]:.3f}"
+            )
+        dev = dev.copy()
+        dev[np.isin(np.flatnonzero(both), which)] = dev_best
+        print(
+            f"agreement at iminuit's lowest minimum: max |d eff|/sigma {dev.max():.3f} "
+            f"(the default MIGRAD's answer was a local minimum in {np.sum(other[2] < own[2] - 1e-3)} "
+            "of these)"
+        )
     n_cached = len(list(args.cache_dir.iterdir()))
     print(f"persistent compilation cache {args.cache_dir}: {n_cached} entries")
     for t in (tmp, cache):
