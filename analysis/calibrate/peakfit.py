@@ -17,8 +17,8 @@ Model per bin (binned Poisson likelihood of the pass and fail histograms in
 
 The efficiency and its error are the fitted ``eff`` and the square root of its diagonal
 element of the inverse Hessian. With a few tens of probes the smearing ``(delta, s)`` can have
-local minima, so every problem is fitted from three starting points (``STARTS``: two of
-``s``, and one with almost no background) and the lowest NLL is kept. The gradient and
+local minima, so every problem is fitted from four starting points (``STARTS``: two of
+``s``, each with the sidebands' background and with almost none) and the lowest NLL is kept. The gradient and
 Hessian are analytic (:func:`tnp_derivatives`), the smearing kernel is cut at ``REACH`` bins,
 and :func:`~analysis.calibrate.newton.batched_newton` runs the problems in chunks of
 ``NEWTON_CHUNK`` (docs/calibration.md, *Speed*). In MC (a pure Z -> mu mu sample) the same
@@ -72,7 +72,12 @@ __all__ = [
 SMEAR_STARTS = (0.3, 1.2)  # GeV: starting values of ``s``; the lower NLL is kept
 #: the starting points of a data problem: (``s`` in GeV, background ``b``; None: from the
 #: sidebands); the converged fit with the lowest NLL is kept (see :func:`starting_points`)
-STARTS = ((SMEAR_STARTS[0], None), (SMEAR_STARTS[1], None), (SMEAR_STARTS[1], 0.1))
+STARTS = (
+    (SMEAR_STARTS[0], None),
+    (SMEAR_STARTS[1], None),
+    (SMEAR_STARTS[1], 0.1),
+    (SMEAR_STARTS[0], 0.1),
+)
 #: problems per compiled Newton call and iterations before regrouping the unfinished ones
 #: (:func:`analysis.calibrate.newton.batched_newton`; benchmarks/tnp_speed.py)
 NEWTON_CHUNK, NEWTON_FIRST_PASS = 16, 12
@@ -151,7 +156,8 @@ def starting_points(theta0: np.ndarray, free: np.ndarray) -> list[tuple[np.ndarr
     the background yields ``b^2`` can stop at ``b = 0`` (the gradient in ``b`` vanishes there)
     while a lower minimum has some background and a wider smearing, or the reverse. Starting
     from the sideband estimate of ``b`` with a narrow and a wide smearing, and from almost no
-    background with a wide one, finds the lowest in practice (benchmarks/tnp_speed.py)."""
+    background with a wide and a narrow one, finds the lowest in practice
+    (benchmarks/tnp_speed.py; tests/calibrate/test_tnp_minima.py)."""
     out = []
     fitted = np.flatnonzero(free[:, 7] > 0)
     for k, (s_start, b_start) in enumerate(STARTS):
