@@ -42,7 +42,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,7 @@ from analysis.runner.run import (
     run,
 )
 from processors.errors import BadInputFile, ConfigError, CorrectionsWarning
+from processors.fill import LazyHistograms
 
 __all__ = [
     "ANALYSES",
@@ -227,12 +228,18 @@ def to_histograms(
             files_failed=list(failed),
             chunks=chunks,
             lumisections=lumisections,
-            histograms=dict(res.get("histograms", {})),
+            histograms=_histograms(res.get("histograms", {})),
             sumw_yaml=ds.sumw,
             nevents_yaml=ds.nevents,
             mass_reference_gev=ds.mass_reference_gev,
         )
     return out, data_lumi
+
+
+def _histograms(hists: Mapping[str, Any]) -> MutableMapping[str, Any]:
+    """A mapping of its own over a run's histograms; those not yet made ``hist.Hist`` stay
+    accumulators (:class:`processors.fill.LazyHistograms`: the file is written from them)."""
+    return hists.copy() if isinstance(hists, LazyHistograms) else dict(hists)
 
 
 def histmaker(

@@ -31,7 +31,7 @@ from coffea import processor
 from corrections import CorrectionNames, Corrections
 from processors.columns import Columns
 from processors.errors import ConfigError, CorrectionsWarning
-from processors.fill import TensorFill
+from processors.fill import LazyHistograms, TensorFill
 from processors.golden import GoldenJSON
 from processors.selection import (
     MuonCuts,
@@ -335,12 +335,13 @@ class MuonHistogramProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator: Any) -> Any:
         """Turn accumulated raw :class:`TensorFill` arrays (``hist_output=False``) into
-        ``hist.Hist``; anything else is returned as it is."""
+        ``hist.Hist`` as they are read (:class:`~processors.fill.LazyHistograms`: a run whose
+        histograms only go to ``hists.h5`` never makes them); anything else is returned as it
+        is."""
         for out in (accumulator or {}).values():
-            hists = out.get("histograms", {}) if isinstance(out, dict) else {}
-            for name, h in hists.items():
-                if isinstance(h, TensorFill):
-                    hists[name] = h.to_hist()
+            hists = out.get("histograms") if isinstance(out, dict) else None
+            if isinstance(hists, dict) and any(isinstance(h, TensorFill) for h in hists.values()):
+                out["histograms"] = LazyHistograms(hists)
         return accumulator
 
     def _out(self, fill: TensorFill) -> Any:

@@ -15,18 +15,26 @@ of one event land in one contiguous cache line run. Filling is split in two step
 Products of the nominal weight and the ratios are formed inside the kernel in ``float64``, so
 no ``[n_events, n_var]`` product tensor is ever materialised. :meth:`TensorFill.to_hist`
 wraps the array as a :class:`hist.Hist` by view assignment.
+
+A ``hist.Hist`` is expensive here: boost-histogram allocates (and zeroes) its own storage,
+which is Fortran-ordered, so filling it from the C-ordered accumulator is a transposing copy
+(~1.5 s for the ~750 MB of a W-mass run with all variations). Where only the file needs the
+histograms, :meth:`TensorFill._to_uhi_` hands the UHI serialisation the C-ordered arrays
+themselves (:func:`analysis.io.write_hist` writes them chunk by chunk without a copy), and
+:class:`LazyHistograms` makes each ``hist.Hist`` only when it is first read.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, MutableMapping, Sequence
+from typing import Any
 
 import hist
 import numba
 import numpy as np
 
-__all__ = ["TensorFill", "bin_index"]
+__all__ = ["LazyHistograms", "TensorFill", "bin_index"]
 
 
 def _axis_index(axis: hist.axis.AxesMixin, values: np.ndarray) -> np.ndarray:
@@ -358,6 +366,38 @@ class TensorFill:
         out += other
         return out
 
+    def _stored(self, array: np.ndarray, shared: np.ndarray | None) -> np.ndarray | _PlusShared:
+        """``array`` (``[n_bins, n_var]``) in the histogram's shape, ``shared`` added lazily."""
+        shape = self.shape if self.variation is None else (*self.shape, self.n_var)
+        if shared is None:
+            return array.reshape(shape)
+        return _PlusShared(array.reshape(shape), shared.reshape(self.shape))
+
+    def _to_uhi_(self) -> dict[str, Any]:
+        """The UHI serialisation of :meth:`to_hist` without making the ``hist.Hist``.
+
+        Axes, metadata and writer information are those ``boost_histogram.serialization.
+        to_uhi`` gives for :meth:`to_hist`'s histogram (taken from two small histograms of the
+        same axes: one of the nominal axes, one of the variation axis); the storage arrays are
+        the accumulator's own C-ordered arrays (``values``/``variances`` in the histogram's
+        shape, flow bins included), with the sparse fills' shared weight added block by block
+        as they are sliced (:class:`_PlusShared`). This is the ``_to_uhi_`` protocol of
+        ``uhi``: :func:`analysis.io.write_hist` writes it, ``hist.Hist(fill)`` reads it.
+        """
+        from boost_histogram.serialization import to_uhi
+
+        storage = hist.storage.Weight() if self.sumw2_enabled else hist.storage.Double()
+        ir = to_uhi(
+            hist.Hist(*self.axes, storage=storage, label=self.label or None), keep_storage=False
+        )
+        if self.variation is not None:
+            extra = to_uhi(hist.Hist(self.variation, storage=storage), keep_storage=False)
+            ir["axes"] = [*ir["axes"], *extra["axes"]]
+        ir["storage"] = {**ir["storage"], "values": self._stored(self.sumw, self.base)}
+        if self.sumw2_enabled:
+            ir["storage"]["variances"] = self._stored(self.sumw2, self.base2)
+        return ir
+
     def to_hist(self) -> hist.Hist:
         """The accumulated array as a :class:`hist.Hist` (variation axis last)."""
         axes = list(self.axes) if self.variation is None else [*self.axes, self.variation]
@@ -371,3 +411,69 @@ class TensorFill:
         else:
             view[...] = self.values().reshape(shape)
         return h
+
+
+class _PlusShared:
+    """``values + shared[..., None]`` (a sparse block fill's weight common to every variation,
+    added to each), computed only for the blocks a reader slices: writing hists.h5 takes it
+    chunk by chunk, so the sum is never made whole (80 MB per dataset for ``effStat``).
+    ``np.asarray`` of it makes the whole sum, equal to :meth:`TensorFill.values`."""
+
+    def __init__(self, values: np.ndarray, shared: np.ndarray) -> None:
+        self.values = values
+        self.shared = shared
+        self.shape = values.shape
+        self.dtype = values.dtype
+        self.ndim = values.ndim
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        return self.values[key] + self.shared[key[:-1]][..., None]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        out = self.values + self.shared[..., None]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+class LazyHistograms(MutableMapping[str, hist.Hist]):
+    """Histograms by name, each stored as its :class:`TensorFill` and made a ``hist.Hist`` when
+    it is first read (then kept as that).
+
+    What the processors' ``postprocess`` returns: a run whose histograms only go to a file
+    (``wmass histmaker``) never makes them (:func:`analysis.io.write_histograms` writes the
+    accumulators through :meth:`raw_items`), which saves the ~1.5 s of transposing copies of a
+    run with all variations; whoever reads them gets ``hist.Hist`` as before.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, Any]] | dict[str, Any] = ()) -> None:
+        self._items: dict[str, Any] = dict(items)
+
+    def __getitem__(self, name: str) -> hist.Hist:
+        value = self._items[name]
+        if isinstance(value, TensorFill):
+            value = self._items[name] = value.to_hist()
+        return value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        self._items[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def raw_items(self) -> Iterator[tuple[str, Any]]:
+        """``(name, TensorFill or hist.Hist)``: nothing is converted."""
+        return iter(list(self._items.items()))
+
+    def copy(self) -> LazyHistograms:
+        """Another mapping over the same (unconverted) histograms."""
+        return LazyHistograms(self._items)
+
+    def __repr__(self) -> str:
+        return f"LazyHistograms({list(self._items)})"

@@ -241,7 +241,7 @@ def write_tree(group: h5py.Group, tree: Mapping[str, Any], where: str = "output"
             sub.attrs["_type"] = "hist"
         elif isinstance(value, TensorFill):
             sub = group.create_group(name)
-            write_hist(sub, value.to_hist())
+            write_hist(sub, value)  # the file of its to_hist(), without the transposing copy
             sub.attrs["_type"] = "tensorfill"
             sub.attrs["has_variation"] = value.variation is not None
             sub.attrs["label"] = value.label

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 import time
 import uuid
@@ -123,11 +124,14 @@ _LOCK = threading.Lock()
 
 
 def _worker_address() -> str:
+    """This Dask worker's address, or ``local`` (the iterative executor: a process that has
+    not imported distributed is no worker, and importing it would cost 0.15-0.3 s)."""
+    distributed = sys.modules.get("distributed")
+    if distributed is None:
+        return "local"
     try:
-        from distributed import get_worker
-
-        return get_worker().address
-    except (ImportError, ValueError):
+        return distributed.get_worker().address
+    except ValueError:
         return "local"
 
 
@@ -148,7 +152,9 @@ def _process_into_worker(
         if slot is None:
             _RUNS[run_id][epoch] = [out, {item.dataset: [(index, attempt)]}]
         else:
-            slot[0] = iadd(slot[0], out)
+            # the chunk's output is ours alone: a dataset's first chunk is taken as it is
+            # (coffea's iadd would deep-copy it, ~0.08 s per dataset for ~100 MB)
+            slot[0] = _add(slot[0], out)
             slot[1].setdefault(item.dataset, []).append((index, attempt))
     return {"worker": _worker_address(), "events": len(item), "seconds": time.perf_counter() - t0}
 
