@@ -138,6 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from_command_line = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if a in COMMANDS), None)
+    if from_command_line and selected in ("histmaker", "demo"):
+        # a local cluster's workers fork from a server that imports the stack now, beside
+        # this process's own imports (analysis.warmstart; the command ends after its run)
+        from analysis.warmstart import start_early
+
+        start_early(argv[argv.index(selected) + 1 :])
     parser, modules = _parser(selected)
     args = parser.parse_args(argv)
     if args.command is None:

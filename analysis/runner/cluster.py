@@ -46,6 +46,7 @@ from typing import Any
 import dask
 import yaml
 
+from analysis import warmstart
 from processors.errors import ConfigError
 
 __all__ = [
@@ -235,11 +236,7 @@ def worker_environment() -> dict[str, Any]:
     >>> "MALLOC_TRIM_THRESHOLD_" in worker_environment()
     False
     """
-    import distributed  # noqa: F401 - registers distributed's defaults in dask's config
-
-    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    return env
+    return dict(warmstart.spawn_environment())
 
 
 def quick_exit_plugin() -> Any:
@@ -302,13 +299,16 @@ def dask_client(
     memory_limit: str | None = "auto",
     quiet: bool = False,
     scheduler_host: str | None = None,
+    warm_workers: bool | None = None,
 ) -> Iterator[Any]:
     """Yield a connected ``distributed.Client`` for ``where`` (see the module docstring).
 
     ``scheduler`` / ``cluster``: the CLI's ``--scheduler`` / ``--cluster`` (at most one of them
     and ``where``). ``security``: a ``distributed.security.Security`` for an existing ``tls://``
-    scheduler (default: dask's config). Clusters started here are closed on exit; an existing
-    scheduler is left running.
+    scheduler (default: dask's config). ``warm_workers``: a local cluster forks its workers
+    from a warm server (:mod:`analysis.warmstart`; default: whether this process
+    enabled it, as the ``wmass`` command does). Clusters started here are closed on exit; an
+    existing scheduler is left running.
     """
     from distributed import Client, LocalCluster
 
@@ -331,8 +331,13 @@ def dask_client(
     security, protocol = _security(tls)
     if where is None:
         n = workers or os.cpu_count() or 1
+        config: dict[str, Any] = {"distributed.nanny.pre-spawn-environ": worker_environment()}
+        warm = warmstart.enabled() if warm_workers is None else warm_workers
+        if warm and warmstart.configure():
+            warmstart.claim_preload()
+            config["distributed.worker.multiprocessing-method"] = "forkserver"
         with (
-            dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment()}),
+            dask.config.set(config),
             LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,

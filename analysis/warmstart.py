@@ -1,0 +1,188 @@
+"""Local Dask workers forked from one warm process instead of each starting a new interpreter.
+
+Each worker a ``LocalCluster`` spawns is a fresh Python that imports the stack (distributed,
+numpy, awkward, uproot, numba, correctionlib, hist, our processors: ~2.5 s of CPU) and, at
+its first chunk, loads the numba fill kernels from their on-disk cache (~1.2 s, most of it
+numba's code generator starting). With n workers that is n times the same work, and on two
+cores it competes with the driver's own start: command start to first chunk done was 8.4 s
+with two workers against 4.0 s in one process (``docs/scaling.md``).
+
+Here the workers are forked from a ``multiprocessing`` *forkserver* that imported and warmed
+all of it once (:func:`warm`): each worker then starts in milliseconds, already warm, and
+shares the server's pages until it writes them. The ``wmass`` command starts the server
+before it imports anything heavy itself (:func:`start_early`), so that the two import side
+by side. (So this module lives at ``analysis/``'s root beside the CLI, not in
+``analysis/runner/``, whose ``__init__`` imports the whole runner: 1.4 s before the server
+could start.)
+
+Only for processes that end after their run, like the ``wmass`` command: a server keeps the
+modules it imported, so in a notebook a processor edited after the first cluster started
+would not reach the workers. Library callers keep distributed's ``spawn`` unless they call
+:func:`enable` (or pass ``warm_workers=True`` to
+:func:`analysis.runner.cluster.dask_client`).
+
+>>> enabled()  # nothing turned it on in this process
+False
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import multiprocessing
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "PRELOAD",
+    "claim_preload",
+    "configure",
+    "enable",
+    "enabled",
+    "spawn_environment",
+    "start_early",
+    "warm",
+    "warm_kernels",
+]
+
+#: the modules the server imports before it forks a worker; importing the last one warms
+#: the processors (:mod:`analysis._warm_server` calls :func:`warm`)
+PRELOAD = ("distributed", "analysis._warm_server")
+
+#: the processor modules a worker needs (all of them: the server does not know which one)
+_PROCESSOR_MODULES = (
+    "processors.wmass",
+    "processors.zdilepton",
+    "processors.wlike",
+    "analysis.runner.chunks",
+)
+
+_STATE: dict[str, Any] = {"configured": False, "enabled": False, "started": False}
+
+
+def warm_kernels() -> int:
+    """Load every signature of the numba fill kernels that their on-disk cache holds (what a
+    worker's first chunk would otherwise do); returns how many were loaded. A kernel without
+    a cache entry is left to compile on first use, as before."""
+    from processors import fill
+
+    loaded = 0
+    for name in dir(fill):
+        dispatcher = getattr(fill, name)
+        if not hasattr(dispatcher, "_cache") or not hasattr(dispatcher, "compile"):
+            continue
+        # numba's cache index: {(signature, codegen magic tuple, ...): file}; private, so any
+        # change in numba only costs the warm-up, never the run
+        with contextlib.suppress(Exception):
+            index = dispatcher._cache._cache_file._load_index()
+            magic = dispatcher.targetctx.codegen().magic_tuple()
+            for key in index:
+                if key[1] == magic:
+                    dispatcher.compile(key[0])
+                    loaded += 1
+    return loaded
+
+
+def warm() -> float:
+    """Import what a histmaker worker imports and load the fill kernels; returns seconds."""
+    t = time.perf_counter()
+    for name in _PROCESSOR_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    warm_kernels()
+    return time.perf_counter() - t
+
+
+def enabled() -> bool:
+    """Whether local clusters started in this process fork their workers from the server."""
+    return bool(_STATE["enabled"])
+
+
+def spawn_environment() -> dict[str, str]:
+    """What distributed's nanny sets before it spawns a local worker
+    (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread...), without
+    ``MALLOC_TRIM_THRESHOLD_`` (see :func:`analysis.runner.cluster.worker_environment`), read
+    without importing distributed: its defaults file, overlaid with dask's config.
+
+    >>> spawn_environment()["OMP_NUM_THREADS"]
+    '1'
+    """
+    import importlib.util
+    from pathlib import Path
+
+    import dask.config
+    import yaml
+
+    env: dict[str, Any] = {}
+    spec = importlib.util.find_spec("distributed")  # finds the package, does not import it
+    for where in (spec.submodule_search_locations or []) if spec else []:
+        defaults = Path(where) / "distributed.yaml"
+        if defaults.is_file():
+            loaded = yaml.safe_load(defaults.read_text()) or {}
+            env.update(loaded.get("distributed", {}).get("nanny", {}).get("pre-spawn-environ", {}))
+    env.update(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return {k: str(v) for k, v in env.items() if v is not None}
+
+
+def configure() -> bool:
+    """Give the forkserver context our preload list (once); False where the platform has no
+    forkserver. What :func:`analysis.runner.cluster.dask_client` calls for ``warm_workers``."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return False
+    if not _STATE["configured"]:
+        multiprocessing.get_context("forkserver").set_forkserver_preload(list(PRELOAD))
+        _STATE["configured"] = True
+    return True
+
+
+def enable(start: bool = False) -> bool:
+    """Make local clusters started in this process fork their workers from a warm server by
+    default; ``start``: start the server now (it imports while the caller goes on). Returns
+    False where the platform has no forkserver (then distributed's spawn stays)."""
+    if not configure():
+        return False
+    _STATE["enabled"] = True
+    if start and not _STATE["started"]:
+        from multiprocessing import forkserver
+
+        # the server's environment is the workers' (set before it imports numpy); the
+        # nanny sets the same in this process when the cluster starts
+        os.environ.update(spawn_environment())
+        forkserver.ensure_running()
+        _STATE["started"] = True
+    return True
+
+
+def claim_preload() -> None:
+    """Keep distributed from replacing our preload list by its own when it first asks for the
+    forkserver context (``distributed.utils.get_mp_context``; call when distributed is
+    imported, before the cluster starts)."""
+    import distributed.utils
+
+    distributed.utils._forkserver_preload_set = True
+
+
+def start_early(argv: Sequence[str]) -> bool:
+    """For the ``wmass histmaker`` / ``wmass demo`` command line ``argv``: when it will start a
+    local cluster for certain (``--executor dask``, or ``--workers`` without ``--scheduler``
+    or ``--cluster``), enable warm workers and start their server now, before the command
+    imports its own stack. Returns whether it did.
+
+    >>> start_early(["--executor", "iterative", "--workers", "2"])
+    False
+    """
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--executor")
+    pre.add_argument("--workers")
+    pre.add_argument("--scheduler")
+    pre.add_argument("--cluster")
+    known, _ = pre.parse_known_args(list(argv))
+    if known.scheduler or known.cluster or known.executor not in (None, "auto", "dask"):
+        return False
+    if known.executor != "dask" and not known.workers:
+        return False
+    return enable(start=True)
