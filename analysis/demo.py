@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=None,
-        help="local Dask worker processes (default: one per core); implies the Dask executor",
+        help="local Dask worker processes (default: one per core), forked from one warm process "
+        "(analysis.warmstart); implies the Dask executor",
     )
     parser.add_argument(
         "--calibrate",

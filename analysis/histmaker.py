@@ -420,7 +420,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--chunksize", type=int, default=DEFAULT_CHUNKSIZE, help="target entries per chunk"
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="local cluster worker processes (default: cores)"
+        "--workers",
+        type=int,
+        default=None,
+        help="local cluster worker processes, forked from one process that imported the stack "
+        "and loaded the fill kernels once (analysis.warmstart) (default: cores)",
     )
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--scheduler", default=None, help="address of an existing scheduler")
