@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE
+from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE, SIGNAL_CORRELATION_DEGREE
 from fit.provenance import atomic_write_text
 from processors.errors import ConfigError
 
@@ -69,11 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--signal-template",
-        choices=["factorised", "raw"],
+        choices=["factorised", "correlated", "raw"],
         default="factorised",
         help="factorised: the W signal from its pT x charge and eta x charge distributions "
-        "(default; its variations keep their per-bin effect); raw: bin by bin (biased on small "
-        "samples; docs/validation.md)",
+        "(default; its variations keep their per-bin effect); correlated: the same with the "
+        "pT-eta correlation put back as a polynomial in pT per eta x charge bin; raw: bin by "
+        "bin (biased on small samples; docs/validation.md)",
+    )
+    parser.add_argument(
+        "--signal-correlation-degree",
+        type=int,
+        default=SIGNAL_CORRELATION_DEGREE,
+        help="--signal-template correlated: Legendre degree in pT of the correlation",
     )
     parser.add_argument(
         "--mass-template-degree",
@@ -111,6 +118,7 @@ def setup_fit(
     raw_mass_templates: bool = False,
     nonprompt_method: str = "fakerate",
     signal_template: str = "factorised",
+    signal_correlation_degree: int = SIGNAL_CORRELATION_DEGREE,
     storage: str = "sparse",
     pyhf_json: Path | None = None,
     args: dict | None = None,
@@ -142,6 +150,7 @@ def setup_fit(
             raw_mass_templates=raw_mass_templates,
             nonprompt_method=nonprompt_method,
             signal_template=signal_template,
+            signal_correlation_degree=signal_correlation_degree,
         )
         fitvar = fitvars[i] if fitvars else DEFAULT_FITVAR[analysis]
         setups.append(project(setup, fitvar))
@@ -177,6 +186,7 @@ _OPTIONS = (
     "raw_mass_templates",
     "nonprompt_method",
     "signal_template",
+    "signal_correlation_degree",
     "storage",
     "pyhf_json",
 )

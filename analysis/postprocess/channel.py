@@ -46,6 +46,8 @@ from analysis.postprocess.groups import (
 )
 from analysis.postprocess.mass_templates import (
     MASS_TEMPLATE_DEGREE,
+    SIGNAL_CORRELATION_DEGREE,
+    correlated,
     factorised,
     relative_variation,
 )
@@ -67,9 +69,11 @@ from analysis.postprocess.processes import (
 from analysis.postprocess.syst_ops import decorrelate, mirror
 from processors.errors import ConfigError
 
-__all__ = ["ANALYSES", "ChannelSetup", "channel_setup", "project"]
+__all__ = ["ANALYSES", "SIGNAL_TEMPLATES", "ChannelSetup", "channel_setup", "project"]
 
 ANALYSES = ("wmass", "wlike", "zdilepton")
+#: how the nominal of a process with a mass POI is built (``channel_setup(signal_template=)``)
+SIGNAL_TEMPLATES = ("factorised", "correlated", "raw")
 LUMI_KAPPA = 1.017
 #: yield given to the signal in bins with no prediction at all, relative to the mean bin
 FLOOR = 1e-4
@@ -125,6 +129,7 @@ def channel_setup(
     raw_mass_templates: bool = False,
     nonprompt_method: str = "fakerate",
     signal_template: str = "factorised",
+    signal_correlation_degree: int = SIGNAL_CORRELATION_DEGREE,
 ) -> ChannelSetup:
     """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
     of :func:`analysis.io.read_histograms`).
@@ -147,15 +152,20 @@ def channel_setup(
     ``signal_template``: ``"factorised"`` (the default for the W and W-like analyses): the
     nominal of every process that carries a mass POI is rebuilt from its pT x charge and eta x
     charge marginals (:func:`~analysis.postprocess.mass_templates.factorised`), and each of its
-    variations keeps its per-bin relative effect on it; ``"raw"``: the simulation bin by bin
-    (its per-bin noise pulls the mass low on small samples: docs/validation.md).
+    variations keeps its per-bin relative effect on it; ``"correlated"``: the same, with the
+    pT-eta correlation within a charge put back by a Legendre polynomial in pT of degree
+    ``signal_correlation_degree`` per eta x charge slice
+    (:func:`~analysis.postprocess.mass_templates.correlated`); ``"raw"``: the simulation bin
+    by bin (its per-bin noise pulls the mass low on small samples: docs/validation.md).
     Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
     """
     analysis = analysis or hf.analysis or "wmass"
     if analysis not in ANALYSES:
         raise ConfigError("analysis", f"unknown {analysis!r}; known {ANALYSES}", hf.path)
-    if signal_template not in ("factorised", "raw"):
-        raise ConfigError("signal_template", f"{signal_template!r}: choose factorised or raw")
+    if signal_template not in SIGNAL_TEMPLATES:
+        raise ConfigError(
+            "signal_template", f"{signal_template!r}: choose one of {', '.join(SIGNAL_TEMPLATES)}"
+        )
     if nonprompt_method not in NONPROMPT_METHODS:
         raise ConfigError(
             "nonprompt_method", f"unknown {nonprompt_method!r}; known {NONPROMPT_METHODS}"
@@ -246,12 +256,22 @@ def channel_setup(
 
     nominal = {p: positive(v.nominal) for p, v in procs.items()}
     sumw2 = {p: fit_region(v.variance) for p, v in procs.items()}
-    if w_like and signal_template == "factorised":
+    if w_like and signal_template != "raw":
         # the fit region keeps the leading axes (pt, eta, charge) in their order
-        eta_axis, charge_axis = axis_names.index("eta"), axis_names.index("charge")
+        pt_axis, eta_axis = axis_names.index("pt"), axis_names.index("eta")
+        charge_axis = axis_names.index("charge")
         for pname in [p for p in procs if mass_poi(p, with_z_mass)]:
             raw = nominal[pname]
-            smooth = factorised(raw, axis=eta_axis, per=charge_axis)
+            if signal_template == "correlated":
+                smooth = correlated(
+                    raw,
+                    axis=eta_axis,
+                    along=pt_axis,
+                    per=charge_axis,
+                    degree=signal_correlation_degree,
+                )
+            else:
+                smooth = factorised(raw, axis=eta_axis, per=charge_axis)
             for nu_name, per_proc in shapes.items():
                 if pname not in per_proc:
                     continue
@@ -267,8 +287,12 @@ def channel_setup(
                         smooth * np.divide(v, raw, out=np.ones_like(raw), where=raw > 0)
                         for v in per_proc[pname]
                     )
+            # the simulation's variance follows the yield (as for unweighted events)
+            flat = factorised(raw, axis=eta_axis, per=charge_axis)
+            sumw2[pname] = factorised(sumw2[pname], axis=eta_axis, per=charge_axis) * np.divide(
+                smooth, flat, out=np.ones_like(flat), where=flat > 0
+            )
             nominal[pname] = smooth
-            sumw2[pname] = factorised(sumw2[pname], axis=eta_axis, per=charge_axis)
 
     closure: dict[str, float] = {}
     projections: dict[str, dict[str, list[float]]] = {}

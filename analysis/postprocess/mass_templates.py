@@ -38,10 +38,18 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.polynomial import legendre
 
-__all__ = ["MASS_TEMPLATE_DEGREE", "factorised", "relative_variation"]
+__all__ = [
+    "MASS_TEMPLATE_DEGREE",
+    "SIGNAL_CORRELATION_DEGREE",
+    "correlated",
+    "factorised",
+    "relative_variation",
+]
 
 #: Legendre degree of the pT smoothing of the mass templates (docs/validation.md)
 MASS_TEMPLATE_DEGREE = 8
+#: Legendre degree in pT of the signal's pT-eta correlation per eta x charge slice
+SIGNAL_CORRELATION_DEGREE = 4
 
 
 def relative_variation(
@@ -121,3 +129,100 @@ def factorised(values: np.ndarray, *, axis: int, per: int | None = None) -> np.n
     column = values.sum(axis=others, keepdims=True)  # the distribution along ``axis``
     total = values.sum(axis=(axis, *others), keepdims=True)
     return np.divide(row * column, total, out=np.zeros(values.shape), where=total != 0)
+
+
+def correlated(
+    values: np.ndarray,
+    *,
+    axis: int,
+    along: int,
+    per: int | None = None,
+    degree: int = SIGNAL_CORRELATION_DEGREE,
+    prior: float = 1.0,
+    iterations: int = 10,
+) -> np.ndarray:
+    """The :func:`factorised` template with the correlation between ``along`` and ``axis``
+    put back smoothly: in every slice of ``axis`` (and of ``per``), ``values`` is fitted as
+    the factorised template times ``exp(P(x))``, ``P`` a Legendre polynomial of ``degree``
+    along ``along`` (a Poisson regression with the factorised template as offset, so the
+    template is positive and every slice keeps its sum; the non-constant coefficients have a
+    Gaussian prior of width ``prior``, which only matters for nearly empty slices); the
+    product is then rescaled, alternately along the two marginals, until both equal those of
+    ``values`` again (iterative proportional fitting).
+
+    For a W signal in pt x eta x charge: the pT spectrum is not the same in every eta bin
+    (resolution, acceptance and efficiencies depend on eta), which the factorised template
+    gives up and the fit then absorbs with nuisances that move the mass (docs/validation.md);
+    the per-bin noise of the simulation, which pulls the mass low where the simulation is
+    thin, enters only through ``degree + 1`` coefficients per slice, and the template has no
+    empty bin where the factorised one has none.
+
+    >>> rng = np.random.default_rng(2)
+    >>> pt = np.linspace(-1, 1, 30)[:, None]
+    >>> eta = np.linspace(-1, 1, 8)[None, :]
+    >>> truth = 1000.0 * np.exp(-(pt**2) / (0.5 + 0.2 * eta**2))  # pT shape depends on eta
+    >>> sample = rng.poisson(truth).astype(float)
+    >>> def chi2(template):
+    ...     return float(((template - truth) ** 2 / truth).sum())
+    >>> chi2(correlated(sample, axis=1, along=0)) < chi2(factorised(sample, axis=1)) / 4
+    True
+    >>> bool(np.allclose(correlated(sample, axis=1, along=0).sum(axis=1), sample.sum(axis=1)))
+    True
+    """
+    values = np.asarray(values, dtype=float)
+    axis, along = axis % values.ndim, along % values.ndim
+    if axis == along:
+        raise ValueError(f"axis {axis} cannot also be the axis {along} that is smoothed along")
+    keep_per = () if per is None else (per % values.ndim,)
+    base = factorised(values, axis=axis, per=per)
+    out = base * _poisson_log_ratio(values, base, along, degree, prior)
+    # the two marginals that factorised() keeps exactly, kept again
+    others_of = {
+        ax: tuple(i for i in range(values.ndim) if i != ax and i not in keep_per)
+        for ax in (axis, along)
+    }
+    for _ in range(iterations):
+        for summed in (others_of[axis], others_of[along]):  # axis x per, then along x per
+            target = values.sum(axis=summed, keepdims=True)
+            now = out.sum(axis=summed, keepdims=True)
+            out *= np.divide(target, now, out=np.ones(now.shape), where=now > 0)
+    return out
+
+
+def _poisson_log_ratio(
+    counts: np.ndarray, offset: np.ndarray, axis: int, degree: int, prior: float
+) -> np.ndarray:
+    """``exp(P(x))`` along ``axis`` for every other index: the Poisson regression ``counts ~
+    offset * exp(P(x))`` with ``P`` a Legendre polynomial in ``x`` in [-1, 1] (Newton steps,
+    all slices at once; the degree is lowered to a third of a slice's non-empty bins; a
+    Gaussian prior of width ``prior`` on the non-constant coefficients). Slices without
+    counts get 1."""
+    y_moved = np.moveaxis(np.clip(counts, 0.0, None), axis, -1)
+    shape = y_moved.shape
+    k = shape[-1]
+    y = y_moved.reshape(-1, k)
+    b = np.moveaxis(offset, axis, -1).reshape(-1, k)
+    basis = legendre.legvander(np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1), degree)
+    n_coef = basis.shape[1]
+    precision = np.zeros((y.shape[0], n_coef))
+    precision[:, 1:] = 1.0 / prior**2
+    usable = np.minimum(degree, ((y > 0) & (b > 0)).sum(axis=1) // 3)
+    precision[np.arange(n_coef)[None, :] > usable[:, None]] = 1e12  # coefficients left out
+    fitted = (y.sum(axis=1) > 0) & (b.sum(axis=1) > 0)
+    coef = np.zeros((y.shape[0], n_coef))
+    coef[fitted, 0] = np.log(y[fitted].sum(axis=1) / b[fitted].sum(axis=1))
+    for _ in range(50):
+        mu = b * np.exp(coef @ basis.T)
+        grad = (y - mu) @ basis - precision * coef
+        hess = np.einsum("sk,kp,kq->spq", mu, basis, basis)
+        hess[:, np.arange(n_coef), np.arange(n_coef)] += precision
+        hess[~fitted] = np.eye(n_coef)
+        grad[~fitted] = 0.0
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        # at most a factor e per bin and step, so that a sparse slice cannot overshoot
+        largest = np.abs(step @ basis.T).max(axis=1, keepdims=True)
+        coef += step / np.maximum(largest, 1.0)
+        if largest.max() < 1e-10:
+            break
+    ratio = np.where(fitted[:, None], np.exp(coef @ basis.T), 1.0)
+    return np.moveaxis(ratio.reshape(shape), -1, axis)
