@@ -43,7 +43,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import dask
 import yaml
 
 from analysis import warmstart
@@ -310,6 +309,7 @@ def dask_client(
     enabled it, as the ``wmass`` command does). Clusters started here are closed on exit; an
     existing scheduler is left running.
     """
+    import dask  # here, not at the top: a run in one process never needs it (~0.07 s)
     from distributed import Client, LocalCluster
 
     where = resolve_where(where, scheduler=scheduler, cluster=cluster)

@@ -124,3 +124,42 @@ def test_sparse_block_fill_equals_dense_and_adds_up():
     np.testing.assert_allclose(
         sparse.to_hist().values(), 2 * dense.values(), rtol=1e-12, atol=1e-12
     )
+
+
+def test_uhi_header_made_once_per_binning_and_given_as_a_copy(values):
+    """``_to_uhi_`` keeps the header (axes, metadata) of a binning and label for the next
+    accumulator of the same histogram (another dataset): equal to a fresh one, never shared
+    with what a caller changes, and never taken for another label or binning."""
+    from boost_histogram.serialization import to_uhi
+
+    vals, w, ratio = values
+    var = hist.axis.StrCategory([f"v{i}" for i in range(7)], name="var", overflow=False)
+
+    def fill(label, axes=AXES, variation=var):
+        tf = TensorFill(axes, variation, sumw2=True, label=label)
+        tf.fill(tf.index(*vals), w, ratio)
+        return tf
+
+    first = fill("pdf")._to_uhi_()
+    first["axes"][0]["label"] = "changed by a caller"
+    first["metadata"]["name"] = "changed"
+    second = fill("pdf")
+    again = second._to_uhi_()
+    expected = to_uhi(second.to_hist())
+    assert _plain(again["axes"]) == _plain(expected["axes"])
+    assert again["metadata"] == expected["metadata"]
+    assert again["axes"] is not second._to_uhi_()["axes"]
+    assert fill("other")._to_uhi_()["metadata"] == to_uhi(fill("other").to_hist())["metadata"]
+    other_axes = [hist.axis.Regular(30, 26, 56, name="ptOther", flow=False), *AXES[1:]]
+    got = fill("pdf", other_axes)._to_uhi_()
+    assert _plain(got["axes"]) == _plain(to_uhi(fill("pdf", other_axes).to_hist())["axes"])
+    assert hist.Hist(fill("pdf", other_axes)) == fill("pdf", other_axes).to_hist()
+
+
+def _plain(x):
+    """Nested lists and dicts with arrays as lists, for ``==``."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    return x.tolist() if isinstance(x, np.ndarray) else x
