@@ -19,6 +19,8 @@ from analysis.postprocess.groups import (
 )
 from analysis.postprocess.mass_templates import (
     MASS_TEMPLATE_DEGREE,
+    SIGNAL_CORRELATION_DEGREE,
+    correlated,
     factorised,
     relative_variation,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "PROMPT_BACKGROUNDS",
     "REGIONS",
     "SIGNAL",
+    "SIGNAL_CORRELATION_DEGREE",
     "SYSTEMATIC_GROUPS",
     "ChannelSetup",
     "ExpPolyFit",
@@ -60,6 +63,7 @@ __all__ = [
     "SmoothNonprompt",
     "build_fit_input",
     "channel_setup",
+    "correlated",
     "decorrelate",
     "extended_abcd",
     "factorised",

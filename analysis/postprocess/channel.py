@@ -73,7 +73,7 @@ __all__ = ["ANALYSES", "SIGNAL_TEMPLATES", "ChannelSetup", "channel_setup", "pro
 
 ANALYSES = ("wmass", "wlike", "zdilepton")
 #: how the nominal of a process with a mass POI is built (``channel_setup(signal_template=)``)
-SIGNAL_TEMPLATES = ("factorised", "correlated", "raw")
+SIGNAL_TEMPLATES = ("correlated", "factorised", "raw")
 LUMI_KAPPA = 1.017
 #: yield given to the signal in bins with no prediction at all, relative to the mean bin
 FLOOR = 1e-4
@@ -128,7 +128,7 @@ def channel_setup(
     mass_template_degree: int | None = MASS_TEMPLATE_DEGREE,
     raw_mass_templates: bool = False,
     nonprompt_method: str = "fakerate",
-    signal_template: str = "factorised",
+    signal_template: str = "correlated",
     signal_correlation_degree: int = SIGNAL_CORRELATION_DEGREE,
 ) -> ChannelSetup:
     """Templates and nuisances of one analysis from its histograms file (``HistogramsFile``
@@ -149,14 +149,16 @@ def channel_setup(
     :func:`~analysis.postprocess.smoothing.fake_rate_nonprompt`) or ``"sidebands"`` (every
     sideband smoothed per eta x charge slice; biased upwards on small samples:
     docs/validation.md).
-    ``signal_template``: ``"factorised"`` (the default for the W and W-like analyses): the
-    nominal of every process that carries a mass POI is rebuilt from its pT x charge and eta x
-    charge marginals (:func:`~analysis.postprocess.mass_templates.factorised`), and each of its
-    variations keeps its per-bin relative effect on it; ``"correlated"``: the same, with the
-    pT-eta correlation within a charge put back by a Legendre polynomial in pT of degree
+    ``signal_template``: how the nominal of every process that carries a mass POI is built in
+    the W and W-like analyses (each of its variations keeps its per-bin relative effect on
+    it, the mass templates are the smooth relative variations above): ``"correlated"`` (the
+    default): rebuilt from its pT x charge and eta x charge marginals, with the pT-eta
+    correlation within a charge put back by a Legendre polynomial in pT of degree
     ``signal_correlation_degree`` per eta x charge slice
-    (:func:`~analysis.postprocess.mass_templates.correlated`); ``"raw"``: the simulation bin
-    by bin (its per-bin noise pulls the mass low on small samples: docs/validation.md).
+    (:func:`~analysis.postprocess.mass_templates.correlated`); ``"factorised"``: the two
+    marginals only (:func:`~analysis.postprocess.mass_templates.factorised`; m_W ~20 MeV high
+    at 5M events); ``"raw"``: the simulation bin by bin (its per-bin noise pulls the mass low
+    on small samples). All three are measured in docs/validation.md.
     Without a data dataset, the sum of all simulation (QCD included) stands in for the data.
     """
     analysis = analysis or hf.analysis or "wmass"
