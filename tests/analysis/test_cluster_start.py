@@ -21,22 +21,14 @@ from analysis.runner.cluster import quick_exit_plugin
 from analysis.runner.run import choose_executor
 from processors import WMassProcessor
 from processors.errors import ConfigError
-from tests.analysis import h3_samples as h3
 
 # the module, not the function ``analysis.runner.run`` that its package re-exports
 run_module = importlib.import_module("analysis.runner.run")
 
 
 @pytest.fixture(scope="module")
-def sample_files(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("start")
-    yaml_path = h3.make_fileset(tmp, mc_files=2, mc_events=300, data_events=300)
-    return yaml_path, h3.corrections_for(tmp)
-
-
-@pytest.fixture(scope="module")
-def sample(sample_files):
-    yaml_path, corrections = sample_files
+def sample(small_fileset):
+    yaml_path, corrections = small_fileset
     return load_datasets(yaml_path), corrections
 
 
@@ -97,8 +89,8 @@ def test_auto_takes_the_cluster_for_remote_files(sample):
     assert choose_executor(remote, workers=2) == ("dask", "remote files")
 
 
-def test_the_histmaker_says_what_auto_chose(sample_files, tmp_path, capsys):
-    yaml_path, corrections = sample_files
+def test_the_histmaker_says_what_auto_chose(small_fileset, tmp_path, capsys):
+    yaml_path, corrections = small_fileset
     out = tmp_path / "hists.h5"
     argv = ["histmaker", "--datasets", str(yaml_path), "--out", str(out)]
     assert cli.main([*argv, "--corrections", str(corrections), "--variations"]) == 0

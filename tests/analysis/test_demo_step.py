@@ -18,17 +18,14 @@ from analysis.datasets import load_datasets
 from analysis.histmaker import _young_heap, histmaker
 from analysis.io import read_histograms
 from analysis.runner.run import choose_executor, plan
-from tests.analysis import h3_samples as h3
 
 # the module, not the function ``analysis.runner.run`` that its package re-exports
 run_module = importlib.import_module("analysis.runner.run")
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("demo-step")
-    yaml_path = h3.make_fileset(tmp, mc_files=2, mc_events=300, data_events=300)
-    return yaml_path, h3.corrections_for(tmp)
+def sample(small_fileset):
+    return small_fileset
 
 
 @pytest.fixture
