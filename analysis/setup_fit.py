@@ -19,7 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from analysis.postprocess.mass_templates import MASS_TEMPLATE_DEGREE, SIGNAL_CORRELATION_DEGREE
+from analysis.postprocess.mass_templates import (
+    MASS_TEMPLATE_DEGREE,
+    SIGNAL_CORRELATION_DEGREE,
+    SIGNAL_TEMPLATES,
+)
 from fit.provenance import atomic_write_text
 from processors.errors import ConfigError
 
@@ -69,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--signal-template",
-        choices=["correlated", "factorised", "raw"],
+        choices=SIGNAL_TEMPLATES,
         default="correlated",
         help="how the W signal's nominal is built (its variations keep their per-bin effect): "
         "correlated (default): from its pT x charge and eta x charge distributions, with the "

@@ -47,6 +47,7 @@ from analysis.postprocess.groups import (
 from analysis.postprocess.mass_templates import (
     MASS_TEMPLATE_DEGREE,
     SIGNAL_CORRELATION_DEGREE,
+    SIGNAL_TEMPLATES,
     correlated,
     factorised,
     relative_variation,
@@ -69,11 +70,9 @@ from analysis.postprocess.processes import (
 from analysis.postprocess.syst_ops import decorrelate, mirror
 from processors.errors import ConfigError
 
-__all__ = ["ANALYSES", "SIGNAL_TEMPLATES", "ChannelSetup", "channel_setup", "project"]
+__all__ = ["ANALYSES", "ChannelSetup", "channel_setup", "project"]
 
 ANALYSES = ("wmass", "wlike", "zdilepton")
-#: how the nominal of a process with a mass POI is built (``channel_setup(signal_template=)``)
-SIGNAL_TEMPLATES = ("correlated", "factorised", "raw")
 LUMI_KAPPA = 1.017
 #: yield given to the signal in bins with no prediction at all, relative to the mean bin
 FLOOR = 1e-4
@@ -264,6 +263,8 @@ def channel_setup(
         charge_axis = axis_names.index("charge")
         for pname in [p for p in procs if mass_poi(p, with_z_mass)]:
             raw = nominal[pname]
+            flat = factorised(raw, axis=eta_axis, per=charge_axis)
+            smooth = flat
             if signal_template == "correlated":
                 smooth = correlated(
                     raw,
@@ -272,8 +273,6 @@ def channel_setup(
                     per=charge_axis,
                     degree=signal_correlation_degree,
                 )
-            else:
-                smooth = factorised(raw, axis=eta_axis, per=charge_axis)
             for nu_name, per_proc in shapes.items():
                 if pname not in per_proc:
                     continue
@@ -290,7 +289,6 @@ def channel_setup(
                         for v in per_proc[pname]
                     )
             # the simulation's variance follows the yield (as for unweighted events)
-            flat = factorised(raw, axis=eta_axis, per=charge_axis)
             sumw2[pname] = factorised(sumw2[pname], axis=eta_axis, per=charge_axis) * np.divide(
                 smooth, flat, out=np.ones_like(flat), where=flat > 0
             )

@@ -41,6 +41,7 @@ from numpy.polynomial import legendre
 __all__ = [
     "MASS_TEMPLATE_DEGREE",
     "SIGNAL_CORRELATION_DEGREE",
+    "SIGNAL_TEMPLATES",
     "correlated",
     "factorised",
     "relative_variation",
@@ -50,6 +51,8 @@ __all__ = [
 MASS_TEMPLATE_DEGREE = 8
 #: Legendre degree in pT of the signal's pT-eta correlation per eta x charge slice
 SIGNAL_CORRELATION_DEGREE = 4
+#: how the nominal of a process with a mass POI is built (``setup-fit --signal-template``)
+SIGNAL_TEMPLATES = ("correlated", "factorised", "raw")
 
 
 def relative_variation(
