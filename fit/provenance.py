@@ -251,20 +251,12 @@ def atomic_h5(
         return
     # HDF5's own in-memory driver: its reads and writes are memcpy, not calls into Python as
     # with an io.BytesIO (thousands while the axes of a W-mass hists.h5 are copied)
-    f = h5py.File(
-        f"wmass-image-{os.getpid()}-{next(_IMAGES)}",
-        "w",
-        driver="core",
-        backing_store=False,
-        block_size=1 << 20,
-    )
-    try:
+    name = f"wmass-image-{os.getpid()}-{next(_IMAGES)}"
+    with h5py.File(name, "w", driver="core", backing_store=False, block_size=1 << 20) as f:
         if meta is not None:
             write_meta(f, meta)
         yield f
         f.flush()
         image = f.id.get_file_image()
-    finally:
-        f.close()
     with atomic_path(path) as tmp, open(tmp, "wb") as out:
         out.write(image)
