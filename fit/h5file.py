@@ -41,6 +41,8 @@ def open_fit_file(path: str | os.PathLike, kind: str) -> Iterator[h5py.File]:
             raise FitInputError(f"malformed file, missing {err}", where=where) from None
         except (ValueError, TypeError, IndexError) as err:
             raise FitInputError(f"malformed file: {err}", where=where) from None
+        except OSError as err:  # HDF5 failing to read an object, e.g. a corrupted chunk
+            raise FitInputError(f"malformed file, unreadable: {err}", where=where) from None
 
 
 def strings(ds: h5py.Dataset) -> list[str]:

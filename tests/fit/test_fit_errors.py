@@ -86,6 +86,20 @@ def test_malformed_files(tmp_path):
         FitInput.read(newer)
 
 
+def test_a_corrupted_dataset_is_a_named_error(tmp_path):
+    path = _builder().build().write(tmp_path / "fi.h5")
+    with h5py.File(path, "a") as f:
+        values = f["nominal"][()]
+        del f["nominal"]
+        f.create_dataset("nominal", data=values, chunks=values.shape, compression="gzip")
+        offset = f["nominal"].id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as raw:  # the compressed bytes of the chunk, overwritten
+        raw.seek(offset)
+        raw.write(b"\xff" * 8)
+    with pytest.raises(FitInputError, match=r"fi\.h5.*unreadable"):
+        FitInput.read(path)
+
+
 def test_minimizer_gives_up_with_the_reason():
     fi = _builder(data=(30.0, 60.0, 90.0)).build()
     with pytest.raises(FitDidNotConverge, match="max iterations"):
