@@ -154,17 +154,17 @@ def run_ours(path: Path, corr: Path, variations) -> int:
     return result.events
 
 
-def run_naive(path: Path, corr: Path) -> int:
-    """Our selection and weights, then one ``hist.fill`` per variation."""
+def hist_fill_processor(datasets: dict, corrections: str, variations=THEORY):
+    """Our selection and weights, then one ``hist.fill`` per variation: the processor a coffea
+    user writes (``hist.Hist`` accumulators). Also run by ``benchmarks/scaling.py`` under
+    coffea's ``Runner``, where it is the like-for-like processor for the executors."""
     import hist
 
-    from analysis.datasets import Dataset
-    from analysis.runner.run import run
     from processors import WMassProcessor
     from processors.variations import THEORY as THEORY_SPECS
     from processors.variations import variation_axis
 
-    class NaiveFill(WMassProcessor):
+    class HistFillProcessor(WMassProcessor):
         def _fill(self, cols, sel, weight, tensors, is_data):
             axes = self.axes()
             obs = self.observables(sel, sel.pt)
@@ -184,8 +184,16 @@ def run_naive(path: Path, corr: Path) -> int:
                 out[spec.name] = h
             return out
 
+    return HistFillProcessor(datasets, corrections=corrections, variations=list(variations))
+
+
+def run_naive(path: Path, corr: Path) -> int:
+    """Our selection and weights, then one ``hist.fill`` per variation."""
+    from analysis.datasets import Dataset
+    from analysis.runner.run import run
+
     ds = Dataset("w", "Wmunu", (str(path),), False, 1.0, None, None, None, None)
-    proc = NaiveFill({"w": ds}, corrections=str(corr), variations=THEORY)
+    proc = hist_fill_processor({"w": ds}, str(corr))
     result = run(proc, {"w": ds}, executor="iterative", chunksize=BASKET, progress=False)
     return result.events
 

@@ -13,6 +13,10 @@ worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alon
   every chunk's output goes back through Dask and is tree-reduced (``treereduction=20``);
 - ``coffea-futures``: coffea's ``Runner`` + ``FuturesExecutor`` (its own pool of worker
   processes, no Dask; worker RSS = the largest child process);
+- ``coffea-dask-hist``: coffea's ``Runner`` + ``DaskExecutor`` on the processor a coffea user
+  writes: our selection and weights, then one ``hist.fill`` per variation into ``hist.Hist``
+  accumulators (``benchmarks/histmaker.py``'s ``hist_fill_processor``); **theory variations
+  only** (those of ``--variations`` among pdf, qcdScale, massWeight);
 - ``coffea-dak``: the coffea dask-awkward + ``hist.dask`` idiom (``benchmarks/histmaker.py``'s
   graph) computed on the same kind of ``LocalCluster``: **W files only, theory variations
   only** (pdf, qcdScale, massWeight); compare it with ``--variations pdf,qcdScale,massWeight``.
@@ -47,6 +51,8 @@ if str(HERE.parent) not in sys.path:
 
 from benchmarks._common import measure, run_one_or_parse  # noqa: E402
 
+THEORY = ("pdf", "qcdScale", "massWeight")
+
 
 def _peak_rss_mb() -> float:
     import resource
@@ -58,6 +64,14 @@ def _children_peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+
+
+def _bench_histmaker():
+    """``benchmarks/histmaker.py`` as a module (its coffea idiom and ``hist`` processor)."""
+    spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
 
 
 def _coffea_fileset(datasets) -> dict:
@@ -87,7 +101,7 @@ def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
         result = run(proc, datasets, executor="dask", client=client, chunksize=size, progress=False)
         output = result.output
         return sum(int(v["events_read"]) for v in output.values()), len(result.chunks)
-    if how == "coffea-dask":
+    if how in ("coffea-dask", "coffea-dask-hist"):
         from coffea import processor
 
         executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
@@ -98,9 +112,7 @@ def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
     import dask
     import uproot
 
-    spec = importlib.util.spec_from_file_location("bench_histmaker", HERE / "histmaker.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_histmaker()
     files = {f: "Events" for f in datasets["wmunu"].files}
     events = sum(uproot.open(f)["Events"].num_entries for f in files)
     steps = max(1, events // len(files) // cfg["chunksize"])
@@ -117,8 +129,14 @@ def _one(cfg: dict) -> dict:
 
     datasets = load_datasets(cfg["datasets"])
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
-    proc = make_processor("wmass", datasets, corrections=cfg["corrections"], variations=variations)
     how = cfg["how"]
+    if how == "coffea-dask-hist":
+        theory = [v for v in THEORY if variations is True or v in variations]
+        proc = _bench_histmaker().hist_fill_processor(datasets, cfg["corrections"], theory)
+    else:
+        proc = make_processor(
+            "wmass", datasets, corrections=cfg["corrections"], variations=variations
+        )
     if how == "coffea-futures":  # coffea's own process pool: no Dask cluster
         from coffea import processor
 
@@ -200,6 +218,7 @@ def main() -> None:
         if not args.skip_coffea:
             configs += [
                 ("coffea-dask", 2, args.chunksize),
+                ("coffea-dask-hist", 2, args.chunksize),
                 ("coffea-dask", 2, small),
                 ("coffea-futures", 2, args.chunksize),
                 ("coffea-dak", 2, args.chunksize),
@@ -211,16 +230,16 @@ def main() -> None:
             print(f"  measured {how} workers={workers} chunksize={chunksize}", file=sys.stderr)
 
     print(f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data")
-    header = f"{'executor':14} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
+    header = f"{'executor':16} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
     print(header)
     print("-" * len(header))
     for (how, workers, _chunksize), r in rows.items():
         if "error" in r:
-            print(f"{how:14} {workers:>7} {'-':>7} error: {r['error']}")
+            print(f"{how:16} {workers:>7} {'-':>7} error: {r['error']}")
             continue
         rate = r["events"] / r["seconds"]
         print(
-            f"{how:14} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
+            f"{how:16} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
             f"{r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
         )
 
@@ -240,9 +259,20 @@ def main() -> None:
     if not args.skip_coffea:
         c1, c10 = ("coffea-dask", 2, args.chunksize), ("coffea-dask", 2, small)
         fut, dak = ("coffea-futures", 2, args.chunksize), ("coffea-dak", 2, args.chunksize)
+        chist = ("coffea-dask-hist", 2, args.chunksize)
         print(f"  coffea, 10x chunks / 1x, driver peak RSS:      {ratio(c1, c10, 'driver_mb'):.2f}")
         print(f"  coffea, 10x chunks / 1x, worker peak RSS:      {ratio(c1, c10, 'worker_mb'):.2f}")
         print(f"  events/s ours / coffea DaskExecutor (2 wk):    {1 / ratio(two, c1, 'rate'):.2f}x")
+        print(
+            f"  events/s ours / coffea DaskExecutor, hist.fill processor (2 wk)**: "
+            f"{1 / ratio(two, chist, 'rate'):.2f}x"
+        )
+        print(
+            f"  driver RSS coffea hist.fill processor / ours:  {ratio(two, chist, 'driver_mb'):.2f}"
+        )
+        print(
+            f"  worker RSS coffea hist.fill processor / ours:  {ratio(two, chist, 'worker_mb'):.2f}"
+        )
         print(
             f"  events/s ours / coffea FuturesExecutor (2 wk): {1 / ratio(two, fut, 'rate'):.2f}x"
         )
@@ -259,6 +289,10 @@ def main() -> None:
         )
         print(
             "  * the dak idiom fills the W files' theory variations only: like for like with "
+            "--variations pdf,qcdScale,massWeight"
+        )
+        print(
+            "  ** the hist.fill processor fills the theory variations only: like for like with "
             "--variations pdf,qcdScale,massWeight"
         )
 
