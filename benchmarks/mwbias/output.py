@@ -229,22 +229,60 @@ def tables_of(paths: Sequence[Path]) -> int:
         rows = read_rows(path)
         (toys if path.name.endswith("_fitonly.csv") else chain).extend(rows)
     if chain:
-        keys = [(r["seed"], r["mass_true_gev"], r["variant"]) for r in chain]
+        keys = [(r["seed"], r["mass_true_gev"], r["variant"], _corrections(r)) for r in chain]
         if len(set(keys)) != len(keys):
             print(
                 "mw_bias: --tables: a seed repeats at one mass (the same PE twice)", file=sys.stderr
             )
             return 2
         masses = sorted({r["mass_true_gev"] for r in chain})
-        n_pe = len({(r["seed"], r["mass_true_gev"]) for r in chain})
-        print(f"{n_pe} pseudo-experiments from {len(paths)} file(s)")
-        print_chain(chain_tables(chain, masses, MW_REF_GEV), MW_REF_GEV, math.nan)
+        kinds = sorted({_corrections(r) for r in chain})
+        for kind in kinds:
+            rows = [r for r in chain if _corrections(r) == kind]
+            n_pe = len({(r["seed"], r["mass_true_gev"]) for r in rows})
+            which = f", corrections: {kind}" if len(kinds) > 1 else ""
+            print(f"{n_pe} pseudo-experiments from {len(paths)} file(s){which}")
+            print_chain(chain_tables(rows, masses, MW_REF_GEV), MW_REF_GEV, math.nan)
+        if set(kinds) == {"measured", "truth"}:
+            print_measured_minus_truth(chain)
     if toys:
         shift = float(np.nanmean([r["shift_mev"] for r in toys]))
         for r in toys:
             r["_truth"] = r["value_mev"] - r["pull"] * r["error_mev"]
         print_fit_only(fit_only_table(toys, shift), "as in the run")
     return 0
+
+
+def _corrections(row: dict[str, Any]) -> str:
+    """``measured`` (``--calibrate``) or ``truth`` (the generator's tables; older CSVs)."""
+    kind = row.get("corrections")
+    return kind if isinstance(kind, str) else "truth"
+
+
+def print_measured_minus_truth(chain: list[dict[str, Any]]) -> None:
+    """PE by PE, the same samples fitted with measured corrections and with the truth tables
+    (a ``--calibrate`` run and the run of the same seeds without it): the shift of m_W and of
+    its error that the calibration brings, free of the samples' own fluctuations."""
+    fits: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for r in chain:
+        if r.get("status") != "converged":
+            continue
+        key = (r["variant"], r["seed"], r["mass_true_gev"])
+        fits.setdefault(key, {})[_corrections(r)] = r
+    for variant in sorted({k[0] for k in fits}):
+        pairs = [
+            (v["measured"], v["truth"]) for k, v in fits.items() if k[0] == variant and len(v) == 2
+        ]
+        if not pairs:
+            continue
+        shift = np.array([m["value_mev"] - t["value_mev"] for m, t in pairs])
+        grow = np.array([m["error_mev"] - t["error_mev"] for m, t in pairs])
+        spread = float(shift.std(ddof=1)) if len(shift) > 1 else math.nan
+        print(
+            f"\n{variant}, PE by PE, m_W(measured) - m_W(truth tables), {len(pairs)} PEs: "
+            f"{_pm(float(shift.mean()), spread / math.sqrt(len(shift)), '+.1f')} MeV "
+            f"(RMS {spread:.1f} MeV); sigma_fit {float(grow.mean()):+.2f} MeV"
+        )
 
 
 def print_timing(t: dict[str, Any]) -> None:
