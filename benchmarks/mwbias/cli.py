@@ -22,8 +22,8 @@ def _join_setup_args(argv: Sequence[str]) -> list[str]:
     would otherwise read the value as an option of ours)."""
     out, it = [], iter(argv)
     for a in it:
-        nxt = next(it, None) if a == "--setup-args" else None
-        out.append(a if nxt is None else f"--setup-args={nxt}")
+        nxt = next(it, None) if a in ("--setup-args", "--setup-variant") else None
+        out.append(a if nxt is None else f"{a}={nxt}")
     return out
 
 
@@ -133,6 +133,16 @@ def parse_args(argv: Sequence[str], doc: str) -> argparse.Namespace:
         "(applied to the PEs and the fit-only sample)",
     )
     ap.add_argument(
+        "--setup-variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="also set up and fit every PE with these extra setup-fit arguments, from the same "
+        "hists.h5 (repeatable); rows get the variant 'bb-lite/NAME' and the tables the PE-by-PE "
+        "shift from the plain setup, free of the samples' fluctuations, e.g. "
+        '--setup-variant "factorised=--signal-template factorised"',
+    )
+    ap.add_argument(
         "--workdir",
         type=Path,
         default=None,
@@ -169,10 +179,26 @@ def parse_args(argv: Sequence[str], doc: str) -> argparse.Namespace:
     if unknown or not args.variant_list:
         ap.error(f"--variants {args.variants!r}: choose from {[v for v, _ in VARIANTS]}")
     args.setup_list = shlex.split(args.setup_args)
-    try:  # validate with setup-fit's own parser now, not in every worker
+    _check_setup(ap, "--setup-args", args.setup_args, args.setup_list)
+    args.setup_variants = []
+    for text in args.setup_variant:
+        name, sep, extra = text.partition("=")
+        name = name.strip()
+        if not sep or not name or "/" in name or "," in name:
+            ap.error(f"--setup-variant {text!r}: give NAME=ARGS (a name without '/' or ',')")
+        if name in {n for n, _ in args.setup_variants}:
+            ap.error(f"--setup-variant {text!r}: the name {name!r} is given twice")
+        extra_list = shlex.split(extra)
+        _check_setup(ap, "--setup-variant", text, [*args.setup_list, *extra_list])
+        args.setup_variants.append((name, extra_list))
+    return args
+
+
+def _check_setup(ap: argparse.ArgumentParser, option: str, text: str, argv: list[str]) -> None:
+    """Validate setup-fit arguments with setup-fit's own parser now, not in every worker."""
+    try:
         with contextlib.redirect_stderr(io.StringIO()) as err:
-            setup_fit_args(Path("hists.h5"), Path("fitinput.h5"), args.setup_list)
+            setup_fit_args(Path("hists.h5"), Path("fitinput.h5"), argv)
     except SystemExit:
         msg = err.getvalue().strip().splitlines()
-        ap.error(f"--setup-args {args.setup_args!r}: {msg[-1] if msg else 'invalid'}")
-    return args
+        ap.error(f"{option} {text!r}: {msg[-1] if msg else 'invalid'}")

@@ -21,6 +21,8 @@ __all__ = [
     "converged",
     "describe",
     "error_rows",
+    "row_variants",
+    "variant_name",
 ]
 
 MW_REF_GEV = MW_REF  # the reference mass of the MC
@@ -71,9 +73,23 @@ def describe(err: BaseException) -> str:
     return f"{type(err).__name__}: {err}" + (where if frames else "")
 
 
+def variant_name(fit_variant: str, setup_variant: str = "") -> str:
+    """The ``variant`` column: the fit variant, then ``/`` and the setup variant if any
+    (``--setup-variants``), e.g. ``bb-lite/factorised``."""
+    return f"{fit_variant}/{setup_variant}" if setup_variant else fit_variant
+
+
+def row_variants(task: dict[str, Any]) -> list[str]:
+    """The ``variant`` of every row one PE gives: each fit variant with the plain setup, then
+    with each setup variant."""
+    fits = task.get("variants") or [v for v, _ in VARIANTS]
+    setups = [""] + [name for name, _ in task.get("setup_variants", [])]
+    return [variant_name(f, s) for s in setups for f in fits]
+
+
 def error_rows(task: dict[str, Any], message: str) -> list[dict[str, Any]]:
     """Failure rows of a PE that did not run (one per variant of the task)."""
-    names = task.get("variants") or [v for v, _ in VARIANTS]
+    names = row_variants(task)
     return [
         {
             "variant": v,

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.mwbias.common import MW_REF_GEV
-from benchmarks.mwbias.stats import chain_tables, fit_only_table
+from benchmarks.mwbias.stats import chain_tables, fit_only_table, setup_variant_shifts
 
 __all__ = [
     "csv_text",
@@ -243,6 +243,7 @@ def tables_of(paths: Sequence[Path]) -> int:
             which = f", corrections: {kind}" if len(kinds) > 1 else ""
             print(f"{n_pe} pseudo-experiments from {len(paths)} file(s){which}")
             print_chain(chain_tables(rows, masses, MW_REF_GEV), MW_REF_GEV, math.nan)
+            print_setup_shifts(setup_variant_shifts(rows))
         if set(kinds) == {"measured", "truth"}:
             print_measured_minus_truth(chain)
     if toys:
@@ -251,6 +252,17 @@ def tables_of(paths: Sequence[Path]) -> int:
             r["_truth"] = r["value_mev"] - r["pull"] * r["error_mev"]
         print_fit_only(fit_only_table(toys, shift), "as in the run")
     return 0
+
+
+def print_setup_shifts(shifts: dict[str, dict[str, float]]) -> None:
+    """The PE-by-PE shifts of :func:`~benchmarks.mwbias.stats.setup_variant_shifts`."""
+    for name, t in shifts.items():
+        base = name.split("/")[0]
+        print(
+            f"\n{name} - {base}, PE by PE ({t['n']} PEs): m_W "
+            f"{_pm(t['shift_mev'], t['shift_err_mev'], '+.1f')} MeV (RMS {t['shift_rms_mev']:.1f} "
+            f"MeV); sigma_fit {t['error_change_mev']:+.2f} MeV"
+        )
 
 
 def _corrections(row: dict[str, Any]) -> str:

@@ -109,7 +109,13 @@ def chain_tables(
     where seeds were run at several masses (``--paired``), the per-seed slope."""
     out: dict[str, Any] = {}
     present = {r["variant"] for r in rows}
-    for variant in (v for v, _ in VARIANTS if v in present):
+    order = [v for v, _ in VARIANTS]
+
+    def rank(name: str) -> tuple[int, bool, str]:  # fit variants' order, plain setup first
+        fit_variant = name.split("/")[0]
+        return (order.index(fit_variant) if fit_variant in order else len(order), "/" in name, name)
+
+    for variant in sorted(present, key=rank):
         mine = [r for r in rows if r["variant"] == variant]
         per_mass = []
         for m in masses:
@@ -152,6 +158,37 @@ def chain_tables(
             "n": len(ok),
             "failed": len(mine) - len(ok),
             "failures": failures,
+        }
+    return out
+
+
+def setup_variant_shifts(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """PE by PE, each setup variant (``bb-lite/NAME``, ``--setup-variants``) against the plain
+    setup of the same fit variant on the same sample: the mean shift of m_W with its error,
+    the RMS of the shifts, and the mean change of the fit's error (MeV)."""
+    fits = {
+        (r["variant"], r["seed"], r["mass_true_gev"], r.get("corrections")): r
+        for r in converged(rows)
+    }
+    out: dict[str, dict[str, float]] = {}
+    for name in sorted({r["variant"] for r in rows if "/" in r["variant"]}):
+        base = name.split("/")[0]
+        pairs = [
+            (r, fits[(base, *key[1:])])
+            for key, r in fits.items()
+            if key[0] == name and (base, *key[1:]) in fits
+        ]
+        if not pairs:
+            continue
+        shift = np.array([a["value_mev"] - b["value_mev"] for a, b in pairs])
+        grow = np.array([a["error_mev"] - b["error_mev"] for a, b in pairs])
+        rms = float(shift.std(ddof=1)) if len(shift) > 1 else math.nan
+        out[name] = {
+            "n": len(pairs),
+            "shift_mev": float(shift.mean()),
+            "shift_err_mev": rms / math.sqrt(len(shift)),
+            "shift_rms_mev": rms,
+            "error_change_mev": float(grow.mean()),
         }
     return out
 

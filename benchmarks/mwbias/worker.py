@@ -17,7 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.mwbias.common import MW_REF_GEV, POI, VARIANTS, add_pull, describe
+from benchmarks.mwbias.common import (
+    MW_REF_GEV,
+    POI,
+    VARIANTS,
+    add_pull,
+    describe,
+    row_variants,
+    variant_name,
+)
 
 __all__ = [
     "init_worker",
@@ -64,7 +72,35 @@ def _build_fit_input(
 ) -> Path:
     """generate -> histmaker -> setup-fit in ``directory``; returns the fit input; the seconds
     of each step go into ``timings`` (those done so far, when a step fails)."""
+    hists = _build_hists(directory, seed, mass_gev, events, timings, corrections)
+    return _setup(hists, directory / "fitinput.h5", setup_args, timings)
+
+
+def _setup(
+    hists: Path, fitinput: Path, setup_args: Sequence[str], timings: dict[str, float]
+) -> Path:
+    """setup-fit of ``hists`` into ``fitinput``; its seconds go into ``timings["setup_s"]``."""
     from analysis import setup_fit
+
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="coffea")
+        t = time.perf_counter()
+        code = setup_fit.main(setup_fit_args(hists, fitinput, setup_args))
+        if code:
+            raise RuntimeError(f"setup-fit returned {code}")
+        timings["setup_s"] = time.perf_counter() - t
+    return fitinput
+
+
+def _build_hists(
+    directory: Path,
+    seed: int,
+    mass_gev: float,
+    events: int,
+    timings: dict[str, float],
+    corrections: str | None = None,
+) -> Path:
+    """generate -> histmaker in ``directory``; returns hists.h5 (timings as above)."""
     from analysis.generate import generate_samples
     from analysis.histmaker import histmaker
 
@@ -93,13 +129,7 @@ def _build_fit_input(
             meta={"command": "benchmarks/mw_bias.py (histmaker)", "args": {"seed": seed}},
         )
         timings["histmaker_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        fitinput = directory / "fitinput.h5"
-        code = setup_fit.main(setup_fit_args(hists, fitinput, setup_args))
-        if code:
-            raise RuntimeError(f"setup-fit returned {code}")
-        timings["setup_s"] = time.perf_counter() - t
-    return fitinput
+    return hists
 
 
 def _fit_poi(fit_input: Any, mc_stat: bool) -> dict[str, Any]:
@@ -143,31 +173,38 @@ def run_pe(task: dict[str, Any]) -> list[dict[str, Any]]:
         **task.get("calib_info", {}),
     }
     variants = [v for v in VARIANTS if v[0] in task.get("variants", [n for n, _ in VARIANTS])]
+    setups = [("", [])] + [(n, list(a)) for n, a in task.get("setup_variants", [])]
     rows: list[dict[str, Any]] = []
     try:
         directory.mkdir(parents=True, exist_ok=True)
         timings: dict[str, float] = {}
         try:
-            fitinput = _build_fit_input(
+            hists = _build_hists(
                 directory,
                 task["seed"],
                 task["mass_gev"],
                 task["events"],
-                task["setup_args"],
                 timings,
                 task.get("corrections"),
             )
         finally:
             base.update(timings)
-        fi = FitInput.read(fitinput)
-        for variant, mc_stat in variants:
-            rows.append({**base, "variant": variant, **_fit_poi(fi, mc_stat)})
+        # every setup variant from the same hists.h5: their differences are free of the
+        # sample's fluctuations
+        for setup_name, extra in setups:
+            mine: dict[str, float] = {}
+            out = directory / (f"fitinput_{setup_name}.h5" if setup_name else "fitinput.h5")
+            fitinput = _setup(hists, out, [*task["setup_args"], *extra], mine)
+            fi = FitInput.read(fitinput)
+            for variant, mc_stat in variants:
+                name = variant_name(variant, setup_name)
+                rows.append({**base, **mine, "variant": name, **_fit_poi(fi, mc_stat)})
     except Exception as err:  # noqa: BLE001 - reported with the seed, the run goes on
         message = describe(err)
         done = {r["variant"] for r in rows}
-        for variant, _ in variants:
-            if variant not in done:
-                rows.append({**base, "variant": variant, "status": "error", "message": message})
+        for name in row_variants(task):
+            if name not in done:
+                rows.append({**base, "variant": name, "status": "error", "message": message})
     finally:
         if not task["keep"]:
             shutil.rmtree(directory, ignore_errors=True)
