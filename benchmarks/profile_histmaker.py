@@ -97,16 +97,46 @@ def _one(cfg: dict) -> dict:
         convert=None if tl.converted is None else tl.converted - tl.finished,
         write=None if tl.written is None else tl.written - tl.converted,
     )
-    per_worker: dict[str, list[tuple[int, float]]] = {}
-    for worker, events, seconds in tl.chunks:
-        per_worker.setdefault(worker, []).append((events, seconds))
+    per_worker: dict[str, list[tuple[int, float, str]]] = {}
+    for worker, events, seconds, *dataset in tl.chunks:  # older checkouts: no dataset
+        per_worker.setdefault(worker, []).append((events, seconds, "".join(dataset)))
     rates = {}
     for worker, chunks in per_worker.items():
         steady = chunks[1:] or chunks  # without the worker's first chunk (imports, caches)
-        rates[worker] = sum(e for e, _ in steady) / max(sum(s for _, s in steady), 1e-9)
+        rates[worker] = sum(c[0] for c in steady) / max(sum(c[1] for c in steady), 1e-9)
     row["worker_rates"] = sorted(rates.values())
     row["first_chunk_seconds"] = [c[0][1] for c in per_worker.values()]
+    # each worker's chunks after its first, for the same-chunks comparison (_same_chunks)
+    row["steady_chunks"] = {w: c[1:] or c for w, c in per_worker.items()}
     return row
+
+
+def _same_chunks(single: dict, row: dict) -> tuple[list[float], float] | None:
+    """Each worker's speed against the single process *on the same chunks*: the seconds the
+    single process took per event of each dataset, times the worker's events of that dataset,
+    over the worker's seconds; and the same pooled over the workers. A worker's plain rate
+    depends on the mix of chunks it drew (a data chunk fills the nominal only, a W chunk ~770
+    variations: several times slower), this ratio does not. None without datasets."""
+    cost: dict[str, list[float]] = {}
+    for events, seconds, dataset in (
+        c for cs in single.get("steady_chunks", {}).values() for c in cs
+    ):
+        sums = cost.setdefault(dataset, [0.0, 0.0])
+        sums[0] += events
+        sums[1] += seconds
+    if not cost or "" in cost:
+        return None
+    per_event = {d: s / max(e, 1.0) for d, (e, s) in cost.items()}
+    ratios, expected_all, actual_all = [], 0.0, 0.0
+    for chunks in row.get("steady_chunks", {}).values():
+        if any(d not in per_event for _, _, d in chunks):
+            return None
+        expected = sum(e * per_event[d] for e, _, d in chunks)
+        actual = sum(s for _, s, _ in chunks)
+        ratios.append(expected / max(actual, 1e-9))
+        expected_all += expected
+        actual_all += actual
+    return sorted(ratios), expected_all / max(actual_all, 1e-9)
 
 
 def _measure(cfg: dict, pythonpath: str | None) -> dict:
@@ -136,6 +166,9 @@ def _concurrent_pair(datasets: Path, tmp: Path, chunksize: int) -> dict:
         return bad[0]
     row = dict(max(pair, key=lambda r: r["total"]))
     row["worker_rates"] = sorted(x for r in pair for x in r.get("worker_rates") or [])
+    row["steady_chunks"] = {
+        f"{i}-{w}": c for i, r in enumerate(pair) for w, c in r.get("steady_chunks", {}).items()
+    }
     return row
 
 
@@ -266,6 +299,18 @@ def main() -> None:
             f"  {executor:9} {workers} worker(s): "
             f"{', '.join(f'{x:,.0f}' for x in rates)}  (of the single process: {frac})"
         )
+    print(
+        "\nsteady speed per worker against the single process on the same chunks (each "
+        "dataset's seconds per event in the single process; target >= 0.85)"
+    )
+    for (executor, workers), r in ours.items():
+        same = _same_chunks(single, r) if (executor, workers) != ("iterative", 1) else None
+        if same is not None:
+            each, pooled = same
+            print(
+                f"  {executor:12} {workers} worker(s): "
+                f"{', '.join(f'{x:.2f}' for x in each)}  (pooled {pooled:.2f})"
+            )
     print("\nratios (targets of issue 13)")
     for n in args.workers:
         r = ours.get(("dask", n))

@@ -81,8 +81,9 @@ class Timeline:
     """When the phases of a run happened (``time.time()`` stamps) and what each chunk cost, for
     profiles (``benchmarks/profile_histmaker.py``) and the histmaker's summary.
 
-    ``chunks``: ``(worker, events, seconds)`` per chunk processed, timed on the worker (reading
-    and processing, without scheduling); ``harvests``: ``(start, seconds)`` of each harvest.
+    ``chunks``: ``(worker, events, seconds, dataset)`` per chunk processed, timed on the worker
+    (reading and processing, without scheduling); ``harvests``: ``(start, seconds)`` of each
+    harvest.
     """
 
     started: float = field(default_factory=time.time)
@@ -91,17 +92,17 @@ class Timeline:
     first_chunk: float | None = None
     processed: float | None = None
     finished: float | None = None
-    chunks: list[tuple[str, int, float]] = field(default_factory=list)
+    chunks: list[tuple[str, int, float, str]] = field(default_factory=list)
     harvests: list[tuple[float, float]] = field(default_factory=list)
     #: set by the histmaker: histograms converted (postprocess, sums of weights, luminosity)
     #: and the output written
     converted: float | None = None
     written: float | None = None
 
-    def chunk_done(self, worker: str, events: int, seconds: float) -> None:
+    def chunk_done(self, worker: str, events: int, seconds: float, dataset: str = "") -> None:
         if self.first_chunk is None:
             self.first_chunk = time.time()
-        self.chunks.append((str(worker), int(events), float(seconds)))
+        self.chunks.append((str(worker), int(events), float(seconds), str(dataset)))
 
     def harvest(self, fn: Callable[[], Any]) -> Any:
         """Run the harvest ``fn``, record when and how long, return what it returns."""
@@ -493,7 +494,7 @@ def _execute_local(
                     _handle_error(ledger, i, res["error"], skip_bad_files, say)
                 else:
                     ledger.reported(i, attempt, "local")
-                    timeline.chunk_done("local", res["events"], res["seconds"])
+                    timeline.chunk_done("local", res["events"], res["seconds"], chunk_key(item)[0])
                 _update(progress, ledger)
                 if interval is not None and time.monotonic() - last >= interval:
                     timeline.harvest(lambda: harvest_local(ledger, run_id))
@@ -582,7 +583,12 @@ def _execute_dask(
                             _handle_error(ledger, i, res["error"], skip_bad_files, say)
                             _cancel_stale(client, futures, ledger)
                     elif ledger.reported(i, attempt, res["worker"]):
-                        timeline.chunk_done(res["worker"], res["events"], res.get("seconds", 0.0))
+                        timeline.chunk_done(
+                            res["worker"],
+                            res["events"],
+                            res.get("seconds", 0.0),
+                            chunk_key(ledger.chunks[i])[0],
+                        )
                 elif current and fut.status == "error":
                     err = fut.exception()
                     item = ledger.chunks[i]
