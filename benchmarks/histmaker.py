@@ -8,8 +8,9 @@ baskets; the rows are interleaved over ``--rounds`` and the median is shown):
 - ``ours, all variations``: ``WMassProcessor`` with corrections and every variation
   (~770 per bin) through ``analysis.runner.run`` (iterative executor, coffea WorkItems, NanoEvents);
 - ``ours, theory variations``: the same with pdf + qcdScale + massWeight (133);
-- ``naive hist, theory variations``: the same selection and weights, then one ``hist.fill``
-  per variation (133 fills of the 6D histogram per chunk);
+- ``naive hist, all variations`` / ``theory variations``: the same selection and weights,
+  then one ``hist.fill`` per variation (773 or 133 fills of the 6D histogram per chunk; a
+  weight array per eigenvector, the observables again per momentum-scale block);
 - ``coffea dask idiom, theory variations``: ``NanoEventsFactory(mode="dask")``, the selection in
   dask-awkward, one ``hist.dask`` fill per variation, computed with dask's synchronous
   scheduler;
@@ -154,10 +155,26 @@ def run_ours(path: Path, corr: Path, variations) -> int:
     return result.events
 
 
+def _block_weights(weight, offsets, group, ratio, n_var):
+    """Per variation ``v = g * n_local + k`` of a block systematic: each event's weight times
+    the ratios ``ratio[o, k]`` of its objects ``o`` in block ``g`` -- written as a newcomer
+    would, one numpy pass per variation."""
+    n_local = ratio.shape[1]
+    event_of = np.repeat(np.arange(len(weight)), np.diff(offsets))
+    for v in range(n_var):
+        g, k = divmod(v, n_local)
+        factor = np.ones(len(weight))
+        np.multiply.at(factor, event_of, np.where(group == g, ratio[:, k], 1.0))
+        yield v, weight * factor
+
+
 def hist_fill_processor(datasets: dict, corrections: str, variations=THEORY):
     """Our selection and weights, then one ``hist.fill`` per variation: the processor a coffea
     user writes (``hist.Hist`` accumulators). Also run by ``benchmarks/scaling.py`` under
-    coffea's ``Runner``, where it is the like-for-like processor for the executors."""
+    coffea's ``Runner``, where it is the like-for-like processor for the executors.
+    ``variations``: names (as ``WMassProcessor``'s) or True for all: the theory and pileup
+    weights, the efficiency and prefiring eigenvectors (a weight per event for each), the
+    momentum-scale blocks (the observables again for each shifted pT)."""
     import hist
 
     from processors import WMassProcessor
@@ -171,29 +188,62 @@ def hist_fill_processor(datasets: dict, corrections: str, variations=THEORY):
             nominal = hist.Hist(*axes, storage=hist.storage.Weight())
             nominal.fill(*obs, weight=weight)
             out = {"nominal": nominal, "_selected": int(nominal.sum().value > -1) * len(sel)}
+
+            def book(name, labels):
+                out[name] = hist.Hist(
+                    *axes, variation_axis(name, labels), storage=hist.storage.Double()
+                )
+                return out[name]
+
             for spec in THEORY_SPECS:
                 if spec.name not in tensors:
                     continue
                 ratio, labels = tensors[spec.name]
                 ratio = np.asarray(ratio)[sel.events]
-                h = hist.Hist(
-                    *axes, variation_axis(spec.name, labels), storage=hist.storage.Double()
-                )
+                h = book(spec.name, labels)
                 for v, label in enumerate(labels):
                     h.fill(*obs, label, weight=weight * ratio[:, v])
-                out[spec.name] = h
+            if "pileup" in tensors:
+                ratio, labels = tensors["pileup"]
+                h = book("pileup", labels)
+                for v, label in enumerate(labels):
+                    h.fill(*obs, label, weight=weight * ratio[:, v])
+            k = sel.pt.shape[1]
+            blocks = []
+            if "effStat" in tensors:
+                per_muon = np.arange(0, len(sel) * k + 1, k, dtype=np.int64)
+                blocks.append(("effStat", per_muon, tensors["effStat"]))
+            if "prefiringStat" in tensors:
+                blocks.append(("prefiringStat", *tensors["prefiringStat"]))
+            for name, offsets, b in blocks:
+                labels = list(b.labels)
+                h = book(name, labels)
+                for v, w in _block_weights(weight, offsets, b.group, b.ratio, len(labels)):
+                    h.fill(*obs, labels[v], weight=w)
+            if "muonScale" in tensors:
+                shifts = tensors["muonScale"]
+                labels = list(shifts.labels)
+                h = book("muonScale", labels)
+                for v, label in enumerate(labels):
+                    g, d = divmod(v, 2)
+                    sign = 1.0 if d == 0 else -1.0
+                    pt = np.where(
+                        shifts.group == g, sel.pt * (1.0 + sign * shifts.uncertainty), sel.pt
+                    )
+                    h.fill(*self.observables(sel, pt), label, weight=weight)
             return out
 
-    return HistFillProcessor(datasets, corrections=corrections, variations=list(variations))
+    wanted = variations if variations is True else list(variations)
+    return HistFillProcessor(datasets, corrections=corrections, variations=wanted)
 
 
-def run_naive(path: Path, corr: Path) -> int:
+def run_naive(path: Path, corr: Path, variations=THEORY) -> int:
     """Our selection and weights, then one ``hist.fill`` per variation."""
     from analysis.datasets import Dataset
     from analysis.runner.run import run
 
     ds = Dataset("w", "Wmunu", (str(path),), False, 1.0, None, None, None, None)
-    proc = hist_fill_processor({"w": ds}, str(corr))
+    proc = hist_fill_processor({"w": ds}, str(corr), variations)
     result = run(proc, {"w": ds}, executor="iterative", chunksize=BASKET, progress=False)
     return result.events
 
@@ -285,6 +335,7 @@ APPROACHES = {
     "plain uproot read": lambda p, c: run_plain(p, c),
     "ours, all variations": lambda p, c: run_ours(p, c, True),
     "ours, theory variations": lambda p, c: run_ours(p, c, THEORY),
+    "naive hist, all variations": lambda p, c: run_naive(p, c, True),
     "naive hist, theory variations": run_naive,
     "coffea dask idiom, theory variations": run_coffea_dask,
     "ROOT RDataFrame THnD, theory variations": run_rdf,

@@ -15,8 +15,9 @@ worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alon
   processes, no Dask; worker RSS = the largest child process);
 - ``coffea-dask-hist``: coffea's ``Runner`` + ``DaskExecutor`` on the processor a coffea user
   writes: our selection and weights, then one ``hist.fill`` per variation into ``hist.Hist``
-  accumulators (``benchmarks/histmaker.py``'s ``hist_fill_processor``); **theory variations
-  only** (those of ``--variations`` among pdf, qcdScale, massWeight);
+  accumulators (``benchmarks/histmaker.py``'s ``hist_fill_processor``: the same variations
+  and the same histograms as ours, a weight array per eigenvector and the observables again
+  per momentum-scale block);
 - ``coffea-dak``: the coffea dask-awkward + ``hist.dask`` idiom (``benchmarks/histmaker.py``'s
   graph) computed on the same kind of ``LocalCluster``: **W files only, theory variations
   only** (pdf, qcdScale, massWeight); compare it with ``--variations pdf,qcdScale,massWeight``.
@@ -50,8 +51,6 @@ if str(HERE.parent) not in sys.path:
     sys.path.append(str(HERE.parent))
 
 from benchmarks._common import measure, run_one_or_parse  # noqa: E402
-
-THEORY = ("pdf", "qcdScale", "massWeight")
 
 
 def _peak_rss_mb() -> float:
@@ -131,8 +130,7 @@ def _one(cfg: dict) -> dict:
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
     how = cfg["how"]
     if how == "coffea-dask-hist":
-        theory = [v for v in THEORY if variations is True or v in variations]
-        proc = _bench_histmaker().hist_fill_processor(datasets, cfg["corrections"], theory)
+        proc = _bench_histmaker().hist_fill_processor(datasets, cfg["corrections"], variations)
     else:
         proc = make_processor(
             "wmass", datasets, corrections=cfg["corrections"], variations=variations
@@ -264,7 +262,7 @@ def main() -> None:
         print(f"  coffea, 10x chunks / 1x, worker peak RSS:      {ratio(c1, c10, 'worker_mb'):.2f}")
         print(f"  events/s ours / coffea DaskExecutor (2 wk):    {1 / ratio(two, c1, 'rate'):.2f}x")
         print(
-            f"  events/s ours / coffea DaskExecutor, hist.fill processor (2 wk)**: "
+            f"  events/s ours / coffea DaskExecutor, hist.fill processor (2 wk): "
             f"{1 / ratio(two, chist, 'rate'):.2f}x"
         )
         print(
@@ -289,10 +287,6 @@ def main() -> None:
         )
         print(
             "  * the dak idiom fills the W files' theory variations only: like for like with "
-            "--variations pdf,qcdScale,massWeight"
-        )
-        print(
-            "  ** the hist.fill processor fills the theory variations only: like for like with "
             "--variations pdf,qcdScale,massWeight"
         )
 
