@@ -195,17 +195,14 @@ def hist_fill_processor(datasets: dict, corrections: str, variations=THEORY):
                 )
                 return out[name]
 
-            for spec in THEORY_SPECS:
-                if spec.name not in tensors:
+            # per-event weight ratios: the theory ones for every event read, pileup's for
+            # the selected ones
+            for name in [spec.name for spec in THEORY_SPECS] + ["pileup"]:
+                if name not in tensors:
                     continue
-                ratio, labels = tensors[spec.name]
-                ratio = np.asarray(ratio)[sel.events]
-                h = book(spec.name, labels)
-                for v, label in enumerate(labels):
-                    h.fill(*obs, label, weight=weight * ratio[:, v])
-            if "pileup" in tensors:
-                ratio, labels = tensors["pileup"]
-                h = book("pileup", labels)
+                ratio, labels = tensors[name]
+                ratio = np.asarray(ratio)[sel.events] if name != "pileup" else ratio
+                h = book(name, labels)
                 for v, label in enumerate(labels):
                     h.fill(*obs, label, weight=weight * ratio[:, v])
             k = sel.pt.shape[1]

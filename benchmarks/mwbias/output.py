@@ -19,7 +19,12 @@ from typing import Any
 import numpy as np
 
 from benchmarks.mwbias.common import MW_REF_GEV
-from benchmarks.mwbias.stats import chain_tables, fit_only_table, setup_variant_shifts
+from benchmarks.mwbias.stats import (
+    chain_tables,
+    fit_only_table,
+    measured_minus_truth,
+    setup_variant_shifts,
+)
 
 __all__ = [
     "csv_text",
@@ -254,15 +259,18 @@ def tables_of(paths: Sequence[Path]) -> int:
     return 0
 
 
+def _print_shift(label: str, t: dict[str, float]) -> None:
+    print(
+        f"\n{label}, PE by PE ({t['n']} PEs): m_W "
+        f"{_pm(t['shift_mev'], t['shift_err_mev'], '+.1f')} MeV (RMS {t['shift_rms_mev']:.1f} "
+        f"MeV); sigma_fit {t['error_change_mev']:+.2f} MeV"
+    )
+
+
 def print_setup_shifts(shifts: dict[str, dict[str, float]]) -> None:
     """The PE-by-PE shifts of :func:`~benchmarks.mwbias.stats.setup_variant_shifts`."""
     for name, t in shifts.items():
-        base = name.split("/")[0]
-        print(
-            f"\n{name} - {base}, PE by PE ({t['n']} PEs): m_W "
-            f"{_pm(t['shift_mev'], t['shift_err_mev'], '+.1f')} MeV (RMS {t['shift_rms_mev']:.1f} "
-            f"MeV); sigma_fit {t['error_change_mev']:+.2f} MeV"
-        )
+        _print_shift(f"{name} - {name.split('/')[0]}", t)
 
 
 def _corrections(row: dict[str, Any]) -> str:
@@ -272,29 +280,10 @@ def _corrections(row: dict[str, Any]) -> str:
 
 
 def print_measured_minus_truth(chain: list[dict[str, Any]]) -> None:
-    """PE by PE, the same samples fitted with measured corrections and with the truth tables
-    (a ``--calibrate`` run and the run of the same seeds without it): the shift of m_W and of
-    its error that the calibration brings, free of the samples' own fluctuations."""
-    fits: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
-    for r in chain:
-        if r.get("status") != "converged":
-            continue
-        key = (r["variant"], r["seed"], r["mass_true_gev"])
-        fits.setdefault(key, {})[_corrections(r)] = r
-    for variant in sorted({k[0] for k in fits}):
-        pairs = [
-            (v["measured"], v["truth"]) for k, v in fits.items() if k[0] == variant and len(v) == 2
-        ]
-        if not pairs:
-            continue
-        shift = np.array([m["value_mev"] - t["value_mev"] for m, t in pairs])
-        grow = np.array([m["error_mev"] - t["error_mev"] for m, t in pairs])
-        spread = float(shift.std(ddof=1)) if len(shift) > 1 else math.nan
-        print(
-            f"\n{variant}, PE by PE, m_W(measured) - m_W(truth tables), {len(pairs)} PEs: "
-            f"{_pm(float(shift.mean()), spread / math.sqrt(len(shift)), '+.1f')} MeV "
-            f"(RMS {spread:.1f} MeV); sigma_fit {float(grow.mean()):+.2f} MeV"
-        )
+    """PE by PE, a ``--calibrate`` run against the run of the same seeds without it
+    (:func:`~benchmarks.mwbias.stats.measured_minus_truth`)."""
+    for variant, t in measured_minus_truth(chain, _corrections).items():
+        _print_shift(f"{variant}, m_W(measured) - m_W(truth tables)", t)
 
 
 def print_timing(t: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -162,10 +162,24 @@ def chain_tables(
     return out
 
 
+def paired_shift(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[str, float]:
+    """Fits ``(a, b)`` of the same samples: the mean of ``m_W(a) - m_W(b)`` with its error,
+    the RMS of the differences and the mean change of the fit's error (MeV)."""
+    shift = np.array([a["value_mev"] - b["value_mev"] for a, b in pairs])
+    grow = np.array([a["error_mev"] - b["error_mev"] for a, b in pairs])
+    rms = float(shift.std(ddof=1)) if len(shift) > 1 else math.nan
+    return {
+        "n": len(pairs),
+        "shift_mev": float(shift.mean()),
+        "shift_err_mev": rms / math.sqrt(len(shift)),
+        "shift_rms_mev": rms,
+        "error_change_mev": float(grow.mean()),
+    }
+
+
 def setup_variant_shifts(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
-    """PE by PE, each setup variant (``bb-lite/NAME``, ``--setup-variants``) against the plain
-    setup of the same fit variant on the same sample: the mean shift of m_W with its error,
-    the RMS of the shifts, and the mean change of the fit's error (MeV)."""
+    """PE by PE, each setup variant (``bb-lite/NAME``, ``--setup-variant``) against the plain
+    setup of the same fit variant on the same sample (:func:`paired_shift`)."""
     fits = {
         (r["variant"], r["seed"], r["mass_true_gev"], r.get("corrections")): r
         for r in converged(rows)
@@ -178,18 +192,29 @@ def setup_variant_shifts(rows: list[dict[str, Any]]) -> dict[str, dict[str, floa
             for key, r in fits.items()
             if key[0] == name and (base, *key[1:]) in fits
         ]
-        if not pairs:
-            continue
-        shift = np.array([a["value_mev"] - b["value_mev"] for a, b in pairs])
-        grow = np.array([a["error_mev"] - b["error_mev"] for a, b in pairs])
-        rms = float(shift.std(ddof=1)) if len(shift) > 1 else math.nan
-        out[name] = {
-            "n": len(pairs),
-            "shift_mev": float(shift.mean()),
-            "shift_err_mev": rms / math.sqrt(len(shift)),
-            "shift_rms_mev": rms,
-            "error_change_mev": float(grow.mean()),
-        }
+        if pairs:
+            out[name] = paired_shift(pairs)
+    return out
+
+
+def measured_minus_truth(
+    rows: list[dict[str, Any]], kind: Callable[[dict[str, Any]], str]
+) -> dict[str, dict[str, float]]:
+    """Per fit variant, the same samples fitted with measured corrections and with the truth
+    tables (``kind(row)``: ``"measured"`` or ``"truth"``) compared PE by PE
+    (:func:`paired_shift`): what the calibration does, free of the samples' fluctuations."""
+    fits: dict[tuple[Any, ...], dict[str, dict[str, Any]]] = {}
+    for r in converged(rows):
+        fits.setdefault((r["variant"], r["seed"], r["mass_true_gev"]), {})[kind(r)] = r
+    out: dict[str, dict[str, float]] = {}
+    for variant in sorted({k[0] for k in fits}):
+        pairs = [
+            (v["measured"], v["truth"])
+            for k, v in fits.items()
+            if k[0] == variant and {"measured", "truth"} <= set(v)
+        ]
+        if pairs:
+            out[variant] = paired_shift(pairs)
     return out
 
 
