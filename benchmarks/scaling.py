@@ -2,13 +2,18 @@
 the driver and the workers when the same data is cut into 10x more chunks.
 
     .venv/bin/python benchmarks/scaling.py [--events 60000] [--chunksize 5000] [--variations all]
+        [--rounds 1]
 
 One generated sample (``analysis.generate``: W -> mu nu and data, 2 files each); every
 configuration runs in a fresh Python process with its own ``LocalCluster`` (single-threaded
 worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alone:
 
 - ``ours``: :func:`analysis.runner.run.run` -- one accumulator per worker, added up pairwise
-  on the workers at the end (memory should not grow with the number of chunks);
+  on the workers at the end (memory should not grow with the number of chunks); workers
+  spawned like every other row's;
+- ``ours-warm``: the same with the workers forked from a warm server (:mod:`analysis.warmstart`),
+  as ``wmass histmaker`` starts a local cluster: imports and numba kernels loaded once, before
+  the timer starts, instead of at each worker's first chunk;
 - ``coffea-dask``: coffea's ``Runner`` + ``DaskExecutor`` on the same processor and chunks --
   every chunk's output goes back through Dask and is tree-reduced (``treereduction=20``);
 - ``coffea-futures``: coffea's ``Runner`` + ``FuturesExecutor`` (its own pool of worker
@@ -25,7 +30,8 @@ worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alon
 For a ``LocalCluster`` the scheduler runs inside the driver process, so whatever passes
 through the scheduler shows in the driver's peak RSS.
 
-The table gives events/s (wall, after the cluster is up), the speed-up of 2 workers over 1,
+The table gives events/s (wall, after the cluster is up; with ``--rounds N`` the configurations
+are measured N times, interleaved, and each row is its median run), the speed-up of 2 workers over 1,
 and the RSS ratios "10x chunks / 1x chunks" (1.0 = flat). The 1x chunk size must leave
 several W chunks per worker: otherwise one worker holds no W accumulator at 1x and the
 driver's merge of two W accumulators at 10x looks like growth (it is the (workers + 2)
@@ -122,13 +128,19 @@ def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
 def _one(cfg: dict) -> dict:
     """Run one configuration in this process; returns its measurements."""
     warnings.filterwarnings("ignore")
+    how = cfg["how"]
+    warm = how == "ours-warm"
+    if warm:  # as the ``wmass`` command does: the workers' server imports beside this process
+        from analysis import warmstart
+
+        warmstart.enable(start=True)
+        how = "ours"
     from analysis.datasets import load_datasets
     from analysis.histmaker import make_processor
     from analysis.runner.cluster import dask_client
 
     datasets = load_datasets(cfg["datasets"])
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
-    how = cfg["how"]
     if how == "coffea-dask-hist":
         proc = _bench_histmaker().hist_fill_processor(datasets, cfg["corrections"], variations)
     else:
@@ -151,7 +163,7 @@ def _one(cfg: dict) -> dict:
             "driver_mb": _peak_rss_mb(),
             "worker_mb": _children_peak_rss_mb(),
         }
-    with dask_client(workers=cfg["workers"], quiet=True) as client:
+    with dask_client(workers=cfg["workers"], quiet=True, warm_workers=warm) as client:
         client.wait_for_workers(cfg["workers"])
         t0 = time.perf_counter()
         events, n_chunks = run_on_dask(how, cfg, proc, datasets, client)
@@ -168,6 +180,24 @@ def _one(cfg: dict) -> dict:
 
 def _measure(cfg: dict) -> dict:
     return measure(__file__, cfg)
+
+
+def _median_row(runs: list[dict]) -> dict:
+    """One configuration over its rounds: the median run by events/s, the largest peak RSS
+    (``{"error": ...}`` if every round failed).
+
+    >>> _median_row([{"events": 10, "seconds": s, "chunks": 1, "driver_mb": m, "worker_mb": m}
+    ...              for s, m in ((1.0, 5), (2.0, 7), (4.0, 6))])["seconds"]
+    2.0
+    """
+    ok = sorted((r for r in runs if "error" not in r), key=lambda r: r["events"] / r["seconds"])
+    if not ok:
+        return runs[0]
+    row = dict(ok[len(ok) // 2])
+    row["driver_mb"] = max(r["driver_mb"] for r in ok)
+    row["worker_mb"] = max(r["worker_mb"] for r in ok)
+    row["rounds"] = len(ok)
+    return row
 
 
 def _sample(events: int, where: Path) -> tuple[Path, Path]:
@@ -196,6 +226,9 @@ def main() -> None:
     parser.add_argument("--chunksize", type=int, default=5_000, help="the 1x chunk size")
     parser.add_argument("--variations", default="all", help="'all' or a comma-separated list")
     parser.add_argument("--skip-coffea", action="store_true", help="only our executor")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="interleaved rounds; each row is its median run"
+    )
     args = run_one_or_parse(parser, _one)
     if args is None:
         return
@@ -212,6 +245,8 @@ def main() -> None:
             ("ours", 1, args.chunksize),
             ("ours", 2, args.chunksize),
             ("ours", 2, small),
+            ("ours-warm", 1, args.chunksize),
+            ("ours-warm", 2, args.chunksize),
         ]
         if not args.skip_coffea:
             configs += [
@@ -221,13 +256,21 @@ def main() -> None:
                 ("coffea-futures", 2, args.chunksize),
                 ("coffea-dak", 2, args.chunksize),
             ]
-        rows = {}
-        for how, workers, chunksize in configs:
-            cfg = {**base, "how": how, "workers": workers, "chunksize": chunksize}
-            rows[(how, workers, chunksize)] = _measure(cfg)
-            print(f"  measured {how} workers={workers} chunksize={chunksize}", file=sys.stderr)
+        runs: dict[tuple, list[dict]] = {c: [] for c in configs}
+        for round_ in range(args.rounds):  # interleaved: a slow spell hits every row alike
+            for how, workers, chunksize in configs:
+                cfg = {**base, "how": how, "workers": workers, "chunksize": chunksize}
+                runs[(how, workers, chunksize)].append(_measure(cfg))
+                print(
+                    f"  round {round_ + 1}: measured {how} workers={workers} chunksize={chunksize}",
+                    file=sys.stderr,
+                )
+        rows = {c: _median_row(rs) for c, rs in runs.items()}
 
-    print(f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data")
+    print(
+        f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data, "
+        f"median of {args.rounds} interleaved round(s), load average {os.getloadavg()[0]:.1f}"
+    )
     header = f"{'executor':16} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
     print(header)
     print("-" * len(header))
@@ -250,8 +293,10 @@ def main() -> None:
         return rb[key] / ra[key]
 
     one, two, many = ("ours", 1, args.chunksize), ("ours", 2, args.chunksize), ("ours", 2, small)
+    warm1, warm2 = ("ours-warm", 1, args.chunksize), ("ours-warm", 2, args.chunksize)
     print("\nratios")
     print(f"  ours, 2 workers / 1 worker, events/s:          {ratio(one, two, 'rate'):.2f}x")
+    print(f"  ours, warm, 2 workers / 1 worker, events/s:    {ratio(warm1, warm2, 'rate'):.2f}x")
     print(f"  ours, 10x chunks / 1x, driver peak RSS:        {ratio(two, many, 'driver_mb'):.2f}")
     print(f"  ours, 10x chunks / 1x, worker peak RSS:        {ratio(two, many, 'worker_mb'):.2f}")
     if not args.skip_coffea:
@@ -264,6 +309,14 @@ def main() -> None:
         print(
             f"  events/s ours / coffea DaskExecutor, hist.fill processor (2 wk): "
             f"{1 / ratio(two, chist, 'rate'):.2f}x"
+        )
+        print(
+            f"  events/s ours, warm / coffea DaskExecutor, hist.fill processor (2 wk): "
+            f"{1 / ratio(warm2, chist, 'rate'):.2f}x"
+        )
+        print(
+            f"  worker RSS coffea hist.fill processor / ours, warm: "
+            f"{ratio(warm2, chist, 'worker_mb'):.2f}"
         )
         print(
             f"  driver RSS coffea hist.fill processor / ours:  {ratio(two, chist, 'driver_mb'):.2f}"
