@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from corrections.build import build_correction_set, build_corrections, load_truth
     from corrections.efficiency import eigen_variations, scale_factor_correction
-    from corrections.evaluate import Corrections
+    from corrections.evaluate import BinnedTable, Corrections
     from corrections.momentum_scale import scale_corrections
     from corrections.names import CorrectionNames
     from corrections.pileup import pileup_correction, pileup_weights
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 #: public name -> the module that defines it
 _HOME = {
+    "BinnedTable": "corrections.evaluate",
     "CorrectionNames": "corrections.names",
     "Corrections": "corrections.evaluate",
     "build_correction_set": "corrections.build",
@@ -48,6 +49,7 @@ _HOME = {
 }
 
 __all__ = [
+    "BinnedTable",
     "CorrectionNames",
     "Corrections",
     "build_correction_set",

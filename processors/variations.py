@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import hist
 import numpy as np
 
-from corrections import Corrections
+from corrections import BinnedTable, Corrections
 from processors.columns import Columns
 
 __all__ = [
@@ -98,12 +98,26 @@ def block_of(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
 def pileup_weights(corr: Corrections, n_true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Nominal pileup weight per event and ``[n, 2]`` up/down ratios to it."""
     name = corr.names.pileup
+    table = corr.table(name, ("nominal", "up", "down"))
+    if table is not None:  # the same arithmetic once per bin, then a lookup per event
+        bins = table.bins(n_true)
+        nominal = table.row("nominal")
+        per_bin = np.stack([_ratio(table.row(key), nominal) for key in ("up", "down")], axis=1)
+        return nominal[bins], per_bin[bins]
     nominal = corr.evaluate(name, n_true, "nominal")
-    ratio = np.empty((len(n_true), 2))
-    for j, key in enumerate(("up", "down")):
-        np.divide(corr.evaluate(name, n_true, key), nominal, out=ratio[:, j], where=nominal != 0)
-        ratio[nominal == 0, j] = 1.0
-    return nominal, ratio
+    ratio = np.stack([_ratio(corr.evaluate(name, n_true, key), nominal) for key in ("up", "down")])
+    return nominal, ratio.T.copy()
+
+
+def _same_edges(a: BinnedTable | None, b: BinnedTable) -> bool:
+    if a is None or len(a.edges) != len(b.edges):
+        return False
+    return all(np.array_equal(x, y) for x, y in zip(a.edges, b.edges, strict=True))
+
+
+def _ratio(varied: np.ndarray, nominal: np.ndarray) -> np.ndarray:
+    """``varied / nominal``, 1 where the nominal is 0."""
+    return np.divide(varied, nominal, out=np.ones_like(varied), where=nominal != 0)
 
 
 @dataclass
@@ -133,21 +147,20 @@ class EfficiencyModel:
             for eig in self.eig[kind]
             for direction in ("up", "down")
         ]
+        self.varied = {
+            kind: [f"{e}_{d}" for e in self.eig[kind] for d in ("up", "down")]
+            for kind in self.kinds
+        }
         self.tables = {
-            kind: _cached_sf_table(
-                corr,
-                name,
-                ["nominal", *(f"{e}_{d}" for e in self.eig[kind] for d in ("up", "down"))],
-            )
+            kind: corr.table(name, ("nominal", *self.varied[kind]))
             for kind, name in self.kinds.items()
         }
-
-    def _evaluate(self, kind: str, key: str, eta: np.ndarray, pt: np.ndarray, bins) -> np.ndarray:
-        table = self.tables[kind]
-        if table is None:
-            return self.corr.evaluate(self.kinds[kind], eta, pt, key)
-        keys, values, _, _ = table
-        return values[keys.index(key)][bins[kind]]
+        #: per kind, ``[variation, bin]`` ratios to the nominal (1 where the nominal is 0)
+        self.ratios = {
+            kind: np.stack([_ratio(t.row(key), t.row("nominal")) for key in self.varied[kind]])
+            for kind, t in self.tables.items()
+            if t is not None and self.varied[kind]
+        }
 
     def labels(self) -> list[str]:
         """``effStat_eta{b}_{kind}_{eig}{Up|Down}``; a measured payload's tag-and-probe
@@ -166,79 +179,38 @@ class EfficiencyModel:
         and, with ``variations``, the per-muon eigen-variation ratios."""
         n, k = eta.shape
         e, p, leg = eta.ravel(), pt.ravel(), trigger_leg.ravel()
-        bins = {
-            kind: _table_bins(table, e, p)
-            for kind, table in self.tables.items()
-            if table is not None
-        }
+        bins: dict[str, np.ndarray] = {}
+        for kind, table in self.tables.items():
+            if table is None:
+                continue
+            same = [b for other, b in bins.items() if _same_edges(self.tables[other], table)]
+            bins[kind] = same[0] if same else table.bins(e, p)
         nominal = {kind: self._evaluate(kind, "nominal", e, p, bins) for kind in self.kinds}
         nominal["trigger"] = np.where(leg, nominal["trigger"], 1.0)
         sf = (nominal["idip"] * nominal["trigger"]).reshape(n, k).prod(axis=1)
         if not variations:
             return sf, None
         ratio = np.ones((n * k, len(self.local)))
-        for j, (kind, eig, direction) in enumerate(self.local):
-            varied = self._evaluate(kind, f"{eig}_{direction}", e, p, bins)
-            r = np.divide(varied, nominal[kind], out=np.ones_like(varied), where=nominal[kind] != 0)
+        start = 0
+        for kind in self.kinds:
+            cols = slice(start, start + len(self.varied[kind]))
+            start = cols.stop
+            if kind in self.ratios:
+                ratio[:, cols] = self.ratios[kind][:, bins[kind]].T
+            else:
+                for j, key in enumerate(self.varied[kind], start=cols.start):
+                    ratio[:, j] = _ratio(self._evaluate(kind, key, e, p, bins), nominal[kind])
             if kind == "trigger":
-                r[~leg] = 1.0
-            ratio[:, j] = r
+                ratio[~leg, cols] = 1.0
         return sf, BlockRatios(block_of(self.edges, e), ratio, self.labels())
 
-
-def _sf_table(corr: Corrections, name: str, keys: list[str]):
-    """``(keys, values [key, eta, pt], eta_edges, pt_edges)`` of a correction that is a
-    category of (eta, pt) multibinnings with constant bins and clamped flow, evaluated once
-    at the bin centres; ``None`` (evaluate with correctionlib) for any other structure.
-
-    A table lookup gives the very numbers correctionlib returns, ~10x faster per muon.
-    """
-    data = corr._by_name.get(name, {}).get("data", {})
-    if data.get("nodetype") != "category":
-        return None
-    by_key = {str(item["key"]): item["value"] for item in data["content"]}
-    edges = None
-    for key in keys:
-        node = by_key.get(key)
-        if not isinstance(node, dict) or node.get("nodetype") != "multibinning":
-            return None
-        if node.get("inputs") != ["eta", "pt"] or node.get("flow") != "clamp":
-            return None
-        if not all(isinstance(v, int | float) for v in node["content"]):
-            return None
-        these = [np.asarray(e, dtype=np.float64) for e in node["edges"]]
-        if any(isinstance(e, dict) for e in node["edges"]):
-            return None
-        if edges is None:
-            edges = these
-        elif not all(np.array_equal(a, b) for a, b in zip(edges, these, strict=True)):
-            return None
-    eta_edges, pt_edges = edges
-    eta_c = 0.5 * (eta_edges[1:] + eta_edges[:-1])
-    pt_c = 0.5 * (pt_edges[1:] + pt_edges[:-1])
-    ge, gp = np.meshgrid(eta_c, pt_c, indexing="ij")
-    values = np.stack([corr.evaluate(name, ge.ravel(), gp.ravel(), key) for key in keys]).reshape(
-        len(keys), -1
-    )
-    return list(keys), values, eta_edges, pt_edges
-
-
-def _cached_sf_table(corr: Corrections, name: str, keys: list[str]):
-    """:func:`_sf_table`, built once per ``Corrections`` object (not pickled with it)."""
-    cache = corr.__dict__.setdefault("_sf_tables", {})
-    key = (name, tuple(keys))
-    if key not in cache:
-        cache[key] = _sf_table(corr, name, keys)
-    return cache[key]
-
-
-def _table_bins(table, eta: np.ndarray, pt: np.ndarray) -> np.ndarray:
-    """Flat (eta, pt) bin of each muon in a :func:`_sf_table`, clamped like correctionlib."""
-    _, _, eta_edges, pt_edges = table
-    n_eta, n_pt = len(eta_edges) - 1, len(pt_edges) - 1
-    ie = np.clip(np.searchsorted(eta_edges, eta, side="right") - 1, 0, n_eta - 1)
-    ip = np.clip(np.searchsorted(pt_edges, pt, side="right") - 1, 0, n_pt - 1)
-    return ie * n_pt + ip
+    def _evaluate(
+        self, kind: str, key: str, eta: np.ndarray, pt: np.ndarray, bins: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        table = self.tables[kind]
+        if table is None:
+            return self.corr.evaluate(self.kinds[kind], eta, pt, key)
+        return table.row(key)[bins[kind]]
 
 
 def prefiring_weights(
@@ -246,8 +218,14 @@ def prefiring_weights(
 ) -> tuple[np.ndarray, BlockRatios | None]:
     """Per-event ``prod(1 - p(eta))`` over all muons and per-muon up/down ratios per eta bin."""
     name = corr.names.prefiring
-    p = corr.evaluate(name, eta, "nominal")
-    keep = 1.0 - p
+    keys = ("nominal", "up", "down") if variations else ("nominal",)
+    table = corr.table(name, keys)
+    if table is not None:  # the same arithmetic once per bin, then a lookup per muon
+        bins = table.bins(eta)
+        keep_per_bin = 1.0 - table.row("nominal")
+        keep = keep_per_bin[bins]
+    else:
+        keep = 1.0 - corr.evaluate(name, eta, "nominal")
     n = len(offsets) - 1
     event = np.repeat(np.arange(n), np.diff(offsets))
     weight = np.ones(n)
@@ -255,10 +233,12 @@ def prefiring_weights(
     if not variations:
         return weight, None
     edges = corr.edges(name, "eta")
-    ratio = np.empty((len(eta), 2))
-    for j, key in enumerate(("up", "down")):
-        np.divide(1.0 - corr.evaluate(name, eta, key), keep, out=ratio[:, j], where=keep != 0)
-        ratio[keep == 0, j] = 1.0
+    if table is not None:
+        per_bin = [_ratio(1.0 - table.row(key), keep_per_bin) for key in ("up", "down")]
+        ratio = np.stack(per_bin, axis=1)[bins]
+    else:
+        varied = [_ratio(1.0 - corr.evaluate(name, eta, key), keep) for key in ("up", "down")]
+        ratio = np.stack(varied, axis=1)
     labels = [f"prefiringStat_eta{b}{d}" for b in range(len(edges) - 1) for d in ("Up", "Down")]
     return weight, BlockRatios(block_of(edges, eta), ratio, labels)
 

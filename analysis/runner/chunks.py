@@ -13,7 +13,7 @@ from typing import Any
 
 from coffea.processor.executor import WorkItem
 
-from analysis.datasets import open_events
+from analysis.datasets import open_events, release_kept_arrays
 from processors.errors import BadInputFile, WMassError
 
 __all__ = ["chunk_key", "process_chunk"]
@@ -70,3 +70,5 @@ def process_chunk(processor: Any, item: WorkItem) -> dict[str, Any]:
     except _read_errors() as err:
         reason = f"reading entries {item.entrystart}-{item.entrystop} failed: {err}"
         raise BadInputFile(item.filename, " ".join(reason.split())) from err
+    finally:
+        release_kept_arrays()

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from analysis.datasets import (
+    KEEP_OPEN,
     Dataset,
+    close_kept_files,
     load_datasets,
     num_entries,
     open_events,
@@ -150,6 +152,38 @@ def test_open_events_names_the_bad_file(tmp_path):
     assert info.value.path == str(h3.NANO / "nano_dy.root")
 
 
+def test_chunks_of_one_file_reuse_its_tree_until_the_file_changes(tmp_path, monkeypatch):
+    """The next chunk of a file does not read its TTree again; a file rewritten or cut
+    between two chunks is read anew (and a cut one is named as bad)."""
+    import uproot
+
+    opened: list[str] = []
+    real_open = uproot.open
+    monkeypatch.setattr(uproot, "open", lambda p, **kw: opened.append(str(p)) or real_open(p, **kw))
+    close_kept_files()
+    path = h3.write_sample(tmp_path / "f.root", 40)
+    first = open_events(str(path), entry_start=0, entry_stop=20)
+    second = open_events(str(path), entry_start=20, entry_stop=40)
+    assert opened == [str(path)]
+    both = list(first.Muon.pt.tolist()) + list(second.Muon.pt.tolist())
+    assert both == open_events(str(path)).Muon.pt.tolist()
+
+    h3.write_sample(path, 30)  # rewritten: another size and mtime
+    assert len(open_events(str(path))) == 30 and len(opened) == 2
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(BadInputFile, match="not a readable ROOT file|truncated"):
+        open_events(str(path), entry_stop=10)
+
+    others = [h3.write_sample(tmp_path / f"g{i}.root", 5) for i in range(KEEP_OPEN + 1)]
+    for other in others:
+        open_events(str(other))
+    trees = list(__import__("analysis.datasets").datasets._KEPT.trees.values())
+    assert len(trees) == KEEP_OPEN
+    close_kept_files()
+    assert all(tree.file.closed for tree in trees)
+
+
 def test_open_events_checks_required_branches(tmp_path):
     path = h3.write_sample(tmp_path / "f.root", 20, drop=("Muon_tightId",))
     with pytest.raises(MissingBranch) as info:
@@ -190,6 +224,7 @@ def test_programming_errors_are_not_taken_for_bad_files(monkeypatch):
     def broken_open(*args, **kwargs):
         raise TypeError("a bug, not a bad file")
 
+    close_kept_files()  # a file an earlier test read would not be opened again
     monkeypatch.setattr(uproot, "open", broken_open)
     for call in (open_events, num_entries, read_gen_event_sumw):
         with pytest.raises(TypeError, match="a bug"):
