@@ -18,7 +18,9 @@ baskets; the rows are interleaved over ``--rounds`` and the median is shown):
   wheel imports (else "not installed").
 
 Peak RSS (``ru_maxrss`` of a fresh subprocess per measurement) and ratios to the plain read
-and to the coffea idiom are printed. The input is made from a small ``analysis.generate`` sample
+and to the coffea idiom are printed; ``/plain, per round`` pairs each round's rate with the
+plain read's of the same round, which cancels the machine's slow spells (rates move by tens of
+per cent from process to process here). The input is made from a small ``analysis.generate`` sample
 whose W events are tiled to ``--events``.
 
     python benchmarks/histmaker.py --events 300000 --rounds 2
@@ -375,6 +377,28 @@ def _measure_in_subprocess(name: str, path: Path, corr: Path) -> dict:
     return {"error": last}
 
 
+def paired_ratios(results: dict[str, list[dict]], reference: str) -> dict[str, tuple]:
+    """Per approach, its rate over ``reference``'s rate in the same round (back to back, so
+    a slow spell of the machine cancels): ``(median, lowest, highest)`` over the rounds.
+
+    >>> runs = {"plain": [{"events": 10, "cpu": 1.0}, {"events": 10, "cpu": 2.0}],
+    ...         "ours": [{"events": 10, "cpu": 1.25}, {"events": 10, "cpu": 2.5}]}
+    >>> paired_ratios(runs, "plain")["ours"]
+    (0.8, 0.8, 0.8)
+    """
+    ref = results.get(reference, [])
+    out = {}
+    for name, runs in results.items():
+        ratios = [
+            (r["events"] / r["cpu"]) / (p["events"] / p["cpu"])
+            for r, p in zip(runs, ref, strict=False)
+            if "error" not in r and "error" not in p
+        ]
+        if ratios:
+            out[name] = (float(np.median(ratios)), min(ratios), max(ratios))
+    return out
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="events in the W file")
@@ -410,9 +434,10 @@ def main(argv=None) -> int:
         }
     plain = rows.get("plain uproot read", {}).get("rate")
     idiom = rows.get("coffea dask idiom, theory variations", {}).get("rate")
+    paired = paired_ratios(results, "plain uproot read")
     print(
         f"\n{'approach':42s} {'ev/CPU-s':>10s} {'ev/wall-s':>10s} {'peak RSS':>9s} "
-        f"{'/plain':>7s} {'/coffea':>8s}"
+        f"{'/plain':>7s} {'/plain, per round':>22s} {'/coffea':>8s}"
     )
     for name, r in rows.items():
         if "error" in r:
@@ -420,9 +445,16 @@ def main(argv=None) -> int:
             continue
         rp = f"{r['rate'] / plain:.2f}" if plain else "-"
         ri = f"{r['rate'] / idiom:.2f}" if idiom else "-"
+        rr = paired.get(name)
+        per_round = f"{rr[0]:.2f} ({rr[1]:.2f}-{rr[2]:.2f})" if rr else "-"
         print(
-            f"{name:42s} {r['rate']:10,.0f} {r['wall']:10,.0f} {r['rss']:7.0f}MB {rp:>7s} {ri:>8s}"
+            f"{name:42s} {r['rate']:10,.0f} {r['wall']:10,.0f} {r['rss']:7.0f}MB {rp:>7s} "
+            f"{per_round:>22s} {ri:>8s}"
         )
+    print(
+        "\n/plain, per round: each round's rate over the plain read's in the same round "
+        "(measured back to back): median (lowest-highest) over the rounds"
+    )
     print(
         f"\nload average during the run: {os.getloadavg()[0]:.1f} "
         f"(2 cores; CPU-second rates are less sensitive to load than wall rates)"

@@ -194,6 +194,7 @@ def _median_row(runs: list[dict]) -> dict:
     if not ok:
         return runs[0]
     row = dict(ok[len(ok) // 2])
+    row["rate_range"] = (ok[0]["events"] / ok[0]["seconds"], ok[-1]["events"] / ok[-1]["seconds"])
     row["driver_mb"] = max(r["driver_mb"] for r in ok)
     row["worker_mb"] = max(r["worker_mb"] for r in ok)
     row["rounds"] = len(ok)
@@ -271,7 +272,10 @@ def main() -> None:
         f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data, "
         f"median of {args.rounds} interleaved round(s), load average {os.getloadavg()[0]:.1f}"
     )
-    header = f"{'executor':16} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} {'driver MB':>10} {'worker MB':>10}"
+    header = (
+        f"{'executor':16} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} "
+        f"{'range':>17} {'driver MB':>10} {'worker MB':>10}"
+    )
     print(header)
     print("-" * len(header))
     for (how, workers, _chunksize), r in rows.items():
@@ -279,9 +283,10 @@ def main() -> None:
             print(f"{how:16} {workers:>7} {'-':>7} error: {r['error']}")
             continue
         rate = r["events"] / r["seconds"]
+        lo, hi = r.get("rate_range", (rate, rate))
         print(
             f"{how:16} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
-            f"{r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
+            f"{f'{lo:,.0f}-{hi:,.0f}':>17} {r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
         )
 
     def ratio(a, b, key):

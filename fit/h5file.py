@@ -30,7 +30,11 @@ def open_fit_file(path: str | os.PathLike, kind: str) -> Iterator[h5py.File]:
     except (OSError, ValueError) as err:
         raise FitInputError(f"cannot open as HDF5: {err}", where=where) from None
     with f:
-        found = f.attrs.get("kind")
+        try:
+            found = f.attrs.get("kind")
+        except (OSError, KeyError, ValueError, TypeError) as err:  # corrupted attribute storage
+            message = f"malformed file, unreadable root attributes: {err}"
+            raise FitInputError(message, where=where) from None
         if found != kind:
             raise FitInputError(f"root attribute kind is {found!r}, not {kind!r}", where=where)
         try:

@@ -106,3 +106,32 @@ def test_describe_fitinput(tmp_path, w_model):
     }
     assert doc["systematics_per_group"]["muon efficiency"] == 4
     assert doc["pois"][0]["name"] == "mW" and doc["pois"][0]["offset"] == 80379.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError("Can't synchronously read data (address of object past end of allocation)"),
+        KeyError("Unable to synchronously open object (unable to determine object type)"),
+    ],
+)
+def test_a_fit_file_whose_root_attributes_do_not_read_is_named(tmp_path, monkeypatch, error):
+    """What HDF5 raises for a corrupted attribute (both seen in the fuzz benchmark's byte flips
+    of a fitinput.h5) is a FitInputError naming the file, not a traceback."""
+    from fit.errors import FitInputError
+    from fit.h5file import open_fit_file
+
+    path = tmp_path / "f.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["kind"] = "fitinput"
+
+    def broken(self, name, default=None):
+        raise error
+
+    monkeypatch.setattr(h5py.AttributeManager, "get", broken)
+    with (
+        pytest.raises(FitInputError, match="unreadable root attributes") as info,
+        open_fit_file(path, "fitinput"),
+    ):
+        pass
+    assert str(path) in str(info.value)
