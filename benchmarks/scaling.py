@@ -230,6 +230,14 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="interleaved rounds; each row is its median run"
     )
+    parser.add_argument(
+        "--rows",
+        nargs="*",
+        default=None,
+        help="only these rows (executor names, e.g. ours ours-warm coffea-dask-hist), at the 1x "
+        "chunk size and 2 workers, plus 1 worker for ours and ours-warm: a long sample in "
+        "reasonable time",
+    )
     args = run_one_or_parse(parser, _one)
     if args is None:
         return
@@ -256,6 +264,14 @@ def main() -> None:
                 ("coffea-dask", 2, small),
                 ("coffea-futures", 2, args.chunksize),
                 ("coffea-dak", 2, args.chunksize),
+            ]
+        if args.rows is not None:
+            configs = [
+                c
+                for c in configs
+                if c[0] in args.rows
+                and c[2] == args.chunksize
+                and (c[1] == 2 or c[0] in ("ours", "ours-warm"))
             ]
         runs: dict[tuple, list[dict]] = {c: [] for c in configs}
         for round_ in range(args.rounds):  # interleaved: a slow spell hits every row alike
