@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -38,6 +38,7 @@ from processors.errors import BadInputFile, ConfigError
 __all__ = [
     "Dataset",
     "Fileset",
+    "TreeEntries",
     "close_kept_files",
     "is_url",
     "load_datasets",
@@ -46,6 +47,7 @@ __all__ = [
     "read_gen_event_sumw",
     "release_kept_arrays",
     "require_branches",
+    "tree_entries",
 ]
 
 #: key -> (accepted types, required); ``process`` defaults to the dataset's name
@@ -371,13 +373,36 @@ def close_kept_files() -> None:
         tree.file.close()
 
 
-def num_entries(path: str, treename: str = "Events", **uproot_options: Any) -> tuple[int, bytes]:
-    """``(number of entries, file UUID)`` of a file's tree; :class:`BadInputFile` if unreadable."""
+class TreeEntries(NamedTuple):
+    """What planning needs of a file's tree: its entries, the file's UUID, and where its
+    clusters start (``clusters``: ascending entry numbers from 0 to ``entries``, the entries at
+    which every branch starts a new basket; ``(0, entries)`` when they do not line up)."""
+
+    entries: int
+    uuid: bytes
+    clusters: tuple[int, ...]
+
+
+def tree_entries(path: str, treename: str = "Events", **uproot_options: Any) -> TreeEntries:
+    """:class:`TreeEntries` of a file's tree; :class:`BadInputFile` if unreadable."""
     tree = _open_tree(path, treename, **uproot_options)
     try:
-        return int(tree.num_entries), bytes(tree.file.fUUID)
+        n = int(tree.num_entries)
+        try:
+            clusters = tuple(int(c) for c in tree.common_entry_offsets())
+        except (AttributeError, TypeError, ValueError):  # not a TTree with branches
+            clusters = ()
+        if len(clusters) < 2 or clusters[0] != 0 or clusters[-1] != n:
+            clusters = (0, n)
+        return TreeEntries(n, bytes(tree.file.fUUID), clusters)
     finally:
         tree.file.close()
+
+
+def num_entries(path: str, treename: str = "Events", **uproot_options: Any) -> tuple[int, bytes]:
+    """``(number of entries, file UUID)`` of a file's tree; :class:`BadInputFile` if unreadable."""
+    entries = tree_entries(path, treename, **uproot_options)
+    return entries.entries, entries.uuid
 
 
 def require_branches(events: Any, branches: Iterable[str], path: str | None = None) -> None:

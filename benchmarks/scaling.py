@@ -23,6 +23,9 @@ worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alon
   accumulators (``benchmarks/histmaker.py``'s ``hist_fill_processor``: the same variations
   and the same histograms as ours, a weight array per eigenvector and the observables again
   per momentum-scale block);
+- ``coffea-dask-hist-aligned``: the same with coffea's ``align_clusters=True`` (off by
+  default): chunks start at the files' cluster starts, as ours do when the clusters are at
+  most twice the chunk size (``analysis.runner.run.plan``);
 - ``coffea-dak``: the coffea dask-awkward + ``hist.dask`` idiom (``benchmarks/histmaker.py``'s
   graph) computed on the same kind of ``LocalCluster``: **W files only, theory variations
   only** (pdf, qcdScale, massWeight); compare it with ``--variations pdf,qcdScale,massWeight``.
@@ -92,7 +95,12 @@ def _coffea_runner(cfg: dict, executor):
     from coffea import processor
     from coffea.nanoevents import NanoAODSchema
 
-    return processor.Runner(executor=executor, schema=NanoAODSchema, chunksize=cfg["chunksize"])
+    return processor.Runner(
+        executor=executor,
+        schema=NanoAODSchema,
+        chunksize=cfg["chunksize"],
+        align_clusters=cfg["how"].endswith("-aligned"),
+    )
 
 
 def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
@@ -106,7 +114,7 @@ def run_on_dask(how: str, cfg: dict, proc, datasets, client) -> tuple[int, int]:
         result = run(proc, datasets, executor="dask", client=client, chunksize=size, progress=False)
         output = result.output
         return sum(int(v["events_read"]) for v in output.values()), len(result.chunks)
-    if how in ("coffea-dask", "coffea-dask-hist"):
+    if how in ("coffea-dask", "coffea-dask-hist", "coffea-dask-hist-aligned"):
         from coffea import processor
 
         executor = processor.DaskExecutor(client=client, status=False, treereduction=20)
@@ -141,7 +149,7 @@ def _one(cfg: dict) -> dict:
 
     datasets = load_datasets(cfg["datasets"])
     variations = True if cfg["variations"] == "all" else cfg["variations"].split(",")
-    if how == "coffea-dask-hist":
+    if how.startswith("coffea-dask-hist"):
         proc = _bench_histmaker().hist_fill_processor(datasets, cfg["corrections"], variations)
     else:
         proc = make_processor(
@@ -261,6 +269,7 @@ def main() -> None:
             configs += [
                 ("coffea-dask", 2, args.chunksize),
                 ("coffea-dask-hist", 2, args.chunksize),
+                ("coffea-dask-hist-aligned", 2, args.chunksize),
                 ("coffea-dask", 2, small),
                 ("coffea-futures", 2, args.chunksize),
                 ("coffea-dak", 2, args.chunksize),
@@ -324,6 +333,7 @@ def main() -> None:
         c1, c10 = ("coffea-dask", 2, args.chunksize), ("coffea-dask", 2, small)
         fut, dak = ("coffea-futures", 2, args.chunksize), ("coffea-dak", 2, args.chunksize)
         chist = ("coffea-dask-hist", 2, args.chunksize)
+        caligned = ("coffea-dask-hist-aligned", 2, args.chunksize)
         print(f"  coffea, 10x chunks / 1x, driver peak RSS:      {ratio(c1, c10, 'driver_mb'):.2f}")
         print(f"  coffea, 10x chunks / 1x, worker peak RSS:      {ratio(c1, c10, 'worker_mb'):.2f}")
         print(f"  events/s ours / coffea DaskExecutor (2 wk):    {1 / ratio(two, c1, 'rate'):.2f}x")
@@ -334,6 +344,10 @@ def main() -> None:
         print(
             f"  events/s ours, warm / coffea DaskExecutor, hist.fill processor (2 wk): "
             f"{1 / ratio(warm2, chist, 'rate'):.2f}x"
+        )
+        print(
+            f"  events/s ours / coffea DaskExecutor, hist.fill processor, aligned (2 wk): "
+            f"{1 / ratio(two, caligned, 'rate'):.2f}x"
         )
         print(
             f"  worker RSS coffea hist.fill processor / ours, warm: "

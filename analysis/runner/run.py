@@ -40,14 +40,14 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from coffea.processor.executor import FileMeta, WorkItem
 
-from analysis.datasets import Dataset, num_entries
+from analysis.datasets import Dataset, TreeEntries, tree_entries
 from analysis.runner.checkpoint import read_checkpoint, run_config, write_checkpoint
 from analysis.runner.chunks import chunk_key
 from analysis.runner.cluster import PendingClient
@@ -121,26 +121,26 @@ def chunk_metadata(dataset: Dataset) -> dict[str, Any]:
 # -- planning --------------------------------------------------------------------------------
 
 
-#: (path, tree) -> (size, mtime in ns, (entries, uuid)) of the local files that
+#: (path, tree) -> (size, mtime in ns, TreeEntries) of the local files that
 #: :func:`choose_executor` counted, for the :func:`plan` that follows to take instead of opening
 #: each file again (~10 ms a file: uproot parses the tree's metadata); each is taken once
-_COUNTED: dict[tuple[str, str], tuple[int, int, tuple[int, bytes]]] = {}
+_COUNTED: dict[tuple[str, str], tuple[int, int, TreeEntries]] = {}
 _COUNTED_MAX = 4096
 
 
-def _file_info(path: str, treename: str, *, keep: bool = False) -> tuple[int, bytes]:
-    """``(entries, uuid)`` of the file's tree (:func:`~analysis.datasets.num_entries`); the
-    one :func:`choose_executor` kept (``keep``) when the file's size and modification time
-    are still the same, else read now."""
+def _file_info(path: str, treename: str, *, keep: bool = False) -> TreeEntries:
+    """The file's :class:`~analysis.datasets.TreeEntries`; the one :func:`choose_executor`
+    kept (``keep``) when the file's size and modification time are still the same, else read
+    now."""
     try:
         st = os.stat(path)
-    except (OSError, ValueError):  # a remote path, or a missing file (num_entries says so)
-        return num_entries(path, treename)
+    except (OSError, ValueError):  # a remote path, or a missing file (tree_entries says so)
+        return tree_entries(path, treename)
     stamp = (st.st_size, st.st_mtime_ns)
     found = _COUNTED.pop((path, treename), None)
     if found is not None and found[:2] == stamp:
         return found[2]
-    info = num_entries(path, treename)
+    info = tree_entries(path, treename)
     if keep:
         if len(_COUNTED) >= _COUNTED_MAX:
             _COUNTED.clear()
@@ -157,8 +157,14 @@ def plan(
 ) -> tuple[list[WorkItem], dict[str, list[dict[str, str]]]]:
     """The chunks of every file (coffea's ``FileMeta.chunks``) and the files that failed.
 
-    ``file_info`` maps ``[(path, treename)]`` to ``[(entries, uuid) or exception]`` (default:
-    read here, one file after another). A bad file raises :class:`BadInputFile` unless
+    Chunks start where the file's clusters start (:func:`cluster_aligned`) when its clusters
+    are at most twice ``chunksize``: a basket is then decompressed by one chunk, not by the
+    two on either side of a boundary inside it. A chunk then holds ``chunksize`` events or
+    the whole clusters just past it. Otherwise (clusters much larger than the chunks) the file
+    is cut into equal chunks of about ``chunksize``.
+
+    ``file_info`` maps ``[(path, treename)]`` to ``[TreeEntries or exception]`` (default: read
+    here, one file after another). A bad file raises :class:`BadInputFile` unless
     ``skip_bad_files``, which records it in the second return value.
     """
     if chunksize < 1:
@@ -182,11 +188,26 @@ def plan(
                 raise info
             failed[ds.name].append({"file": path, "error": str(info)})
             continue
-        n, file_uuid = info
-        meta = {"numentries": n, "uuid": file_uuid, **chunk_metadata(ds)}
-        fm = FileMeta(ds.name, path, ds.treename, meta)
-        chunks.extend(item for item in fm.chunks(chunksize, False) if len(item) > 0 or n == 0)
+        n, file_uuid, clusters = info
+        meta = {"numentries": n, "uuid": file_uuid, "clusters": list(clusters)}
+        fm = FileMeta(ds.name, path, ds.treename, {**meta, **chunk_metadata(ds)})
+        align = cluster_aligned(clusters, chunksize)
+        chunks.extend(item for item in fm.chunks(chunksize, align) if len(item) > 0 or n == 0)
     return chunks, dict(failed)
+
+
+def cluster_aligned(clusters: Sequence[int], chunksize: int) -> bool:
+    """Whether chunks of ``chunksize`` events start at the cluster starts ``clusters`` of a
+    file (see :func:`plan`): when no cluster is larger than twice the chunk size, so that a
+    chunk never grows past three times it.
+
+    >>> cluster_aligned([0, 75_000, 150_000, 225_000], 50_000)  # 3 chunks of 75k, not 4 of 56k
+    True
+    >>> cluster_aligned([0, 225_000], 50_000)  # one basket: equal chunks, as before
+    False
+    """
+    sizes = [b - a for a, b in zip(clusters[:-1], clusters[1:], strict=True)]
+    return len(sizes) > 1 and max(sizes) <= 2 * chunksize
 
 
 def choose_executor(

@@ -32,13 +32,13 @@ def sample(small_fileset):
 def opened(monkeypatch):
     """The files whose entries were read (each time one is opened for it)."""
     seen: list[str] = []
-    real = run_module.num_entries
+    real = run_module.tree_entries
 
     def counting(path, treename="Events", **kwargs):
         seen.append(path)
         return real(path, treename, **kwargs)
 
-    monkeypatch.setattr(run_module, "num_entries", counting)
+    monkeypatch.setattr(run_module, "tree_entries", counting)
     monkeypatch.setattr(run_module, "_COUNTED", {})
     return seen
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import uproot
 
-from analysis.datasets import load_datasets
+from analysis.datasets import Dataset, load_datasets, tree_entries
 from analysis.histmaker import to_histograms
 from analysis.io import read_histograms, write_histograms
 from analysis.runner.run import plan, run
@@ -86,6 +86,28 @@ def test_chunks_cover_every_file_once(sample):
             uproot.open(f)["Events"].num_entries for f in ds.files
         )
     assert result.events == 2 * 400 + 500
+
+
+def test_chunks_start_where_the_files_clusters_start(tmp_path):
+    """A basket is decompressed by one chunk only: chunks start at cluster starts when the
+    clusters are at most twice the chunk size; a file of larger clusters is cut evenly."""
+    path = tmp_path / "clustered.root"
+    with uproot.recreate(path) as f:
+        f.mktree("Events", {"x": "float64"})
+        for n in (750, 750, 750, 300):  # one cluster (basket) per extend
+            f["Events"].extend({"x": np.arange(n, dtype=np.float64)})
+    assert tree_entries(str(path)).clusters == (0, 750, 1500, 2250, 2550)
+    datasets = {"w": Dataset("w", "w", (str(path),), False, 1.0, None, None, None, None)}
+
+    def ranges(chunksize):
+        chunks, _ = plan(datasets, chunksize)
+        return [(c.entrystart, c.entrystop) for c in chunks]
+
+    assert ranges(500) == [(0, 750), (750, 1500), (1500, 2250), (2250, 2550)]
+    assert ranges(1000) == [(0, 1500), (1500, 2550)]
+    evenly = ranges(300)  # clusters of 750 > 2 x 300: equal chunks, as coffea cuts them
+    assert len(evenly) == 8 and all(abs(b - a - 2550 / 8) < 2 for a, b in evenly)
+    assert evenly[0][0] == 0 and evenly[-1][1] == 2550
 
 
 @pytest.mark.slow
