@@ -448,7 +448,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "input is large enough to repay its start (~6M events on 2 cores), else this process",
     )
     parser.add_argument(
-        "--chunksize", type=int, default=DEFAULT_CHUNKSIZE, help="target entries per chunk"
+        "--chunksize",
+        type=int,
+        default=DEFAULT_CHUNKSIZE,
+        help="target entries per chunk; chunks start at the files' cluster starts when the "
+        "clusters are at most twice this (each basket decompressed once)",
     )
     parser.add_argument(
         "--workers",

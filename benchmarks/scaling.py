@@ -298,19 +298,19 @@ def main() -> None:
         f"median of {args.rounds} interleaved round(s), load average {os.getloadavg()[0]:.1f}"
     )
     header = (
-        f"{'executor':16} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} "
+        f"{'executor':24} {'workers':>7} {'chunks':>7} {'events':>8} {'ev/s':>9} "
         f"{'range':>17} {'driver MB':>10} {'worker MB':>10}"
     )
     print(header)
     print("-" * len(header))
     for (how, workers, _chunksize), r in rows.items():
         if "error" in r:
-            print(f"{how:16} {workers:>7} {'-':>7} error: {r['error']}")
+            print(f"{how:24} {workers:>7} {'-':>7} error: {r['error']}")
             continue
         rate = r["events"] / r["seconds"]
         lo, hi = r.get("rate_range", (rate, rate))
         print(
-            f"{how:16} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
+            f"{how:24} {workers:>7} {r['chunks']:>7} {r['events']:>8} {rate:>9,.0f} "
             f"{f'{lo:,.0f}-{hi:,.0f}':>17} {r['driver_mb']:>10,.0f} {r['worker_mb']:>10,.0f}"
         )
 
