@@ -199,8 +199,9 @@ def _binned_table(corr: Corrections, name: str, keys: tuple[str, ...]) -> Binned
             return None
     if edges is None:
         return None
-    edges = [_edges_as_read(e) for e in edges]
-    if any(e is None for e in edges):
+    read = [_edges_as_read(e) for e in edges]
+    edges = [e for e in read if e is not None]
+    if len(edges) != len(read):
         return None
     centres = np.meshgrid(*(0.5 * (e[1:] + e[:-1]) for e in edges), indexing="ij")
     flat = iter([c.ravel() for c in centres])
