@@ -39,7 +39,7 @@ __all__ = [
     "Dataset",
     "Fileset",
     "TreeEntries",
-    "close_kept_files",
+    "drop_kept_files",
     "is_url",
     "load_datasets",
     "num_entries",
@@ -337,8 +337,10 @@ def _kept_tree(path: str, treename: str, **uproot_options: Any) -> Any:
     """:func:`_open_tree`, reusing the tree this thread opened for an earlier chunk of the same
     file while the file is unchanged: a chunk then skips reading the TTree's metadata and
     interpreting its branches again (~5 % of a 100k-event chunk, more for smaller chunks).
-    The ``KEEP_OPEN`` most recent files stay open; :func:`close_kept_files` closes them, and
-    :func:`release_kept_arrays` empties their array caches when a chunk is done."""
+    The ``KEEP_OPEN`` most recent files are kept; :func:`drop_kept_files` forgets them, and
+    :func:`release_kept_arrays` empties their array caches when a chunk is done. A file
+    forgotten is not closed here: it closes when no events read from it remain (as before,
+    so that events a notebook holds can still read their columns)."""
     kept = getattr(_KEPT, "trees", None)
     if kept is None:
         kept = _KEPT.trees = OrderedDict()
@@ -350,8 +352,7 @@ def _kept_tree(path: str, treename: str, **uproot_options: Any) -> Any:
     tree = _open_tree(path, treename, **uproot_options)
     kept[key] = tree
     while len(kept) > KEEP_OPEN:
-        _, old = kept.popitem(last=False)
-        old.file.close()
+        kept.popitem(last=False)
     return tree
 
 
@@ -365,12 +366,12 @@ def release_kept_arrays() -> None:
             cache.clear()
 
 
-def close_kept_files() -> None:
-    """Close the files this thread keeps open for its next chunks (:func:`open_events`)."""
+def drop_kept_files() -> None:
+    """Forget the files this thread keeps for its next chunks (:func:`open_events`); each
+    closes when nothing read from it remains."""
     kept = getattr(_KEPT, "trees", None)
-    while kept:
-        _, tree = kept.popitem(last=False)
-        tree.file.close()
+    if kept:
+        kept.clear()
 
 
 class TreeEntries(NamedTuple):
@@ -433,7 +434,7 @@ def open_events(
     ``schema`` defaults to ``NanoAODSchema``; ``metadata`` is attached as ``events.metadata``
     (``filename``, ``entrystart``, ``entrystop`` and ``treename`` are filled in);
     ``branches`` are checked to exist (:class:`~processors.errors.MissingBranch`). The file
-    stays open for the next chunk of it in this thread (see :func:`close_kept_files`).
+    stays open for the next chunk of it in this thread (see :func:`drop_kept_files`).
     """
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 

@@ -52,7 +52,7 @@ from typing import Any
 
 from coffea.processor.accumulator import iadd
 
-from analysis.datasets import close_kept_files
+from analysis.datasets import drop_kept_files
 from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
 from analysis.runner.chunks import chunk_key, process_chunk
 from analysis.runner.ledger import DONE, HELD, RUNNING, ChunkLedger
@@ -507,7 +507,7 @@ def _execute_local(
             timeline.harvest(lambda: harvest_local(ledger, run_id))
     finally:
         _close_run(run_id)
-        close_kept_files()  # a worker keeps them for its next run; this process is done
+        drop_kept_files()  # a worker keeps them for its next run; this process is done
 
 
 def _execute_dask(

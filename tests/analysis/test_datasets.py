@@ -11,7 +11,7 @@ import yaml
 from analysis.datasets import (
     KEEP_OPEN,
     Dataset,
-    close_kept_files,
+    drop_kept_files,
     load_datasets,
     num_entries,
     open_events,
@@ -160,7 +160,7 @@ def test_chunks_of_one_file_reuse_its_tree_until_the_file_changes(tmp_path, monk
     opened: list[str] = []
     real_open = uproot.open
     monkeypatch.setattr(uproot, "open", lambda p, **kw: opened.append(str(p)) or real_open(p, **kw))
-    close_kept_files()
+    drop_kept_files()
     path = h3.write_sample(tmp_path / "f.root", 40)
     first = open_events(str(path), entry_start=0, entry_stop=20)
     second = open_events(str(path), entry_start=20, entry_stop=40)
@@ -175,13 +175,16 @@ def test_chunks_of_one_file_reuse_its_tree_until_the_file_changes(tmp_path, monk
     with pytest.raises(BadInputFile, match="not a readable ROOT file|truncated"):
         open_events(str(path), entry_stop=10)
 
-    others = [h3.write_sample(tmp_path / f"g{i}.root", 5) for i in range(KEEP_OPEN + 1)]
-    for other in others:
+    # events a notebook holds still read their columns after their file left the kept ones
+    others = [h3.write_sample(tmp_path / f"g{i}.root", 5, seed=i) for i in range(KEEP_OPEN + 1)]
+    held = open_events(str(others[0]))
+    for other in others[1:]:
         open_events(str(other))
-    trees = list(__import__("analysis.datasets").datasets._KEPT.trees.values())
-    assert len(trees) == KEEP_OPEN
-    close_kept_files()
-    assert all(tree.file.closed for tree in trees)
+    kept = __import__("analysis.datasets").datasets._KEPT.trees
+    assert len(kept) == KEEP_OPEN and str(others[0]) not in {k[0] for k in kept}
+    drop_kept_files()
+    assert len(kept) == 0
+    assert held.Muon.pt.tolist() == open_events(str(others[0])).Muon.pt.tolist()
 
 
 def test_open_events_checks_required_branches(tmp_path):
@@ -224,7 +227,7 @@ def test_programming_errors_are_not_taken_for_bad_files(monkeypatch):
     def broken_open(*args, **kwargs):
         raise TypeError("a bug, not a bad file")
 
-    close_kept_files()  # a file an earlier test read would not be opened again
+    drop_kept_files()  # a file an earlier test read would not be opened again
     monkeypatch.setattr(uproot, "open", broken_open)
     for call in (open_events, num_entries, read_gen_event_sumw):
         with pytest.raises(TypeError, match="a bug"):
