@@ -270,14 +270,33 @@ def _bad_file_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+def local_read_options() -> dict[str, Any]:
+    """How uproot reads a local file here: in the thread that asks, with plain ``read`` calls.
+
+    uproot's default for any path is its fsspec source. There every basket read goes from the
+    reading thread to fsspec's event loop thread and on to a pool of three more threads, and
+    each hop takes the GIL. In a Dask worker whose two cores are busy, those threads took
+    ~15 % of a core beside the compute thread (``docs/scaling.md``). A URL (``root://``,
+    ``https://``) keeps uproot's default; a ``handler`` given by the caller wins.
+
+    >>> local_read_options()["use_threads"]
+    False
+    """
+    from uproot.source.file import MultithreadedFileSource
+
+    return {"handler": MultithreadedFileSource, "use_threads": False}
+
+
 def _open_file(path: str, **uproot_options: Any) -> Any:
     """``path`` opened by uproot, or :class:`BadInputFile` saying why not."""
     import uproot
 
-    if not is_url(path) and not Path(path).is_file():
-        raise BadInputFile(
-            path, "a directory, not a file" if Path(path).is_dir() else "no such file"
-        )
+    if not is_url(path):
+        if not Path(path).is_file():
+            raise BadInputFile(
+                path, "a directory, not a file" if Path(path).is_dir() else "no such file"
+            )
+        uproot_options = {**local_read_options(), **uproot_options}
     try:
         file = uproot.open(path, **uproot_options)
     except _bad_file_errors() as err:
