@@ -14,6 +14,7 @@ import pytest
 from analysis import warmstart
 from analysis.datasets import load_datasets
 from analysis.io import read_histograms
+from analysis.runner.cluster import WORKER_CONFIG
 from analysis.runner.run import run
 from processors import WMassProcessor
 from tests.analysis import h3_samples as h3
@@ -29,8 +30,10 @@ def _worker_state() -> dict:
     """In a worker: how it was started and what it holds before any chunk ran there."""
     import sys
 
+    import dask
     import psutil
 
+    from analysis.runner.cluster import WORKER_CONFIG
     from processors import fill
 
     parent = psutil.Process(os.getppid()).cmdline()
@@ -38,6 +41,7 @@ def _worker_state() -> dict:
         "parent": " ".join(parent),
         "processors_imported": "processors.wmass" in sys.modules,
         "kernels_loaded": sum(len(getattr(fill, k).overloads) for k in ("_fill_tensor",)),
+        "config": {key: dask.config.get(key) for key in WORKER_CONFIG},
     }
 
 
@@ -72,6 +76,8 @@ def test_warm_workers_start_warm_and_fill_what_one_process_fills(sample):
         assert "forkserver" in state["parent"], state
         assert state["processors_imported"], state
         assert state["kernels_loaded"] >= 1, state
+        # the event loop wakes less often: the sampler every 100 ms, the tick every 200 ms
+        assert state["config"] == WORKER_CONFIG, state
     _assert_same(local.output, dask.output)
     # a library caller that did not ask keeps distributed's spawn
     assert not warmstart.enabled()

@@ -15,7 +15,11 @@ import sys
 
 import dask_jobqueue
 
-from analysis.runner.cluster import WORKER_MALLOC_PROLOGUE, batch_worker_prologue
+from analysis.runner.cluster import (
+    WORKER_CONFIG,
+    WORKER_MALLOC_PROLOGUE,
+    batch_worker_prologue,
+)
 
 NANNY_ENV = (
     "import json; from distributed.nanny import _get_env_variables; "
@@ -52,4 +56,28 @@ def test_the_job_script_carries_the_yaml_lines_then_the_override():
     finally:
         cluster.close()
     assert script.index("module load root") < script.index(WORKER_MALLOC_PROLOGUE)
-    assert batch_worker_prologue([WORKER_MALLOC_PROLOGUE]) == [WORKER_MALLOC_PROLOGUE]
+    again = batch_worker_prologue(["module load root"])
+    assert batch_worker_prologue(again) == again  # each line once
+
+
+WORKER_SEES = (
+    "import json, dask, distributed; "
+    "print(json.dumps({k: dask.config.get(k) for k in json.loads(input())}))"
+)
+
+
+def test_the_prologue_gives_the_worker_our_event_loop_config_unless_the_yaml_sets_it():
+    def seen(prologue: list[str]) -> dict[str, str]:
+        script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_SEES}"'])
+        out = subprocess.run(
+            ["bash", "-c", script],
+            input=json.dumps(list(WORKER_CONFIG)),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    assert seen(batch_worker_prologue()) == WORKER_CONFIG
+    theirs = "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=50ms"
+    assert seen(batch_worker_prologue([theirs]))["distributed.admin.tick.interval"] == "50ms"
