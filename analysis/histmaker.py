@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -60,7 +59,7 @@ from analysis.runner.run import (
     choose_executor,
     run,
 )
-from analysis.warmstart import warm_kernels_in_background
+from analysis.warmstart import warm_kernels_in_background, young_heap
 from processors.errors import BadInputFile, ConfigError, CorrectionsWarning
 from processors.fill import LazyHistograms
 
@@ -244,31 +243,7 @@ def _histograms(hists: Mapping[str, Any]) -> MutableMapping[str, Any]:
     return hists.copy() if isinstance(hists, LazyHistograms) else dict(hists)
 
 
-@contextlib.contextmanager
-def _young_heap() -> Any:
-    """The objects that exist when the command starts (its imports: ~300k) are left out of the
-    garbage collector's full collections until it ends (:func:`gc.freeze`, then
-    :func:`gc.unfreeze` unless something had frozen the heap before).
-
-    Those collections come every few hundred thousand allocations and each walks every object
-    alive: in the demo's histmaker step (297k events, one process) 5 of them took 0.34 s,
-    three during the run itself (the first chunk's imports of numba's registries and their
-    load of the fill kernels). Frozen objects are still freed when nothing refers to them;
-    only cycles among them wait for the unfreeze.
-    """
-    frozen_before = gc.get_freeze_count()
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], 10_000), *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        if frozen_before == 0:
-            gc.unfreeze()
-
-
-@_young_heap()
+@young_heap()
 def histmaker(
     analysis: str,
     datasets_yaml: str | os.PathLike,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import multiprocessing
 import os
@@ -48,6 +49,7 @@ __all__ = [
     "warm",
     "warm_kernels",
     "warm_kernels_in_background",
+    "young_heap",
 ]
 
 #: the modules the server imports before it forks a worker; importing the last one warms
@@ -63,6 +65,41 @@ _PROCESSOR_MODULES = (
 )
 
 _STATE: dict[str, Any] = {"configured": False, "enabled": False, "started": False}
+
+#: collect the youngest generation every this many allocations (Python's default: 700) while
+#: a process runs chunks: a chunk makes hundreds of thousands of short-lived objects
+YOUNG_THRESHOLD = 10_000
+
+
+@contextlib.contextmanager
+def young_heap(*, permanent: bool = False) -> Any:
+    """Leave the objects alive now (the imports: ~300k in one process, more in a Dask worker)
+    out of the garbage collector's full collections (:func:`gc.freeze`), and collect the
+    youngest generation every :data:`YOUNG_THRESHOLD` allocations, until the block ends
+    (then :func:`gc.unfreeze`, unless something had frozen the heap before). With
+    ``permanent=True`` (a worker, a forkserver) nothing is undone.
+
+    Full collections come every few hundred thousand allocations and each walks every object
+    alive: in the demo's histmaker step (297k events, one process) 5 of them took 0.34 s.
+    Frozen objects are still freed when nothing refers to them; only cycles among them wait
+    for the unfreeze. In a forkserver, frozen objects also keep their pages shared with the
+    processes it forks: a collection no longer writes their headers.
+
+    >>> with young_heap():
+    ...     gc.get_threshold()[0] >= YOUNG_THRESHOLD and gc.get_freeze_count() > 0
+    True
+    """
+    frozen_before = gc.get_freeze_count()
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    try:
+        yield
+    finally:
+        if not permanent:
+            gc.set_threshold(*thresholds)
+            if frozen_before == 0:
+                gc.unfreeze()
 
 
 def warm_kernels() -> int:

@@ -57,10 +57,10 @@ __all__ = [
     "batch_worker_prologue",
     "dask_client",
     "load_cluster_spec",
-    "quick_exit_plugin",
     "resolve_where",
     "scheduler_security",
     "worker_environment",
+    "worker_heap_plugin",
 ]
 
 #: ``kind:`` of a deploy YAML -> the dask-jobqueue class that runs it.
@@ -239,26 +239,37 @@ def worker_environment() -> dict[str, Any]:
     return dict(warmstart.spawn_environment())
 
 
-def quick_exit_plugin() -> Any:
-    """A worker plugin that lets a worker process we started end at once when the cluster closes.
+def worker_heap_plugin() -> Any:
+    """A worker plugin for the workers of clusters started here: the heap a chunk sees is the
+    one the single process sees, and the process ends at once when the cluster closes.
 
-    A worker that ran the histmaker holds ~350k Python objects (awkward, coffea, numba); the
-    interpreter's last garbage collections over them took 2-4 s, past the nanny's 4 s patience
-    under load ("Worker process still alive after 4.0 seconds, killing"), and every run waited
-    for it. Freezing the heap at teardown (:func:`gc.freeze`) leaves those collections nothing
-    to walk: closing a 2-worker cluster after a run went from 2.5-4.6 s to 0.3 s (measured).
+    - **At setup**, :func:`analysis.warmstart.young_heap` (``permanent``): the objects alive
+      (distributed, and with warm workers the whole stack) leave the full collections, and the
+      youngest generation is collected every 10,000 allocations, as the ``wmass`` command
+      does in its own process. Without it a worker ran its chunks at ~0.85 of the single
+      process even alone on two cores (``docs/scaling.md``, eighth pass).
+    - **At teardown**, :func:`gc.freeze`: a worker that ran the histmaker holds ~350k Python
+      objects (awkward, coffea, numba); the interpreter's last garbage collections over them
+      took 2-4 s, past the nanny's 4 s patience under load ("Worker process still alive after
+      4.0 seconds, killing"). Frozen, they leave those collections nothing to walk: closing a
+      2-worker cluster after a run went from 2.5-4.6 s to 0.3 s (measured).
+
     Only for workers of clusters started here; an existing scheduler's are not ours to change.
     (distributed is imported here, not with this module, which the iterative path imports.)
     """
     from distributed.diagnostics.plugin import WorkerPlugin
 
-    class QuickExit(WorkerPlugin):
-        name = "wmass-quick-exit"
+    class WorkerHeap(WorkerPlugin):
+        name = "wmass-worker-heap"
+
+        def setup(self, worker: Any) -> None:
+            with warmstart.young_heap(permanent=True):
+                pass
 
         def teardown(self, worker: Any) -> None:
             gc.freeze()
 
-    return QuickExit()
+    return WorkerHeap()
 
 
 #: dask config of the workers of the clusters started here, local and batch. A busy worker's
@@ -382,7 +393,7 @@ def dask_client(
             ) as local,
             Client(local, security=security) as client,
         ):
-            client.register_plugin(quick_exit_plugin())
+            client.register_plugin(worker_heap_plugin())
             say(f"[dask] local cluster: {n} workers, dashboard {client.dashboard_link}")
             yield client
         return
@@ -403,7 +414,7 @@ def dask_client(
     except TypeError as err:
         raise ConfigError("cluster", str(err), source=text) from err
     with batch, Client(batch, security=security) as client:
-        client.register_plugin(quick_exit_plugin())
+        client.register_plugin(worker_heap_plugin())
         batch.scale(jobs=spec["jobs"])
         say(
             f"[dask] {spec['kind']} cluster: {spec['jobs']} jobs, dashboard {client.dashboard_link}"

@@ -17,7 +17,7 @@ from analysis import cli
 from analysis.datasets import load_datasets
 from analysis.io import read_histograms
 from analysis.runner import PendingClient, chunk_key, dask_client, run
-from analysis.runner.cluster import quick_exit_plugin
+from analysis.runner.cluster import worker_heap_plugin
 from analysis.runner.run import choose_executor
 from processors import WMassProcessor
 from processors.errors import ConfigError
@@ -99,7 +99,7 @@ def test_the_histmaker_says_what_auto_chose(small_fileset, tmp_path, capsys):
 
 
 def test_workers_we_start_freeze_their_heap_at_teardown_so_they_exit_at_once():
-    plugin = quick_exit_plugin()
+    plugin = worker_heap_plugin()
     try:
         plugin.teardown(None)
         assert gc.get_freeze_count() > 0  # the last collections of the interpreter skip these
@@ -108,3 +108,21 @@ def test_workers_we_start_freeze_their_heap_at_teardown_so_they_exit_at_once():
     with dask_client(workers=1, quiet=True) as client:
         registered = client.run(lambda dask_worker: sorted(dask_worker.plugins))
     assert [plugin.name in names for names in registered.values()] == [True]
+
+
+def _heap() -> dict:
+    import gc
+
+    return {"frozen": gc.get_freeze_count(), "young_threshold": gc.get_threshold()[0]}
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["spawned", "warm"])
+def test_workers_we_start_keep_their_imports_out_of_full_collections(warm):
+    from analysis.warmstart import YOUNG_THRESHOLD
+
+    with dask_client(workers=1, quiet=True, warm_workers=warm) as client:
+        heaps = list(client.run(_heap).values())
+    assert len(heaps) == 1
+    # distributed's objects at least (the whole stack, with warm workers) are frozen
+    assert heaps[0]["frozen"] > 50_000, heaps
+    assert heaps[0]["young_threshold"] == YOUNG_THRESHOLD, heaps
