@@ -21,7 +21,8 @@ chunks after its first, events over the seconds the worker spent reading and pro
 as a fraction of the single process's steady-state rate. ``--baseline`` runs the same
 configurations with the code of another checkout (e.g. ``git worktree add /tmp/old REV``) for a
 before/after table in the same run; ``--rounds N`` measures every configuration N times,
-interleaving the codes, and keeps the fastest of each. The machine is shared: compare the ratios
+interleaving the codes, and keeps the fastest of each for the tables; the target ratios are
+also given per round, against that round's single process (median and range). The machine is shared: compare the ratios
 of one run (the load average is printed with the table). ``--workers`` without numbers measures
 the single process only (what ``wmass demo`` runs at its size).
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -172,6 +174,50 @@ def _concurrent_pair(datasets: Path, tmp: Path, chunksize: int) -> dict:
     return row
 
 
+def _has_warmstart(checkout: str) -> bool:
+    return (Path(checkout) / "analysis" / "warmstart.py").is_file()
+
+
+def _median_range(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f}, {len(xs)} rounds)"
+
+
+def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
+    """The target ratios of each round against *that round's* single process, then their
+    median and range: a slow spell of the machine hits the runs of one round together, so the
+    per-round ratios scatter less than ratios of the fastest runs of different rounds."""
+    print("\nper round (each round's runs against its own single process): median (range, rounds)")
+    for code in codes:
+        singles = every.get((code, "iterative", 1), [])
+        for kind in ("dask", "dask-warm"):
+            for n in workers:
+                runs = every.get((code, kind, n), [])
+                same = [
+                    _same_chunks(s, r)
+                    for s, r in zip(singles, runs, strict=False)
+                    if "error" not in s and "error" not in r
+                ]
+                pooled = [x[1] for x in same if x is not None]
+                if pooled:
+                    print(
+                        f"  {code:8} {kind:9} {n} worker(s), same chunks / single: "
+                        f"{_median_range(pooled)}  (target >= 0.85)"
+                    )
+            ones, twos = every.get((code, kind, 1), []), every.get((code, kind, 2), [])
+            scale = [
+                (a["processed"] - a["first"]) / (b["processed"] - b["first"])
+                for a, b in zip(ones, twos, strict=False)
+                if "error" not in a and "error" not in b and a.get("first") and b.get("first")
+            ]
+            if scale:
+                print(
+                    f"  {code:8} {kind:9} 2 / 1 worker, processing phase: "
+                    f"{_median_range(scale)}  (target >= 1.8)"
+                )
+
+
 def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "-" if x is None else format(x, spec)
 
@@ -227,10 +273,11 @@ def main() -> None:
         configs += [("dask-warm", n) for n in args.workers] if args.warm else []
         codes = [("this", None)] + ([("baseline", args.baseline)] if args.baseline else [])
         best: dict[tuple[str, str, int], dict] = {}
+        every: dict[tuple[str, str, int], list[dict]] = {}  # each round's run, in order
         for round_ in range(args.rounds):  # interleaved: a change of load hits both codes
             for code, path in codes:
                 for executor, workers in configs:
-                    if path and executor == "dask-warm":
+                    if path and executor == "dask-warm" and not _has_warmstart(path):
                         continue  # a checkout before analysis.warmstart
                     cfg = {
                         "datasets": str(datasets),
@@ -241,6 +288,7 @@ def main() -> None:
                     }
                     r = _measure(cfg, path)
                     key = (code, executor, workers)
+                    every.setdefault(key, []).append(r)
                     if (
                         key not in best
                         or "error" in best[key]
@@ -332,6 +380,8 @@ def main() -> None:
             f"  fixed cost {executor} {workers}: command start -> first chunk done "
             f"{r['first']:.1f} s (target <= 5)"
         )
+    if args.rounds > 1:
+        _per_round(every, args.workers, [code for code, _ in codes])
     if args.baseline:
         old = {(e, w): r for c, e, w, r in rows if c == "baseline" and "error" not in r}
         for key, r in ours.items():
