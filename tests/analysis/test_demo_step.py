@@ -15,7 +15,7 @@ import pytest
 from analysis import histmaker as histmaker_module
 from analysis import warmstart
 from analysis.datasets import load_datasets
-from analysis.histmaker import _young_heap, histmaker
+from analysis.histmaker import histmaker
 from analysis.io import read_histograms
 from analysis.runner.run import choose_executor, plan
 
@@ -73,14 +73,14 @@ def test_the_heap_of_the_imports_is_frozen_only_while_the_command_runs():
     if gc.get_freeze_count():
         pytest.skip("something in this process froze the heap already")
     thresholds = gc.get_threshold()
-    with _young_heap():
+    with warmstart.young_heap():
         assert gc.get_freeze_count() > 0
         assert gc.get_threshold()[0] >= thresholds[0]
     assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
     gc.freeze()  # someone froze it before (the command at its exit): it stays frozen
     try:
         before = gc.get_freeze_count()
-        with _young_heap():
+        with warmstart.young_heap():
             pass
         assert gc.get_freeze_count() >= before > 0 and gc.get_threshold() == thresholds
     finally:
