@@ -52,6 +52,7 @@ from typing import Any
 
 from coffea.processor.accumulator import iadd
 
+from analysis import warmstart
 from analysis.datasets import drop_kept_files
 from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
 from analysis.runner.chunks import chunk_key, process_chunk
@@ -123,6 +124,13 @@ _OWNERS: dict[str, str] = {}
 #: runs that ended: a task of theirs still running when they ended adds nothing
 _CLOSED: set[str] = set()
 _LOCK = threading.Lock()
+
+
+def _local(client: Any) -> bool:
+    """Whether ``client``'s workers run on this machine, in a ``LocalCluster``."""
+    from distributed import LocalCluster
+
+    return isinstance(getattr(client, "cluster", None), LocalCluster)
 
 
 def _worker_address() -> str:
@@ -585,6 +593,8 @@ def _execute_dask(
                             _handle_error(ledger, i, res["error"], skip_bad_files, say)
                             _cancel_stale(client, futures, ledger)
                     elif ledger.reported(i, attempt, res["worker"]):
+                        if timeline.first_chunk is None and _local(client):
+                            warmstart.yield_to_workers()  # the workers are busy now
                         timeline.chunk_done(
                             res["worker"],
                             res["events"],

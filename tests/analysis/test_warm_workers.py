@@ -128,3 +128,31 @@ def test_the_command_with_workers_runs_on_warm_workers(sample, tmp_path):
         assert a.events_read == b.events_read > 0
         for key, h in a.histograms.items():
             assert (h.view(flow=True) == b.histograms[key].view(flow=True)).all(), (name, key)
+
+
+YIELD = """
+import json, os, threading
+from analysis import warmstart
+before = os.getpriority(os.PRIO_PROCESS, 0)
+alone = warmstart.yield_to_workers()  # a library caller: warm workers not enabled
+warmstart.enable()
+stop = threading.Event()
+helper = threading.Thread(target=stop.wait)
+helper.start()
+lowered = warmstart.yield_to_workers()
+nice = {t: os.getpriority(os.PRIO_PROCESS, int(t)) for t in os.listdir("/proc/self/task")}
+stop.set()
+print(json.dumps({"before": before, "alone": alone, "lowered": lowered, "nice": nice}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="no per-thread /proc")
+def test_a_process_with_warm_workers_yields_every_thread_to_them_and_a_library_caller_does_not():
+    # in a process of its own: no process can raise its priority back
+    out = subprocess.run(
+        [sys.executable, "-c", YIELD], capture_output=True, text=True, check=True
+    ).stdout
+    seen = __import__("json").loads(out.strip().splitlines()[-1])
+    assert seen["alone"] is False and seen["lowered"] is True
+    want = min(19, seen["before"] + warmstart.DRIVER_NICENESS)
+    assert len(seen["nice"]) >= 2 and set(seen["nice"].values()) == {want}, seen
