@@ -44,6 +44,7 @@ __all__ = [
     "configure",
     "enable",
     "enabled",
+    "freeze_heap",
     "spawn_environment",
     "start_early",
     "warm",
@@ -72,35 +73,42 @@ _STATE: dict[str, Any] = {"configured": False, "enabled": False, "started": Fals
 YOUNG_THRESHOLD = 10_000
 
 
-@contextlib.contextmanager
-def young_heap(*, permanent: bool = False) -> Any:
+def freeze_heap() -> tuple[int, int, int]:
     """Leave the objects alive now (the imports: ~300k in one process, more in a Dask worker)
     out of the garbage collector's full collections (:func:`gc.freeze`), and collect the
-    youngest generation every :data:`YOUNG_THRESHOLD` allocations, until the block ends
-    (then :func:`gc.unfreeze`, unless something had frozen the heap before). With
-    ``permanent=True`` (a worker, a forkserver) nothing is undone.
+    youngest generation every :data:`YOUNG_THRESHOLD` allocations from now on; returns the
+    thresholds before. For a process that keeps it so (a worker, the forkserver);
+    :func:`young_heap` undoes it when its block ends.
 
     Full collections come every few hundred thousand allocations and each walks every object
     alive: in the demo's histmaker step (297k events, one process) 5 of them took 0.34 s.
     Frozen objects are still freed when nothing refers to them; only cycles among them wait
-    for the unfreeze. In a forkserver, frozen objects also keep their pages shared with the
+    for an unfreeze. In a forkserver, frozen objects also keep their pages shared with the
     processes it forks: a collection no longer writes their headers.
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    return thresholds
+
+
+@contextlib.contextmanager
+def young_heap() -> Any:
+    """:func:`freeze_heap` until the block ends, then the thresholds as they were and
+    :func:`gc.unfreeze` (unless something had frozen the heap before).
 
     >>> with young_heap():
     ...     gc.get_threshold()[0] >= YOUNG_THRESHOLD and gc.get_freeze_count() > 0
     True
     """
     frozen_before = gc.get_freeze_count()
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(max(thresholds[0], YOUNG_THRESHOLD), *thresholds[1:])
+    thresholds = freeze_heap()
     try:
         yield
     finally:
-        if not permanent:
-            gc.set_threshold(*thresholds)
-            if frozen_before == 0:
-                gc.unfreeze()
+        gc.set_threshold(*thresholds)
+        if frozen_before == 0:
+            gc.unfreeze()
 
 
 def warm_kernels() -> int:

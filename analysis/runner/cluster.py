@@ -243,7 +243,7 @@ def worker_heap_plugin() -> Any:
     """A worker plugin for the workers of clusters started here: the heap a chunk sees is the
     one the single process sees, and the process ends at once when the cluster closes.
 
-    - **At setup**, :func:`analysis.warmstart.young_heap` (``permanent``): the objects alive
+    - **At setup**, :func:`analysis.warmstart.freeze_heap`: the objects alive
       (distributed, and with warm workers the whole stack) leave the full collections, and the
       youngest generation is collected every 10,000 allocations, as the ``wmass`` command
       does in its own process. Without it a worker ran its chunks at ~0.85 of the single
@@ -263,8 +263,7 @@ def worker_heap_plugin() -> Any:
         name = "wmass-worker-heap"
 
         def setup(self, worker: Any) -> None:
-            with warmstart.young_heap(permanent=True):
-                pass
+            warmstart.freeze_heap()
 
         def teardown(self, worker: Any) -> None:
             gc.freeze()
