@@ -174,6 +174,11 @@ def _concurrent_pair(datasets: Path, tmp: Path, chunksize: int) -> dict:
     return row
 
 
+def _speedup(one: dict, two: dict) -> float:
+    """2 workers against 1 in the processing phase: from the first chunk done to the last."""
+    return (one["processed"] - one["first"]) / (two["processed"] - two["first"])
+
+
 def _has_warmstart(checkout: str) -> bool:
     return (Path(checkout) / "analysis" / "warmstart.py").is_file()
 
@@ -207,7 +212,7 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                     )
             ones, twos = every.get((code, kind, 1), []), every.get((code, kind, 2), [])
             scale = [
-                (a["processed"] - a["first"]) / (b["processed"] - b["first"])
+                _speedup(a, b)
                 for a, b in zip(ones, twos, strict=False)
                 if "error" not in a and "error" not in b and a.get("first") and b.get("first")
             ]
@@ -372,9 +377,10 @@ def main() -> None:
         if not (one and two):
             continue
         print(f"  {kind} 2 workers / 1 worker, whole command: {one['total'] / two['total']:.2f}x")
-        p1 = one["processed"] - one["first"]
-        p2 = two["processed"] - two["first"]
-        print(f"  {kind} 2 workers / 1 worker, processing phase: {p1 / p2:.2f}x  (target >= 1.8)")
+        print(
+            f"  {kind} 2 workers / 1 worker, processing phase: {_speedup(one, two):.2f}x  "
+            "(target >= 1.8)"
+        )
     for (executor, workers), r in ours.items():
         print(
             f"  fixed cost {executor} {workers}: command start -> first chunk done "
