@@ -197,7 +197,14 @@ def xrootd_server(export: Path) -> Iterator[str]:
             return s.connect_ex(("127.0.0.1", port)) == 0
 
     try:
-        _wait_for(_listening, 20, "xrootd")
+        try:
+            _wait_for(_listening, 20, "xrootd")
+        except TimeoutError as err:  # say why: the server's exit code and the end of its log
+            log = admin / "xrootd.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.is_file() else "(no log)"
+            raise TimeoutError(
+                f"{err} on port {port}; exit code {proc.poll()}; log:\n{tail}"
+            ) from err
         yield f"root://127.0.0.1:{port}"
     finally:
         proc.terminate()
