@@ -221,6 +221,15 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                     f"  {code:8} {kind:9} 2 / 1 worker, processing phase: "
                     f"{_median_range(scale)}  (target >= 1.8)"
                 )
+    print("\nseconds per round, median (range): the whole command; the harvest")
+    for (code, kind, n), runs in every.items():
+        ok = [r for r in runs if "error" not in r]
+        totals = [r["total"] for r in ok]
+        harvests = [r["harvest"] for r in ok if r.get("harvest") is not None]
+        print(
+            f"  {code:8} {kind:12} {n}: {_median_range(totals)}; "
+            f"{_median_range(harvests) if kind != 'iterative' else '-'}"
+        )
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
