@@ -464,12 +464,12 @@ class TensorFill:
         return state
 
     def __copy__(self) -> TensorFill:
-        out = TensorFill.__new__(TensorFill)
+        out = type(self).__new__(type(self))
         out.__dict__.update(self.__dict__)
         return out
 
     def __deepcopy__(self, memo: dict[int, Any]) -> TensorFill:
-        out = TensorFill.__new__(TensorFill)
+        out = type(self).__new__(type(self))
         out.__dict__.update(copy.deepcopy(self.__dict__, memo))
         return out
 

@@ -55,6 +55,7 @@ __all__ = [
     "WORKER_CONFIG",
     "WORKER_MALLOC_PROLOGUE",
     "batch_worker_prologue",
+    "config_variable",
     "dask_client",
     "load_cluster_spec",
     "resolve_where",
