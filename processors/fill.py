@@ -234,15 +234,20 @@ class SparseArray:
     @classmethod
     def encode(cls, array: np.ndarray) -> np.ndarray | SparseArray:
         """``array`` as a :class:`SparseArray` when that is at most :data:`SPARSE_FRACTION` of
-        its bytes (and it has at least :data:`SPARSE_MIN_BYTES`), else ``array`` itself."""
+        its bytes (and it has at least :data:`SPARSE_MIN_BYTES`), else ``array`` itself. An
+        entry is kept when its bits are not all zero, so ``dense()`` gives back every bit
+        (-0.0 included)."""
         if array.nbytes < SPARSE_MIN_BYTES or not array.flags.c_contiguous:
             return array
         index_type = np.int32 if array.size < 2**31 else np.int64
         entry = array.itemsize + np.dtype(index_type).itemsize
-        if np.count_nonzero(array) * entry > SPARSE_FRACTION * array.nbytes:
-            return array
         flat = array.reshape(-1)
-        index = np.flatnonzero(flat).astype(index_type)
+        # the bits, not the numbers: a -0.0 is kept as it is (and a bool mask is ~3x faster to
+        # index than the float comparison: 15 against 47 ms for 80 MB)
+        kept = flat.view(f"u{flat.itemsize}") != 0
+        if np.count_nonzero(kept) * entry > SPARSE_FRACTION * array.nbytes:
+            return array
+        index = np.flatnonzero(kept).astype(index_type)
         return cls(array.shape, index, flat[index])
 
     def dense(self) -> np.ndarray:

@@ -190,11 +190,13 @@ def test_an_accumulator_sent_to_another_process_is_its_nonzero_entries_and_comes
     the block-variation accumulator shrinks several-fold and comes back bit for bit."""
     tf = _block_filled(1)
     assert tf.sumw.nbytes >= SPARSE_MIN_BYTES
+    tf.sumw[0, -1] = -0.0  # a zero with its sign bit: kept, bit for bit
     blob = pickle.dumps(tf, protocol=5)
     assert len(blob) < tf.sumw.nbytes / 4  # sumw and sumw2 together, in a quarter of one
     back = pickle.loads(blob)
     assert isinstance(back.__dict__["_sumw"], SparseArray)  # dense only when read
     assert back.sumw.dtype == np.float64 and back.sumw.flags.writeable
+    assert back.sumw.tobytes() == tf.sumw.tobytes()
     np.testing.assert_array_equal(back.values(), tf.values())
     np.testing.assert_array_equal(back.variances(), tf.variances())
     np.testing.assert_array_equal(back.to_hist().values(), tf.to_hist().values())
