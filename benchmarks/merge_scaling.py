@@ -1,13 +1,18 @@
 """How the harvest's merge time grows with the number of workers, and its projection to 1000.
 
     .venv/bin/python benchmarks/merge_scaling.py [--workers 2 4 8 16] [--mb 100] [--rounds 2]
+        [--accumulator dense|blocks]
 
 The harvest (:func:`analysis.runner.execute._harvest_dask`) seals each worker's accumulator,
 adds them pairwise on the workers (a tree: ceil(log2 N) rounds, worker to worker) and fetches
 the one sum. To time the merge and not the processing, each worker of a fresh ``LocalCluster``
 (single-threaded worker processes) is given an accumulator of ``--mb`` MB (float64 arrays, as
 the histograms are) directly, and the ledger is told it holds its chunks; then one harvest is
-timed (median of ``--rounds``) and its sum checked (every bin equals N).
+timed (median of ``--rounds``) and its sum checked (every bin equals N times the planted one).
+``--accumulator blocks`` plants a ``TensorFill`` shaped like the histmaker's block variations
+(~2 % of its floats not zero), which travels as its nonzero entries
+(:class:`processors.fill.SparseArray`); ``dense`` (the default) plants ones, every byte of
+which travels.
 
 Model: T(N) = a + b * ceil(log2 N), fitted by least squares to the measured points; the table
 projects it to 100 and 1000 workers and compares with the driver fetching the N accumulators
