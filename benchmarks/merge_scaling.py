@@ -92,6 +92,7 @@ def _one(n_workers: int, mb: float, rounds: int, kind: str = "dense") -> dict:
     with dask_client(workers=n_workers, quiet=True, memory_limit=None) as client:
         client.wait_for_workers(n_workers)
         workers = sorted(client.nthreads())
+        expected = n_workers * _values(_accumulator(kind, n_floats)["ds"]["bins"])
         for _ in range(rounds):
             run_id = uuid.uuid4().hex
             ledger = ChunkLedger([("ds", f"f{i}.root", 0, 1) for i in range(n_workers)])
@@ -111,8 +112,7 @@ def _one(n_workers: int, mb: float, rounds: int, kind: str = "dense") -> dict:
             times.append(time.perf_counter() - t0)
             assert ledger.finished, ledger.state
             total = _values(ledger.total["ds"]["bins"])
-            planted = _values(_accumulator(kind, n_floats)["ds"]["bins"])
-            assert np.array_equal(total, n_workers * planted)
+            assert np.array_equal(total, expected)
             del ledger, total
             client.run(ex._close_run, run_id)
             # the old way's unit: one accumulator to the driver and added there
