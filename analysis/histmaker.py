@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.datasets import Dataset, load_datasets, read_gen_event_sumw
+from analysis.heap import kept_freed_memory
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi, processed_lumisections
 from analysis.runner.checkpoint import checkpoint_path
@@ -244,6 +245,7 @@ def _histograms(hists: Mapping[str, Any]) -> MutableMapping[str, Any]:
 
 
 @young_heap()
+@kept_freed_memory()
 def histmaker(
     analysis: str,
     datasets_yaml: str | os.PathLike,
