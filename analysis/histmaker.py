@@ -245,7 +245,6 @@ def _histograms(hists: Mapping[str, Any]) -> MutableMapping[str, Any]:
 
 
 @young_heap()
-@kept_freed_memory()
 def histmaker(
     analysis: str,
     datasets_yaml: str | os.PathLike,
@@ -297,6 +296,10 @@ def histmaker(
             # numba's code generator starts (~1 s) while the processor is made, the provenance
             # taken and the files planned, instead of in the first chunk (analysis.warmstart)
             stack.callback(warm_kernels_in_background().join)
+            # the chunks run here: their arrays reuse the memory the last chunk freed
+            # (analysis.heap; a Dask run's workers are started with it, its driver is not:
+            # there it made the harvest slower, docs/scaling.md)
+            stack.enter_context(kept_freed_memory())
         if executor == "dask" and client is None and scheduler is None and cluster is None:
             # the embedded local cluster starts on a thread while the processor is made and
             # the chunks are planned here (analysis.runner.cluster.PendingClient)

@@ -405,6 +405,21 @@ def main() -> None:
                     f"  this / baseline, {key[0]} {key[1]}, whole command: "
                     f"{old[key]['total'] / r['total']:.2f}x faster"
                 )
+        for (executor, workers), _ in ours.items():
+            ratios = []  # round by round: mean steady rate per worker, this over baseline
+            for new, base in zip(
+                every.get(("this", executor, workers), []),
+                every.get(("baseline", executor, workers), []),
+                strict=False,
+            ):
+                a, b = new.get("worker_rates"), base.get("worker_rates")
+                if a and b:
+                    ratios.append(statistics.fmean(a) / statistics.fmean(b))
+            if ratios:
+                print(
+                    f"  this / baseline, {executor} {workers}, steady rate per worker: "
+                    f"{_median_range(ratios)}"
+                )
 
 
 if __name__ == "__main__":

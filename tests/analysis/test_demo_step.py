@@ -1,7 +1,8 @@
 """What the histmaker does in one process to start fast (the demo's step, issue 13): the files
 ``--executor auto`` counted are not opened again to be planned, the heap of the imports is kept
-out of the full garbage collections while the command runs, and the numba kernels are loaded
-on a thread while the run is prepared. None of it may change what is computed."""
+out of the full garbage collections while the command runs, the memory its chunks free is
+kept for the next chunk, and the numba kernels are loaded on a thread while the run is
+prepared. None of it may change what is computed."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import threading
 
 import pytest
 
+from analysis import heap, warmstart
 from analysis import histmaker as histmaker_module
-from analysis import warmstart
 from analysis.datasets import load_datasets
 from analysis.histmaker import histmaker
 from analysis.io import read_histograms
@@ -119,3 +120,24 @@ def test_one_process_loads_the_kernels_on_a_thread_and_fills_the_same(
         assert set(a[name].histograms) == set(b[name].histograms)
         for h in a[name].histograms:
             assert a[name].histograms[h] == b[name].histograms[h], (name, h)
+
+
+def test_one_process_keeps_the_memory_its_chunks_free_and_a_dask_driver_does_not(
+    sample, tmp_path, monkeypatch
+):
+    yaml_path, corrections = sample
+    calls: list[bool] = []
+
+    def recording(keep: bool = True) -> bool:
+        calls.append(keep)
+        return real(keep)
+
+    real = heap.keep_freed_memory
+    monkeypatch.setattr(heap, "keep_freed_memory", recording)
+    options = dict(corrections=corrections, variations=["pdf"], progress=False)
+    histmaker("wmass", yaml_path, tmp_path / "a.h5", executor="iterative", **options)
+    # kept while the chunks ran, then glibc's defaults again and the memory handed back
+    assert calls == ([True, False] if heap.supported() else [True])
+    calls.clear()
+    histmaker("wmass", yaml_path, tmp_path / "b.h5", executor="dask", workers=1, **options)
+    assert calls == []  # the driver runs no chunk; its workers start with MALLOC_ENVIRONMENT
