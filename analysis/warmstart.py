@@ -205,22 +205,18 @@ def yield_to_workers(niceness: int = DRIVER_NICENESS) -> bool:
 
 def spawn_environment() -> dict[str, str]:
     """What distributed's nanny sets before it spawns a local worker
-    (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread...), read without
-    importing distributed (its defaults file, overlaid with dask's config), with glibc's
-    switches that keep freed memory (:data:`analysis.heap.MALLOC_ENVIRONMENT`) in place of
-    distributed's ``MALLOC_TRIM_THRESHOLD_`` (see
-    :func:`analysis.runner.cluster.worker_environment`).
+    (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread...), without
+    ``MALLOC_TRIM_THRESHOLD_`` (see :func:`analysis.runner.cluster.worker_environment`), read
+    without importing distributed: its defaults file, overlaid with dask's config.
 
-    >>> spawn_environment()["OMP_NUM_THREADS"], spawn_environment()["MALLOC_ARENA_MAX"]
-    ('1', '1')
+    >>> spawn_environment()["OMP_NUM_THREADS"]
+    '1'
     """
     import importlib.util
     from pathlib import Path
 
     import dask.config
     import yaml
-
-    from analysis.heap import MALLOC_ENVIRONMENT
 
     env: dict[str, Any] = {}
     spec = importlib.util.find_spec("distributed")  # finds the package, does not import it
@@ -230,7 +226,7 @@ def spawn_environment() -> dict[str, str]:
             loaded = yaml.safe_load(defaults.read_text()) or {}
             env.update(loaded.get("distributed", {}).get("nanny", {}).get("pre-spawn-environ", {}))
     env.update(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    env.update(MALLOC_ENVIRONMENT)
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
     return {k: str(v) for k, v in env.items() if v is not None}
 
 

@@ -1,31 +1,27 @@
-"""What keeping freed memory gains the event loop: the same chunks with glibc's defaults and
-with :mod:`analysis.heap`, in the main thread (one process) and on a pool thread (a worker).
+"""What reusing freed memory gains the event loop in one process: the same chunks with glibc's
+defaults and under :func:`analysis.heap.chunk_heap`, as the iterative executor runs them.
 
     .venv/bin/python benchmarks/heap.py [--samples DIR | --events 1000000] [--rounds 3]
         [--datasets wmunu zmumu data] [--chunksize 200000]
 
 Each configuration runs in a new interpreter, in every round, one after another:
 
-- ``defaults, main thread``: glibc as it comes (large arrays are fresh ``mmap`` s);
-- ``kept, main thread``: under :func:`analysis.heap.kept_freed_memory`, as ``histmaker`` runs;
-- ``defaults, pool thread``: the chunks on a ``ThreadPoolExecutor`` thread, as a Dask worker
-  runs its tasks;
-- ``kept, pool thread``: the same, started with :data:`analysis.heap.MALLOC_ENVIRONMENT`, as
-  the workers of the clusters started here are.
+- ``defaults``: glibc as it comes: a chunk's large arrays are fresh ``mmap`` s;
+- ``kept``: each chunk under :func:`analysis.heap.chunk_heap` (``analysis.runner.execute``'s
+  iterative executor does this).
 
 Every chunk of ``--datasets`` is processed as the histmaker does
 (``analysis.runner.execute._process_into_worker``: read, process, add into the accumulator);
 each dataset's first chunk is left out of the rates (numba's load, the accumulator's first
 touch). Per configuration it prints the medians over the rounds of: microseconds per event
-(wall and the thread's CPU), minor page faults per 1000 events (the thread's), the process's
-peak RSS, and the rate against the defaults in the same thread. Start it from a directory
-outside the checkout (``cd /tmp``): the interpreters it starts put their own directory first.
+(wall and the thread's CPU), minor page faults per 1000 events, the process's peak RSS, and
+the rate against the defaults, round by round. Start it from a directory outside the
+checkout (``cd /tmp``): the interpreters it starts put their own directory first.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -37,12 +33,7 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import measure, run_one_or_parse  # noqa: E402
 
-CONFIGS = (
-    ("defaults", "main"),
-    ("kept", "main"),
-    ("defaults", "pool"),
-    ("kept", "pool"),
-)
+CONFIGS = ("defaults", "kept")
 
 
 def _one(cfg: dict) -> dict:
@@ -52,15 +43,16 @@ def _one(cfg: dict) -> dict:
     import resource
     import time
     import warnings
-    from concurrent.futures import ThreadPoolExecutor
 
     warnings.filterwarnings("ignore")
     from analysis.datasets import load_datasets
-    from analysis.heap import kept_freed_memory
+    from analysis.heap import chunk_heap
     from analysis.histmaker import default_corrections, make_processor
     from analysis.runner.execute import _close_run, _process_into_worker
     from analysis.runner.run import plan
     from analysis.warmstart import freeze_heap
+
+    heap = chunk_heap if cfg["heap"] == "kept" else contextlib.nullcontext
 
     datasets = {k: v for k, v in load_datasets(cfg["yaml"]).items() if k in cfg["datasets"]}
     processor = make_processor("wmass", datasets, corrections=default_corrections(cfg["yaml"]))
@@ -72,22 +64,15 @@ def _one(cfg: dict) -> dict:
         for i, item in enumerate(chunks):
             faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
             wall, cpu = time.perf_counter(), time.thread_time()
-            _process_into_worker(processor, item, "heap", "benchmark", i, 0, 0)
+            with heap():
+                _process_into_worker(processor, item, "heap", "benchmark", i, 0, 0)
             wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
             faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
             rows.append((item.dataset, len(item), wall, cpu, faults))
         _close_run("heap")
         return rows
 
-    # a worker has it from its environment (_environment); one process from histmaker's block
-    in_process = cfg["heap"] == "kept" and cfg["thread"] == "main"
-    block = kept_freed_memory() if in_process else contextlib.nullcontext()
-    with block:
-        if cfg["thread"] == "main":
-            rows = work()
-        else:
-            with ThreadPoolExecutor(1) as pool:
-                rows = pool.submit(work).result()
+    rows = work()
     return {"chunks": rows, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
@@ -102,15 +87,6 @@ def _steady(rows: list) -> dict[str, float]:
             continue
         events, wall, cpu, faults = events + n, wall + w, cpu + c, faults + f
     return {"wall": 1e6 * wall / events, "cpu": 1e6 * cpu / events, "faults": 1e3 * faults / events}
-
-
-def _environment(heap: str, thread: str) -> dict[str, str]:
-    from analysis.heap import MALLOC_ENVIRONMENT
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
-    if heap == "kept" and thread == "pool":
-        env.update(MALLOC_ENVIRONMENT)
-    return env
 
 
 def _median_range(xs: list[float], spec: str) -> str:
@@ -139,17 +115,16 @@ def main() -> None:
             "datasets": args.datasets,
             "chunksize": args.chunksize,
         }
-        results: dict[tuple[str, str], list[dict]] = {c: [] for c in CONFIGS}
+        results: dict[str, list[dict]] = {c: [] for c in CONFIGS}
         for r in range(args.rounds):
-            for heap, thread in CONFIGS:
-                cfg = {**base, "heap": heap, "thread": thread}
-                out = measure(__file__, cfg, env=_environment(heap, thread))
+            for heap in CONFIGS:
+                out = measure(__file__, {**base, "heap": heap})
                 if "error" in out:
-                    sys.exit(f"{heap}, {thread} thread: {out['error']}")
+                    sys.exit(f"{heap}: {out['error']}")
                 row = {**_steady(out["chunks"]), "peak_mb": out["peak_mb"]}
-                results[(heap, thread)].append(row)
+                results[heap].append(row)
                 print(
-                    f"  round {r + 1}: {heap:8s} {thread:4s} {row['wall']:.3f} µs/event, "
+                    f"  round {r + 1}: {heap:8s} {row['wall']:.3f} µs/event, "
                     f"{row['faults']:.1f} faults/1000 events",
                     file=sys.stderr,
                     flush=True,
@@ -159,23 +134,22 @@ def main() -> None:
         f"dataset's first left out), median (range) of {args.rounds} rounds"
     )
     header = (
-        f"{'heap':9s} {'thread':6s} {'µs/event, wall':>22s} {'µs/event, CPU':>22s} "
+        f"{'heap':9s} {'µs/event, wall':>22s} {'µs/event, CPU':>22s} "
         f"{'faults/1000 ev':>20s} {'peak RSS [MB]':>15s} {'rate / defaults':>16s}"
     )
     print(header)
     print("-" * len(header))
-    for heap, thread in CONFIGS:
-        rows = results[(heap, thread)]
-        base_rows = results[("defaults", thread)]
+    for heap in CONFIGS:
+        rows, base_rows = results[heap], results["defaults"]
         ratio = [b["wall"] / k["wall"] for b, k in zip(base_rows, rows, strict=True)]
         print(
-            f"{heap:9s} {thread:6s} {_median_range([x['wall'] for x in rows], '.3f'):>22s} "
+            f"{heap:9s} {_median_range([x['wall'] for x in rows], '.3f'):>22s} "
             f"{_median_range([x['cpu'] for x in rows], '.3f'):>22s} "
             f"{_median_range([x['faults'] for x in rows], '.1f'):>20s} "
             f"{statistics.median(x['peak_mb'] for x in rows):>15.0f} "
             f"{_median_range(ratio, '.2f'):>16s}"
         )
-    print("rate / defaults: the defaults' µs/event over this row's, round by round, same thread")
+    print("rate / defaults: the defaults' µs/event over this row's, round by round")
 
 
 if __name__ == "__main__":

@@ -46,7 +46,6 @@ from typing import Any
 import yaml
 
 from analysis import warmstart
-from analysis.heap import MALLOC_ENVIRONMENT
 from processors.errors import ConfigError
 
 __all__ = [
@@ -226,20 +225,17 @@ def scheduler_security(address: str, *, tls: bool = False, security: Any = None)
 
 
 def worker_environment() -> dict[str, Any]:
-    """The environment the nanny gives a local worker process: distributed's defaults, with
-    glibc's switches that keep freed memory (:data:`analysis.heap.MALLOC_ENVIRONMENT`) in place
-    of distributed's ``MALLOC_TRIM_THRESHOLD_``.
+    """The environment the nanny gives a local worker process: distributed's defaults without
+    ``MALLOC_TRIM_THRESHOLD_``.
 
-    distributed sets that variable to 64 kB, to hand freed memory back to the system. Setting it
-    also freezes glibc's mmap threshold, so every large array a chunk allocates was a fresh
+    Setting that variable (distributed sets 64 kB, to hand freed memory back to the system)
+    also freezes glibc's mmap threshold, so every large array a chunk allocates is a fresh
     ``mmap`` whose pages fault in again: the histmaker's steady rate per worker was 0.70 of the
-    same loop in one process with it (``docs/scaling.md``). Without it, arrays above 32 MB still
-    faulted in at every chunk; the worker now keeps its freed memory, as ``histmaker`` does in
-    one process (:mod:`analysis.heap`). The thread-count variables (one BLAS/OpenMP thread per
-    single-threaded worker) stay.
+    same loop in one process with it, and 1.4x higher without it (``docs/scaling.md``). The
+    thread-count variables (one BLAS/OpenMP thread per single-threaded worker) stay.
 
-    >>> worker_environment()["MALLOC_MMAP_MAX_"], worker_environment()["OMP_NUM_THREADS"]
-    ('0', '1')
+    >>> "MALLOC_TRIM_THRESHOLD_" in worker_environment()
+    False
     """
     return dict(warmstart.spawn_environment())
 
@@ -298,12 +294,11 @@ def config_variable(key: str) -> str:
     return "DASK_" + key.upper().replace(".", "__").replace("-", "_")
 
 
-#: a job script line that makes the nanny of a batch worker spawn its worker with glibc's
-#: switches that keep freed memory (:data:`analysis.heap.MALLOC_ENVIRONMENT`, see
-#: :func:`worker_environment`) in place of distributed's ``MALLOC_TRIM_THRESHOLD_``: dask reads
-#: this variable as a config override, merged into the nanny's ``pre-spawn-environ``
+#: a job script line that makes the nanny of a batch worker spawn its worker without
+#: ``MALLOC_TRIM_THRESHOLD_`` (see :func:`worker_environment`): dask reads this variable as a
+#: config override, and distributed's nanny leaves out a ``pre-spawn-environ`` key set to None
 WORKER_MALLOC_PROLOGUE = (
-    f'export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{dict(MALLOC_ENVIRONMENT)!r}"'
+    "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=\"{'MALLOC_TRIM_THRESHOLD_': None}\""
 )
 
 

@@ -54,6 +54,7 @@ from coffea.processor.accumulator import iadd
 
 from analysis import warmstart
 from analysis.datasets import drop_kept_files
+from analysis.heap import chunk_heap
 from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
 from analysis.runner.chunks import chunk_key, process_chunk
 from analysis.runner.ledger import DONE, HELD, RUNNING, ChunkLedger
@@ -493,7 +494,11 @@ def _execute_local(
                 attempt, epoch = ledger.start(i)
                 item = ledger.chunks[i]
                 try:
-                    res = _process_into_worker(processor, item, run_id, "local", i, attempt, epoch)
+                    # its arrays reuse the memory the last chunk freed (analysis.heap)
+                    with chunk_heap():
+                        res = _process_into_worker(
+                            processor, item, run_id, "local", i, attempt, epoch
+                        )
                 # broad on purpose: file errors come back as values, so anything raised here is
                 # a bug or a library failure; it stops the run naming the chunk (never skipped)
                 except Exception as err:

@@ -15,7 +15,6 @@ import uproot
 
 from analysis import cli
 from analysis.datasets import load_datasets
-from analysis.heap import supported
 from analysis.io import read_histograms
 from analysis.runner import PendingClient, chunk_key, dask_client, run
 from analysis.runner.cluster import worker_heap_plugin
@@ -127,27 +126,3 @@ def test_workers_we_start_keep_their_imports_out_of_full_collections(warm):
     # distributed's objects at least (the whole stack, with warm workers) are frozen
     assert heaps[0]["frozen"] > 50_000, heaps
     assert heaps[0]["young_threshold"] == YOUNG_THRESHOLD, heaps
-
-
-def _refaults(megabytes: int = 100) -> int:
-    """Page faults of this thread while it makes and frees an array of ``megabytes`` a second
-    time (a chunk's weights times variations)."""
-    import resource
-
-    import numpy as np
-
-    n = megabytes * 2**20 // 8
-    np.ones(n).sum()
-    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-    np.ones(n).sum()
-    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
-
-
-@pytest.mark.skipif(not supported(), reason="glibc's malloc")
-@pytest.mark.parametrize("warm", [False, True], ids=["spawned", "warm"])
-def test_workers_we_start_reuse_the_memory_a_chunk_frees(warm):
-    with dask_client(workers=1, quiet=True, warm_workers=warm) as client:
-        faults = client.submit(_refaults, pure=False).result()
-    # a task runs on the worker's pool thread; 100 MB made fresh takes >= 50 faults (2 MB
-    # pages) and 25,600 of 4 kB (tests/analysis/test_heap.py)
-    assert faults < 10

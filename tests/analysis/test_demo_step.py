@@ -6,6 +6,7 @@ prepared. None of it may change what is computed."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import os
@@ -22,6 +23,7 @@ from analysis.runner.run import choose_executor, plan
 
 # the module, not the function ``analysis.runner.run`` that its package re-exports
 run_module = importlib.import_module("analysis.runner.run")
+execute_module = importlib.import_module("analysis.runner.execute")
 
 
 @pytest.fixture(scope="module")
@@ -122,22 +124,28 @@ def test_one_process_loads_the_kernels_on_a_thread_and_fills_the_same(
             assert a[name].histograms[h] == b[name].histograms[h], (name, h)
 
 
-def test_one_process_keeps_the_memory_its_chunks_free_and_a_dask_driver_does_not(
+def test_chunks_reuse_freed_memory_and_one_process_hands_it_back_when_its_run_ends(
     sample, tmp_path, monkeypatch
 ):
     yaml_path, corrections = sample
-    calls: list[bool] = []
+    calls: list[str] = []
 
-    def recording(keep: bool = True) -> bool:
-        calls.append(keep)
-        return real(keep)
+    @contextlib.contextmanager
+    def recording_chunk_heap():
+        calls.append("chunk")
+        with heap.chunk_heap() as kept:
+            yield kept
 
-    real = heap.keep_freed_memory
-    monkeypatch.setattr(heap, "keep_freed_memory", recording)
+    def recording_release() -> bool:
+        calls.append("release")
+        return heap.release_freed_memory()
+
+    monkeypatch.setattr(execute_module, "chunk_heap", recording_chunk_heap)
+    monkeypatch.setattr(histmaker_module, "release_freed_memory", recording_release)
     options = dict(corrections=corrections, variations=["pdf"], progress=False)
-    histmaker("wmass", yaml_path, tmp_path / "a.h5", executor="iterative", **options)
-    # kept while the chunks ran, then glibc's defaults again and the memory handed back
-    assert calls == ([True, False] if heap.supported() else [True])
+    result = histmaker("wmass", yaml_path, tmp_path / "a.h5", executor="iterative", **options)[2]
+    # every chunk ran under it, and the memory went back once, after the last one
+    assert calls == ["chunk"] * len(result.chunks) + ["release"]
     calls.clear()
     histmaker("wmass", yaml_path, tmp_path / "b.h5", executor="dask", workers=1, **options)
-    assert calls == []  # the driver runs no chunk; its workers start with MALLOC_ENVIRONMENT
+    assert calls == []  # the driver ran no chunk, and kept nothing to hand back
