@@ -17,8 +17,9 @@ the same chunks ran 1.2x faster in one process with 0.0007 faults per event
 
 Dask workers are left as glibc and distributed make them. With the same switches (and every
 thread on the main heap, ``MALLOC_ARENA_MAX=1``, without which a worker's pool thread maps
-large arrays anyway), their steady rate rose 6-12 % in two A/Bs and fell 9 % in a third, while
-a worker's result took twice as long to reach the driver at the harvest (``docs/scaling.md``).
+large arrays anyway), their steady rate rose 6-18 % in two A/Bs and fell 9 % in a third, and
+the whole command did not get faster (``docs/scaling.md``). One heap for every thread would
+also put a worker's threads on one lock.
 
 Both are glibc's own switches (``mallopt``, ``malloc_trim``); elsewhere (macOS, musl) nothing
 changes.
