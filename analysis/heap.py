@@ -12,8 +12,7 @@ the same chunks ran 1.2x faster in one process with 0.0007 faults per event
   :data:`KEEP_FREED_BYTES` of freed memory stay at the heap's top for the next chunk. The
   iterative executor runs each chunk under it (``analysis.runner.execute``).
 - :func:`release_freed_memory`: glibc's default again, and the kept memory handed back; the
-  histmaker calls it when a run's chunks in its own process are done, so a notebook's kernel
-  keeps nothing.
+  iterative executor calls it when its run ends, so a notebook's kernel keeps nothing.
 
 Dask workers are left as glibc and distributed make them. With the same switches (and every
 thread on the main heap, ``MALLOC_ARENA_MAX=1``, without which a worker's pool thread maps

@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 from analysis.datasets import Dataset, load_datasets, read_gen_event_sumw
-from analysis.heap import release_freed_memory
 from analysis.io import DatasetHistograms, provenance, write_histograms
 from analysis.lumi import integrated_lumi, processed_lumisections
 from analysis.runner.checkpoint import checkpoint_path
@@ -296,8 +295,6 @@ def histmaker(
             # numba's code generator starts (~1 s) while the processor is made, the provenance
             # taken and the files planned, instead of in the first chunk (analysis.warmstart)
             stack.callback(warm_kernels_in_background().join)
-            # the chunks ran here and kept the memory they freed for the next (analysis.heap)
-            stack.callback(release_freed_memory)
         if executor == "dask" and client is None and scheduler is None and cluster is None:
             # the embedded local cluster starts on a thread while the processor is made and
             # the chunks are planned here (analysis.runner.cluster.PendingClient)

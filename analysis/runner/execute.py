@@ -54,7 +54,7 @@ from coffea.processor.accumulator import iadd
 
 from analysis import warmstart
 from analysis.datasets import drop_kept_files
-from analysis.heap import chunk_heap
+from analysis.heap import chunk_heap, release_freed_memory
 from analysis.runner.badfiles import ChunkFailed, chunk_label, is_skippable
 from analysis.runner.chunks import chunk_key, process_chunk
 from analysis.runner.ledger import DONE, HELD, RUNNING, ChunkLedger
@@ -521,6 +521,7 @@ def _execute_local(
     finally:
         _close_run(run_id)
         drop_kept_files()  # a worker keeps them for its next run; this process is done
+        release_freed_memory()  # what chunk_heap kept between the chunks goes back
 
 
 def _execute_dask(

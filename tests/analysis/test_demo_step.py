@@ -141,7 +141,7 @@ def test_chunks_reuse_freed_memory_and_one_process_hands_it_back_when_its_run_en
         return heap.release_freed_memory()
 
     monkeypatch.setattr(execute_module, "chunk_heap", recording_chunk_heap)
-    monkeypatch.setattr(histmaker_module, "release_freed_memory", recording_release)
+    monkeypatch.setattr(execute_module, "release_freed_memory", recording_release)
     options = dict(corrections=corrections, variations=["pdf"], progress=False)
     result = histmaker("wmass", yaml_path, tmp_path / "a.h5", executor="iterative", **options)[2]
     # every chunk ran under it, and the memory went back once, after the last one
