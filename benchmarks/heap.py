@@ -59,20 +59,16 @@ def _one(cfg: dict) -> dict:
     chunks, _ = plan(datasets, cfg["chunksize"])
     freeze_heap()  # the command's heap and the workers' (analysis.warmstart)
 
-    def work() -> list:
-        rows = []
-        for i, item in enumerate(chunks):
-            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-            wall, cpu = time.perf_counter(), time.thread_time()
-            with heap():
-                _process_into_worker(processor, item, "heap", "benchmark", i, 0, 0)
-            wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-            faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
-            rows.append((item.dataset, len(item), wall, cpu, faults))
-        _close_run("heap")
-        return rows
-
-    rows = work()
+    rows = []
+    for i, item in enumerate(chunks):
+        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+        wall, cpu = time.perf_counter(), time.thread_time()
+        with heap():
+            _process_into_worker(processor, item, "heap", "benchmark", i, 0, 0)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
+        rows.append((item.dataset, len(item), wall, cpu, faults))
+    _close_run("heap")
     return {"chunks": rows, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
