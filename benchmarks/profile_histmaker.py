@@ -405,7 +405,7 @@ def main() -> None:
                     f"  this / baseline, {key[0]} {key[1]}, whole command: "
                     f"{old[key]['total'] / r['total']:.2f}x faster"
                 )
-        for (executor, workers), _ in ours.items():
+        for executor, workers in ours:
             ratios = []  # round by round: mean steady rate per worker, this over baseline
             for new, base in zip(
                 every.get(("this", executor, workers), []),
