@@ -13,15 +13,18 @@ the same chunks ran 1.2x faster in one process with 0.0007 faults per event
   iterative executor runs each chunk under it (``analysis.runner.execute``).
 - :func:`release_freed_memory`: glibc's default again, and the kept memory handed back; the
   iterative executor calls it when its run ends, so a notebook's kernel keeps nothing.
+- :data:`WORKER_ENVIRONMENT`: the same switches for a whole worker process, set in its
+  environment before it starts (``analysis.runner.cluster``), with every thread on the main
+  heap: a Dask worker runs its chunks on a pool thread, whose own heaps map large arrays
+  whatever the switches say. On one worker alone, the same chunks then ran as fast as in one
+  process under :func:`chunk_heap` (1.22x the worker without them; ``benchmarks/heap.py``).
+  The worker hands its kept memory back when a run ends
+  (``release_freed_memory(keep_switches=True)``). Only for workers with one thread: on one
+  heap, the threads of a worker with several would share one lock (not measured), so those
+  keep glibc's defaults.
 
-Dask workers are left as glibc and distributed make them. With the same switches (and every
-thread on the main heap, ``MALLOC_ARENA_MAX=1``, without which a worker's pool thread maps
-large arrays anyway), their steady rate rose 6-18 % in two A/Bs and fell 9 % in a third, and
-the whole command did not get faster (``docs/scaling.md``). One heap for every thread would
-also put a worker's threads on one lock.
-
-Both are glibc's own switches (``mallopt``, ``malloc_trim``); elsewhere (macOS, musl) nothing
-changes.
+All are glibc's own switches (``mallopt``, ``malloc_trim``, its ``MALLOC_*`` variables);
+elsewhere (macOS, musl) nothing changes.
 
 >>> import numpy as np
 >>> with chunk_heap():
@@ -39,11 +42,28 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["KEEP_FREED_BYTES", "chunk_heap", "release_freed_memory", "supported"]
+__all__ = [
+    "KEEP_FREED_BYTES",
+    "WORKER_ENVIRONMENT",
+    "chunk_heap",
+    "release_freed_memory",
+    "supported",
+]
 
 #: freed memory at the heap's top is kept up to this many bytes (a chunk of 200k events frees
 #: up to ~250 MB at once; more goes back to the system as it is freed)
 KEEP_FREED_BYTES = 1 << 30
+
+#: glibc's environment for a worker process whose chunks run on one thread (a Dask worker with
+#: one thread, as every local cluster started here has): no ``mmap`` at all, up to
+#: :data:`KEEP_FREED_BYTES` of freed memory kept at the heap's top, and every thread on the
+#: process's main heap. A worker's tasks run on a pool thread, and a thread's own heaps (64 MB
+#: each at most) map any larger array afresh whatever the other switches say.
+WORKER_ENVIRONMENT: dict[str, str] = {
+    "MALLOC_MMAP_MAX_": "0",
+    "MALLOC_TRIM_THRESHOLD_": str(KEEP_FREED_BYTES),
+    "MALLOC_ARENA_MAX": "1",
+}
 
 # mallopt's parameters (malloc.h) and glibc's defaults for them
 _M_TRIM_THRESHOLD = -1
@@ -103,15 +123,17 @@ def chunk_heap() -> Iterator[bool]:
                 mallopt(_M_MMAP_MAX, _DEFAULT_MMAP_MAX)
 
 
-def release_freed_memory() -> bool:
-    """glibc's trim threshold again, and the freed memory that :func:`chunk_heap` kept handed
-    back to the system. Returns False where the C library is not glibc."""
+def release_freed_memory(*, keep_switches: bool = False) -> bool:
+    """Hand the freed memory that the process keeps back to the system, with glibc's trim
+    threshold again unless ``keep_switches`` (a worker started with
+    :data:`WORKER_ENVIRONMENT` keeps its switches, and keeps freed memory again in its next
+    run). Returns False where the C library is not glibc."""
     libc = _glibc()
     if libc is None:
         return False
     mallopt, malloc_trim = libc
     with _LOCK:
-        if _RUNNING[0] == 0:
+        if _RUNNING[0] == 0 and not keep_switches:
             mallopt(_M_TRIM_THRESHOLD, _DEFAULT_TRIM_THRESHOLD)
     malloc_trim(0)
     return True

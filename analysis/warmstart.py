@@ -38,6 +38,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from analysis.heap import WORKER_ENVIRONMENT
+
 __all__ = [
     "PRELOAD",
     "claim_preload",
@@ -204,13 +206,15 @@ def yield_to_workers(niceness: int = DRIVER_NICENESS) -> bool:
 
 
 def spawn_environment() -> dict[str, str]:
-    """What distributed's nanny sets before it spawns a local worker
-    (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread...), without
-    ``MALLOC_TRIM_THRESHOLD_`` (see :func:`analysis.runner.cluster.worker_environment`), read
-    without importing distributed: its defaults file, overlaid with dask's config.
+    """The environment of a local worker process: what distributed's nanny sets before it
+    spawns one (``distributed.nanny.pre-spawn-environ``: one BLAS/OpenMP thread...), read
+    without importing distributed (its defaults file, overlaid with dask's config), with
+    glibc's switches for a one-thread worker (:data:`analysis.heap.WORKER_ENVIRONMENT`) in
+    place of distributed's ``MALLOC_TRIM_THRESHOLD_`` (see
+    :func:`analysis.runner.cluster.worker_environment`).
 
-    >>> spawn_environment()["OMP_NUM_THREADS"]
-    '1'
+    >>> spawn_environment()["OMP_NUM_THREADS"], spawn_environment()["MALLOC_ARENA_MAX"]
+    ('1', '1')
     """
     import importlib.util
     from pathlib import Path
@@ -226,7 +230,7 @@ def spawn_environment() -> dict[str, str]:
             loaded = yaml.safe_load(defaults.read_text()) or {}
             env.update(loaded.get("distributed", {}).get("nanny", {}).get("pre-spawn-environ", {}))
     env.update(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
-    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    env.update(WORKER_ENVIRONMENT)
     return {k: str(v) for k, v in env.items() if v is not None}
 
 

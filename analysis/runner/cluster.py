@@ -38,7 +38,7 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 
 from analysis import warmstart
+from analysis.heap import WORKER_ENVIRONMENT
 from processors.errors import ConfigError
 
 __all__ = [
@@ -60,8 +61,10 @@ __all__ = [
     "load_cluster_spec",
     "resolve_where",
     "scheduler_security",
+    "threads_per_batch_worker",
     "worker_environment",
     "worker_heap_plugin",
+    "worker_malloc_prologue",
 ]
 
 #: ``kind:`` of a deploy YAML -> the dask-jobqueue class that runs it.
@@ -225,17 +228,22 @@ def scheduler_security(address: str, *, tls: bool = False, security: Any = None)
 
 
 def worker_environment() -> dict[str, Any]:
-    """The environment the nanny gives a local worker process: distributed's defaults without
+    """The environment the nanny gives a local worker process (one thread): distributed's
+    defaults, with glibc's switches that keep freed memory for the next chunk
+    (:data:`analysis.heap.WORKER_ENVIRONMENT`) in place of distributed's
     ``MALLOC_TRIM_THRESHOLD_``.
 
-    Setting that variable (distributed sets 64 kB, to hand freed memory back to the system)
-    also freezes glibc's mmap threshold, so every large array a chunk allocates is a fresh
-    ``mmap`` whose pages fault in again: the histmaker's steady rate per worker was 0.70 of the
-    same loop in one process with it, and 1.4x higher without it (``docs/scaling.md``). The
-    thread-count variables (one BLAS/OpenMP thread per single-threaded worker) stay.
+    distributed sets that variable to 64 kB, to hand freed memory back to the system. Setting
+    it also freezes glibc's mmap threshold, so every large array a chunk allocates was a fresh
+    ``mmap`` whose pages faulted in again: the histmaker's steady rate per worker was 0.70 of
+    the same loop in one process with it. Without it, arrays above 32 MB still faulted in at
+    every chunk (0.12 faults per event); with the switches a worker alone runs the same chunks
+    1.22x faster, as fast as one process does (``docs/scaling.md``). The thread-count
+    variables (one BLAS/OpenMP thread per single-threaded worker) stay.
 
-    >>> "MALLOC_TRIM_THRESHOLD_" in worker_environment()
-    False
+    >>> env = worker_environment()
+    >>> env["MALLOC_MMAP_MAX_"], env["MALLOC_ARENA_MAX"], env["OMP_NUM_THREADS"]
+    ('0', '1', '1')
     """
     return dict(warmstart.spawn_environment())
 
@@ -294,18 +302,37 @@ def config_variable(key: str) -> str:
     return "DASK_" + key.upper().replace(".", "__").replace("-", "_")
 
 
-#: a job script line that makes the nanny of a batch worker spawn its worker without
-#: ``MALLOC_TRIM_THRESHOLD_`` (see :func:`worker_environment`): dask reads this variable as a
-#: config override, and distributed's nanny leaves out a ``pre-spawn-environ`` key set to None
-WORKER_MALLOC_PROLOGUE = (
-    "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=\"{'MALLOC_TRIM_THRESHOLD_': None}\""
-)
+#: the start of the job script line that sets the environment a batch job's nanny gives its
+#: workers (dask reads this variable as a config override of ``pre-spawn-environ``)
+_PRE_SPAWN_EXPORT = f"export {config_variable('distributed.nanny.pre-spawn-environ')}="
 
 
-def batch_worker_prologue(prologue: Any = None) -> list[str]:
+def worker_malloc_prologue(threads_per_worker: int = 1) -> str:
+    """The job script line that makes the nanny of a batch worker spawn it with glibc's
+    switches as a local worker has them (:func:`worker_environment`): with one thread,
+    :data:`analysis.heap.WORKER_ENVIRONMENT` in place of distributed's
+    ``MALLOC_TRIM_THRESHOLD_``; with several, only without it (one heap for several compute
+    threads would put them on one lock; a key set to None is left out by the nanny).
+
+    >>> print(worker_malloc_prologue(4))
+    export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{'MALLOC_TRIM_THRESHOLD_': None}"
+    >>> "'MALLOC_ARENA_MAX': '1'" in worker_malloc_prologue(1)
+    True
+    """
+    env: dict[str, str | None] = (
+        dict(WORKER_ENVIRONMENT) if threads_per_worker == 1 else {"MALLOC_TRIM_THRESHOLD_": None}
+    )
+    return f'{_PRE_SPAWN_EXPORT}"{env!r}"'
+
+
+#: :func:`worker_malloc_prologue` for a one-thread worker (the deploy YAMLs' ``cores: 1``)
+WORKER_MALLOC_PROLOGUE = worker_malloc_prologue(1)
+
+
+def batch_worker_prologue(prologue: Any = None, threads_per_worker: int = 1) -> list[str]:
     """The ``job_script_prologue`` of a dask-jobqueue cluster: the deploy YAML's own lines,
-    then :data:`WORKER_MALLOC_PROLOGUE` and an ``export`` of each :data:`WORKER_CONFIG` key
-    the YAML does not set itself, so that batch workers run at the local workers' speed.
+    then :func:`worker_malloc_prologue` and an ``export`` of each :data:`WORKER_CONFIG` key,
+    each unless the YAML sets it itself, so that batch workers run at the local workers' speed.
 
     >>> batch_worker_prologue(["module load root"])[0]
     'module load root'
@@ -318,12 +345,52 @@ def batch_worker_prologue(prologue: Any = None) -> list[str]:
         lines = [prologue]
     else:
         lines = [str(line) for line in prologue]
-    extra = [] if WORKER_MALLOC_PROLOGUE in lines else [WORKER_MALLOC_PROLOGUE]
+    ours = any(line.startswith(_PRE_SPAWN_EXPORT) for line in lines)
+    extra = [] if ours else [worker_malloc_prologue(threads_per_worker)]
     for key, value in WORKER_CONFIG.items():
         variable = config_variable(key)
         if not any(variable + "=" in line for line in lines):
             extra.append(f"export {variable}={value}")
     return [*lines, *extra]
+
+
+def threads_per_batch_worker(kind: str, options: dict[str, Any]) -> int:
+    """How many threads each worker of a dask-jobqueue cluster of ``kind`` will run, from its
+    keywords ``options`` (``cores`` per job over ``processes`` per job, dask-jobqueue's own
+    rule and config where they are not given); 0 when ``cores`` is not known.
+
+    >>> threads_per_batch_worker("slurm", {"cores": 8, "processes": 2})
+    4
+    """
+    import dask.config
+
+    cores = options.get("cores") or dask.config.get(f"jobqueue.{kind}.cores", default=None)
+    if not cores:
+        return 0
+    processes = options.get("processes") or dask.config.get(
+        f"jobqueue.{kind}.processes", default=None
+    )
+    if not processes:
+        from distributed.deploy.local import nprocesses_nthreads
+
+        processes, _ = nprocesses_nthreads(int(cores))
+    return max(1, int(cores) // int(processes))
+
+
+@contextlib.contextmanager
+def _environ_restored(keys: Iterable[str]) -> Iterator[None]:
+    """Give ``os.environ``'s ``keys`` their values back on exit. distributed's nanny writes its
+    workers' environment into its own process's before each spawn; this process's own child
+    processes should not keep a worker's glibc switches after the cluster is gone."""
+    saved = {key: os.environ.get(key) for key in keys}
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
@@ -380,6 +447,7 @@ def dask_client(
             warmstart.claim_preload()
             config["distributed.worker.multiprocessing-method"] = "forkserver"
         with (
+            _environ_restored(WORKER_ENVIRONMENT),
             dask.config.set(config),
             LocalCluster(
                 n_workers=n,
@@ -406,7 +474,9 @@ def dask_client(
     # the workers (other nodes) must reach the scheduler; the dashboard stays on loopback
     options = {"scheduler_options": {"host": host, "dashboard_address": "127.0.0.1:0"}}
     options.update(spec["cluster"])
-    options["job_script_prologue"] = batch_worker_prologue(options.get("job_script_prologue"))
+    options["job_script_prologue"] = batch_worker_prologue(
+        options.get("job_script_prologue"), threads_per_batch_worker(spec["kind"], options)
+    )
     if security is not None:
         options.update(security=security, protocol=protocol)
     try:

@@ -186,6 +186,13 @@ def _close_run(run_id: str) -> None:
         _CLOSED.add(run_id)
 
 
+def _end_run(run_id: str) -> None:
+    """On a worker, when the run ended (or failed): :func:`_close_run`, and the freed memory its
+    chunks kept handed back (a worker keeps its switches for the next run, analysis.heap)."""
+    _close_run(run_id)
+    release_freed_memory(keep_switches=True)
+
+
 def _drop_orphans(live_owners: list[str]) -> int:
     """Drop accumulators of runs whose driver is no longer connected; returns how many."""
     with _LOCK:
@@ -649,7 +656,7 @@ def _execute_dask(
         with contextlib.suppress(Exception):
             client.cancel([fut for fut, _, _ in futures.values()])
         with contextlib.suppress(Exception):  # same reason as above
-            client.run(_close_run, run_id)
+            client.run(_end_run, run_id)
             client.run(_drop_orphans, client.run_on_scheduler(_scheduler_clients))
 
 

@@ -68,3 +68,54 @@ def test_the_next_chunk_reuses_what_the_last_one_freed_until_the_memory_is_relea
     )
     assert faults["kept"] < KEPT, faults
     assert faults["plain"] >= FRESH and faults["after"] >= FRESH, faults
+
+
+def _array_faults(megabytes: int = 100) -> int:
+    """On a worker's pool thread, as a chunk runs there: the faults of a new array."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    np.ones(megabytes * 2**20 // 8).sum()
+    return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before
+
+
+def _second_array_faults(client) -> int:
+    """The faults of a worker's second 100 MB array, made on its pool thread like a chunk's."""
+    client.submit(_array_faults, pure=False).result()  # the first: pages from the system
+    return client.submit(_array_faults, pure=False).result()
+
+
+@pytest.mark.dask
+@pytest.mark.parametrize("warm", [False, True], ids=["spawned", "warm"])
+def test_a_worker_we_start_reuses_the_memory_its_last_chunk_freed_until_the_run_ends(warm):
+    from analysis.runner.cluster import dask_client
+    from analysis.runner.execute import _end_run
+
+    with dask_client(workers=1, quiet=True, warm_workers=warm) as client:
+        kept = _second_array_faults(client)
+        client.run(_end_run, "no-such-run")  # the run's end hands the memory back
+        after = client.submit(_array_faults, pure=False).result()
+        again = client.submit(_array_faults, pure=False).result()  # and keeps it again
+    assert kept < KEPT, kept
+    assert after >= FRESH, after
+    assert again < KEPT, again
+
+
+@pytest.mark.dask
+def test_a_worker_as_distributed_makes_it_faults_every_large_array_in_again():
+    # the control: distributed's own environment (MALLOC_TRIM_THRESHOLD_=64 kB), one thread
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        assert _second_array_faults(client) >= FRESH

@@ -94,10 +94,13 @@ def test_only_a_certain_local_cluster_starts_the_server_early():
     assert not warmstart.enabled()
 
 
-def test_spawn_environment_is_the_nannys_without_malloc_trim():
+def test_spawn_environment_is_the_nannys_with_the_heap_switches_for_malloc_trim():
+    from analysis.heap import WORKER_ENVIRONMENT
+
     env = warmstart.spawn_environment()
     assert env["OMP_NUM_THREADS"] == "1" and env["OPENBLAS_NUM_THREADS"] == "1"
-    assert "MALLOC_TRIM_THRESHOLD_" not in env
+    assert {k: env[k] for k in WORKER_ENVIRONMENT} == WORKER_ENVIRONMENT
+    assert env["MALLOC_TRIM_THRESHOLD_"] != "65536"  # distributed's own
 
 
 @pytest.mark.slow

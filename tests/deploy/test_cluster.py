@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.heap import WORKER_ENVIRONMENT
 from analysis.runner.cluster import (
     dask_client,
     load_cluster_spec,
@@ -163,11 +164,11 @@ def test_slurm_recipe_starts_workers_through_sbatch(tmp_path, monkeypatch):
             client.wait_for_workers(2, timeout=90)
             hosts = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
             # the job script's override reached the batch nanny (tests/deploy/test_batch_worker_env)
-            trims = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+            heaps = client.run(lambda: {k: os.environ.get(k) for k in WORKER_ENVIRONMENT})
             scheduler = client.scheduler.address
     assert len(hosts) == 2
     assert all(job_id for job_id in hosts.values())
-    assert list(trims.values()) == [None, None]
+    assert list(heaps.values()) == [WORKER_ENVIRONMENT, WORKER_ENVIRONMENT]
     # the batch workers reached a scheduler on the routable address, not on loopback
     host = routable_address()
     assert not ipaddress.ip_address(host).is_loopback
