@@ -8,14 +8,20 @@ Each configuration runs in a new interpreter, in every round, one after another:
 
 - ``defaults``: glibc as it comes: a chunk's large arrays are fresh ``mmap`` s;
 - ``kept``: each chunk under :func:`analysis.heap.chunk_heap` (``analysis.runner.execute``'s
-  iterative executor does this).
+  iterative executor does this);
+- ``worker-defaults``: the chunks on the one worker of a new local cluster (spawned, with the
+  worker config and plugin of the clusters ``wmass`` starts), glibc as it comes;
+- ``worker-kept``: the same with :data:`analysis.heap.WORKER_ENVIRONMENT` in the worker's
+  environment.
+
+A worker runs alone, so the other worker and the driver do not take its cores.
 
 Every chunk of ``--datasets`` is processed as the histmaker does
 (``analysis.runner.execute._process_into_worker``: read, process, add into the accumulator);
 each dataset's first chunk is left out of the rates (numba's load, the accumulator's first
 touch). Per configuration it prints the medians over the rounds of: microseconds per event
 (wall and the thread's CPU), minor page faults per 1000 events, the process's peak RSS, and
-the rate against the defaults, round by round. Start it from a directory outside the
+the rate against the first configuration run, round by round. Start it from a directory outside the
 checkout (``cd /tmp``): the interpreters it starts put their own directory first.
 """
 
@@ -33,43 +39,89 @@ sys.path.append(str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import measure, run_one_or_parse  # noqa: E402
 
-CONFIGS = ("defaults", "kept")
+CONFIGS = ("defaults", "kept", "worker-defaults", "worker-kept")
 
 
-def _one(cfg: dict) -> dict:
-    """Process the chunks in this (new) process: per chunk, its dataset, events, wall and CPU
-    seconds and minor faults of the thread that ran it; and the peak RSS."""
+def _timed(processor: object, item: object, index: int, kept: bool) -> tuple:
+    """Process one chunk in this thread (optionally under ``chunk_heap``): its dataset,
+    events, wall and CPU seconds and the thread's minor faults."""
     import contextlib
     import resource
     import time
+
+    from analysis.heap import chunk_heap
+    from analysis.runner.execute import _process_into_worker
+
+    heap = chunk_heap if kept else contextlib.nullcontext
+    faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    wall, cpu = time.perf_counter(), time.thread_time()
+    with heap():
+        _process_into_worker(processor, item, "heap", "benchmark", index, 0, 0)
+    wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+    faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
+    return (item.dataset, len(item), wall, cpu, faults)  # type: ignore[attr-defined]
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _one(cfg: dict) -> dict:
+    """Process the chunks in this (new) process, or on the one worker of a new local cluster:
+    per chunk, its dataset, events, wall and CPU seconds and minor faults of the thread that ran
+    it; and the peak RSS of the process that ran them."""
     import warnings
 
     warnings.filterwarnings("ignore")
     from analysis.datasets import load_datasets
-    from analysis.heap import chunk_heap
     from analysis.histmaker import default_corrections, make_processor
-    from analysis.runner.execute import _close_run, _process_into_worker
+    from analysis.runner.execute import _close_run
     from analysis.runner.run import plan
     from analysis.warmstart import freeze_heap
-
-    heap = chunk_heap if cfg["heap"] == "kept" else contextlib.nullcontext
 
     datasets = {k: v for k, v in load_datasets(cfg["yaml"]).items() if k in cfg["datasets"]}
     processor = make_processor("wmass", datasets, corrections=default_corrections(cfg["yaml"]))
     chunks, _ = plan(datasets, cfg["chunksize"])
-    freeze_heap()  # the command's heap and the workers' (analysis.warmstart)
+    if not cfg["heap"].startswith("worker"):
+        freeze_heap()  # the command's heap and the workers' (analysis.warmstart)
+        rows = [_timed(processor, item, i, cfg["heap"] == "kept") for i, item in enumerate(chunks)]
+        _close_run("heap")
+        return {"chunks": rows, "peak_mb": _peak_mb()}
 
-    rows = []
-    for i, item in enumerate(chunks):
-        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
-        wall, cpu = time.perf_counter(), time.thread_time()
-        with heap():
-            _process_into_worker(processor, item, "heap", "benchmark", i, 0, 0)
-        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
-        faults = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - faults
-        rows.append((item.dataset, len(item), wall, cpu, faults))
-    _close_run("heap")
-    return {"chunks": rows, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    import dask
+    from distributed import Client, LocalCluster
+
+    from analysis.heap import WORKER_ENVIRONMENT
+    from analysis.runner.cluster import WORKER_CONFIG, worker_environment, worker_heap_plugin
+
+    # a worker as a local cluster of the command spawns it, with or without the heap's switches
+    env = {k: v for k, v in worker_environment().items() if k not in WORKER_ENVIRONMENT}
+    if cfg["heap"] == "worker-kept":
+        env.update(WORKER_ENVIRONMENT)
+    config = {"distributed.nanny.pre-spawn-environ": env, **WORKER_CONFIG}
+    with (
+        dask.config.set(config),
+        LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.register_plugin(worker_heap_plugin())
+        (shared,) = client.scatter([processor], broadcast=True)
+        futures = [
+            client.submit(_timed, shared, item, i, False, pure=False, priority=-i)
+            for i, item in enumerate(chunks)
+        ]
+        rows = client.gather(futures)
+        (peak,) = client.run(_peak_mb).values()
+        client.run(_close_run, "heap")
+    return {"chunks": rows, "peak_mb": peak}
 
 
 def _steady(rows: list) -> dict[str, float]:
@@ -96,6 +148,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["wmunu", "zmumu", "data"])
     parser.add_argument("--chunksize", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
     args = run_one_or_parse(parser, _one)
     if args is None:
         return
@@ -111,9 +164,10 @@ def main() -> None:
             "datasets": args.datasets,
             "chunksize": args.chunksize,
         }
-        results: dict[str, list[dict]] = {c: [] for c in CONFIGS}
+        configs = [c for c in CONFIGS if c in args.configs]
+        results: dict[str, list[dict]] = {c: [] for c in configs}
         for r in range(args.rounds):
-            for heap in CONFIGS:
+            for heap in configs:
                 out = measure(__file__, {**base, "heap": heap})
                 if "error" in out:
                     sys.exit(f"{heap}: {out['error']}")
@@ -131,12 +185,12 @@ def main() -> None:
     )
     header = (
         f"{'heap':9s} {'µs/event, wall':>22s} {'µs/event, CPU':>22s} "
-        f"{'faults/1000 ev':>20s} {'peak RSS [MB]':>15s} {'rate / defaults':>16s}"
+        f"{'faults/1000 ev':>20s} {'peak RSS [MB]':>15s} {'rate / first':>16s}"
     )
     print(header)
     print("-" * len(header))
-    for heap in CONFIGS:
-        rows, base_rows = results[heap], results["defaults"]
+    for heap in configs:
+        rows, base_rows = results[heap], results[configs[0]]
         ratio = [b["wall"] / k["wall"] for b, k in zip(base_rows, rows, strict=True)]
         print(
             f"{heap:9s} {_median_range([x['wall'] for x in rows], '.3f'):>22s} "
@@ -145,7 +199,7 @@ def main() -> None:
             f"{statistics.median(x['peak_mb'] for x in rows):>15.0f} "
             f"{_median_range(ratio, '.2f'):>16s}"
         )
-    print("rate / defaults: the defaults' µs/event over this row's, round by round")
+    print(f"rate / first: {configs[0]}'s µs/event over this row's, round by round")
 
 
 if __name__ == "__main__":
