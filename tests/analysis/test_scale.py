@@ -141,6 +141,58 @@ def test_worker_dying_while_the_accumulators_are_added_up_loses_nothing(generate
     h5.assert_same_output(result.output, reference.output)
 
 
+def test_the_harvest_adds_a_received_accumulator_entry_by_entry(
+    generated_sample, cli_cluster, tmp_path
+):
+    """The efficiency eigen-variations are zero outside their eta bin: a worker's accumulator
+    travels as its nonzero entries, and the addition on the worker that holds the other operand
+    adds those entries into it. No worker makes a received accumulator dense (only the driver
+    does, to write it), and the sums are those of one process."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class CountDense(WorkerPlugin):  # local: pickled by value for the workers
+        """Counts the mostly-zero arrays made dense on the worker."""
+
+        name = "count-dense"
+
+        def setup(self, worker):
+            from processors.fill import SparseArray
+
+            self.original = original = SparseArray.dense
+            worker.dense_made = 0
+
+            def dense(array):
+                worker.dense_made += 1
+                return original(array)
+
+            SparseArray.dense = dense
+
+        def teardown(self, worker):
+            from processors.fill import SparseArray
+
+            SparseArray.dense = self.original
+
+    datasets = load_datasets(h5.fileset(generated_sample, tmp_path / "datasets.yaml"))
+    proc = WMassProcessor(
+        datasets,
+        corrections=str(generated_sample.parent / "corrections.json"),
+        variations=("effStat",),
+    )
+    reference = run(proc, datasets, executor="iterative", chunksize=CHUNK, progress=False)
+    client = cli_cluster.client
+    client.register_plugin(CountDense())
+    try:
+        result = run(
+            proc, datasets, executor="dask", client=client, chunksize=CHUNK, progress=False
+        )
+        made = client.run(lambda dask_worker: dask_worker.dense_made)
+    finally:
+        client.unregister_worker_plugin("count-dense")
+    assert len({chunk[0] for chunk in result.timeline.chunks}) == 2, "both workers held chunks"
+    assert list(made.values()) == [0, 0], made
+    h5.assert_same_output(result.output, reference.output)
+
+
 def test_worker_killed_mid_run_has_its_chunks_redone_once(generated_sample, cli_cluster, tmp_path):
     datasets = load_datasets(h5.fileset(generated_sample, tmp_path / "datasets.yaml"))
     proc = _processor(generated_sample, datasets)
