@@ -1,8 +1,8 @@
-"""What reusing freed memory gains the event loop in one process: the same chunks with glibc's
-defaults and under :func:`analysis.heap.chunk_heap`, as the iterative executor runs them.
+"""What reusing freed memory gains the event loop, in one process and on a Dask worker: the same
+chunks with glibc's defaults and with :mod:`analysis.heap`'s switches, as the executors run them.
 
     .venv/bin/python benchmarks/heap.py [--samples DIR | --events 1000000] [--rounds 3]
-        [--datasets wmunu zmumu data] [--chunksize 200000]
+        [--datasets wmunu zmumu data] [--chunksize 200000] [--configs defaults kept ...]
 
 Each configuration runs in a new interpreter, in every round, one after another:
 
@@ -20,9 +20,10 @@ Every chunk of ``--datasets`` is processed as the histmaker does
 (``analysis.runner.execute._process_into_worker``: read, process, add into the accumulator);
 each dataset's first chunk is left out of the rates (numba's load, the accumulator's first
 touch). Per configuration it prints the medians over the rounds of: microseconds per event
-(wall and the thread's CPU), minor page faults per 1000 events, the process's peak RSS, and
-the rate against the first configuration run, round by round. Start it from a directory outside the
-checkout (``cd /tmp``): the interpreters it starts put their own directory first.
+(wall and the thread's CPU), minor page faults per 1000 events, the peak RSS of the process
+that ran the chunks, and the rate against the first configuration, round by round. Start it
+from a directory outside the checkout (``cd /tmp``): the interpreters it starts put their own
+directory first.
 """
 
 from __future__ import annotations
@@ -148,7 +149,13 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=["wmunu", "zmumu", "data"])
     parser.add_argument("--chunksize", type=int, default=200_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument(
+        "--configs",
+        nargs="+",
+        choices=CONFIGS,
+        default=list(CONFIGS),
+        help="these only (default: all)",
+    )
     args = run_one_or_parse(parser, _one)
     if args is None:
         return
