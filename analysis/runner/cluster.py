@@ -38,7 +38,7 @@ import gc
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -308,21 +308,26 @@ _PRE_SPAWN_EXPORT = f"export {config_variable('distributed.nanny.pre-spawn-envir
 
 
 def worker_malloc_prologue(threads_per_worker: int = 1) -> str:
-    """The job script line that makes the nanny of a batch worker spawn it with glibc's
-    switches as a local worker has them (:func:`worker_environment`): with one thread,
-    :data:`analysis.heap.WORKER_ENVIRONMENT` in place of distributed's
-    ``MALLOC_TRIM_THRESHOLD_``; with several, only without it (one heap for several compute
-    threads would put them on one lock; a key set to None is left out by the nanny).
+    """The job script line that gives a batch worker glibc's switches as a local worker has
+    them (:func:`worker_environment`).
 
+    - **One thread**: :data:`analysis.heap.WORKER_ENVIRONMENT`, exported in the job's shell. The
+      nanny takes a ``pre-spawn-environ`` variable from its own environment where it is set
+      there, so these replace distributed's ``MALLOC_TRIM_THRESHOLD_``, and the worker inherits
+      them.
+    - **Several threads**: none of them (one heap for several compute threads would put them
+      on one lock): the variables are unset, in case the submitting shell passed them on, and
+      distributed's ``MALLOC_TRIM_THRESHOLD_`` is set to None, which the nanny leaves out.
+
+    >>> worker_malloc_prologue(1)
+    'export MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_ARENA_MAX=1'
     >>> print(worker_malloc_prologue(4))
-    export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{'MALLOC_TRIM_THRESHOLD_': None}"
-    >>> "'MALLOC_ARENA_MAX': '1'" in worker_malloc_prologue(1)
-    True
-    """
-    env: dict[str, str | None] = (
-        dict(WORKER_ENVIRONMENT) if threads_per_worker == 1 else {"MALLOC_TRIM_THRESHOLD_": None}
-    )
-    return f'{_PRE_SPAWN_EXPORT}"{env!r}"'
+    unset MALLOC_MMAP_MAX_ MALLOC_TRIM_THRESHOLD_ MALLOC_ARENA_MAX; export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON="{'MALLOC_TRIM_THRESHOLD_': None}"
+    """  # noqa: E501
+    if threads_per_worker == 1:
+        return "export " + " ".join(f"{k}={v}" for k, v in WORKER_ENVIRONMENT.items())
+    removed = {"MALLOC_TRIM_THRESHOLD_": None}
+    return f'unset {" ".join(WORKER_ENVIRONMENT)}; {_PRE_SPAWN_EXPORT}"{removed!r}"'
 
 
 #: :func:`worker_malloc_prologue` for a one-thread worker (the deploy YAMLs' ``cores: 1``)
@@ -345,8 +350,9 @@ def batch_worker_prologue(prologue: Any = None, threads_per_worker: int = 1) -> 
         lines = [prologue]
     else:
         lines = [str(line) for line in prologue]
-    ours = any(line.startswith(_PRE_SPAWN_EXPORT) for line in lines)
-    extra = [] if ours else [worker_malloc_prologue(threads_per_worker)]
+    # a YAML that sets the nanny's environment or one of glibc's variables itself decides
+    theirs = any(_PRE_SPAWN_EXPORT in line or "MALLOC_" in line for line in lines)
+    extra = [] if theirs else [worker_malloc_prologue(threads_per_worker)]
     for key, value in WORKER_CONFIG.items():
         variable = config_variable(key)
         if not any(variable + "=" in line for line in lines):
@@ -378,11 +384,18 @@ def threads_per_batch_worker(kind: str, options: dict[str, Any]) -> int:
 
 
 @contextlib.contextmanager
-def _environ_restored(keys: Iterable[str]) -> Iterator[None]:
-    """Give ``os.environ``'s ``keys`` their values back on exit. distributed's nanny writes its
-    workers' environment into its own process's before each spawn; this process's own child
-    processes should not keep a worker's glibc switches after the cluster is gone."""
-    saved = {key: os.environ.get(key) for key in keys}
+def _environ_set(values: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` with ``values`` while the block runs, each key's old value (or none) back
+    on exit.
+
+    distributed's nanny takes a variable of its ``pre-spawn-environ`` from this process's
+    environment where it is set there, and writes its workers' environment into this process's
+    before each spawn: a plain ``LocalCluster`` started earlier in a notebook leaves distributed's
+    ``MALLOC_TRIM_THRESHOLD_`` behind, which would replace ours. Afterwards this process's own
+    child processes should not keep a worker's switches.
+    """
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
     try:
         yield
     finally:
@@ -447,7 +460,7 @@ def dask_client(
             warmstart.claim_preload()
             config["distributed.worker.multiprocessing-method"] = "forkserver"
         with (
-            _environ_restored(WORKER_ENVIRONMENT),
+            _environ_set(WORKER_ENVIRONMENT),
             dask.config.set(config),
             LocalCluster(
                 n_workers=n,

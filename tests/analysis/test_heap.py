@@ -89,10 +89,14 @@ def _second_array_faults(client) -> int:
 
 @pytest.mark.dask
 @pytest.mark.parametrize("warm", [False, True], ids=["spawned", "warm"])
-def test_a_worker_we_start_reuses_the_memory_its_last_chunk_freed_until_the_run_ends(warm):
+def test_a_worker_we_start_reuses_the_memory_its_last_chunk_freed_until_the_run_ends(
+    warm, monkeypatch
+):
     from analysis.runner.cluster import dask_client
     from analysis.runner.execute import _end_run
 
+    # what a plain LocalCluster started earlier leaves in this process's environment
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
     with dask_client(workers=1, quiet=True, warm_workers=warm) as client:
         kept = _second_array_faults(client)
         client.run(_end_run, "no-such-run")  # the run's end hands the memory back
@@ -101,6 +105,8 @@ def test_a_worker_we_start_reuses_the_memory_its_last_chunk_freed_until_the_run_
     assert kept < KEPT, kept
     assert after >= FRESH, after
     assert again < KEPT, again
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # this process's, given back
+    assert "MALLOC_ARENA_MAX" not in os.environ or os.environ["MALLOC_ARENA_MAX"] == "1"
 
 
 @pytest.mark.dask

@@ -4,13 +4,17 @@ memory for the next one (``analysis.heap.WORKER_ENVIRONMENT``) in place of distr
 
 distributed's nanny sets that variable for every worker it spawns, which freezes glibc's mmap
 threshold and cost a worker 30 % of its rate (docs/scaling.md). A batch job's nanny reads its
-config on the node, so the job script exports the override. These tests run the job script's
-line in a real shell and the nanny's own reading of the config in a fresh interpreter.
+config and its environment on the node, so the job script sets them. These tests run the job
+script's line in a real shell, from a submitting environment that carries distributed's own
+value (as a notebook that started a plain ``LocalCluster`` does), and print what a worker the
+nanny spawns there inherits: the shell's environment with the nanny's ``pre-spawn-environ``
+over it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -25,39 +29,49 @@ from analysis.runner.cluster import (
     threads_per_batch_worker,
 )
 
-NANNY_ENV = (
-    "import json; from distributed.nanny import _get_env_variables; "
-    "print(json.dumps(_get_env_variables('distributed.nanny.pre-spawn-environ')))"
+WORKER_ENV = (
+    "import json, os; from distributed.nanny import _get_env_variables; "
+    "env = {**os.environ, **_get_env_variables('distributed.nanny.pre-spawn-environ')}; "
+    "print(json.dumps({k: v for k, v in env.items() if k.startswith(('MALLOC_', 'OMP_'))}))"
 )
 
+#: what a submitting process may carry: distributed's nanny writes it into its own environment
+SUBMITTED = {"MALLOC_TRIM_THRESHOLD_": "65536"}
 
-def _nanny_env(prologue: list[str]) -> dict[str, str]:
-    script = "\n".join([*prologue, f'"{sys.executable}" -c "{NANNY_ENV}"'])
-    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, check=True)
+
+def _worker_env(prologue: list[str], submitted: dict[str, str] | None = None) -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    environ.update(SUBMITTED if submitted is None else submitted)
+    script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_ENV}"'])
+    out = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, check=True, env=environ
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def test_without_the_prologue_the_nanny_sets_malloc_trim():
     # the default this module exists for: if distributed stops setting it, the override can go
-    assert "MALLOC_TRIM_THRESHOLD_" in _nanny_env([])
+    assert _worker_env([], submitted={})["MALLOC_TRIM_THRESHOLD_"] == "65536"
 
 
 def test_a_one_thread_worker_gets_the_heap_switches_and_keeps_the_thread_limits():
-    env = _nanny_env(batch_worker_prologue(["export WMASS_TEST_MARK=1"]))
-    assert {k: env.get(k) for k in WORKER_ENVIRONMENT} == WORKER_ENVIRONMENT
+    env = _worker_env(batch_worker_prologue(["export WMASS_TEST_MARK=1"]))
+    assert {k: v for k, v in env.items() if k.startswith("MALLOC_")} == WORKER_ENVIRONMENT
     assert env.get("OMP_NUM_THREADS") == "1"
 
 
-def test_a_worker_with_several_threads_keeps_glibcs_heaps_without_malloc_trim():
-    env = _nanny_env(batch_worker_prologue(threads_per_worker=4))
+def test_a_worker_with_several_threads_keeps_glibcs_heaps_whatever_was_submitted():
+    submitted = {**SUBMITTED, "MALLOC_ARENA_MAX": "1"}
+    env = _worker_env(batch_worker_prologue(threads_per_worker=4), submitted=submitted)
     assert not any(k.startswith("MALLOC_") for k in env), env
+    assert env.get("OMP_NUM_THREADS") == "1"
 
 
-def test_an_environment_the_yaml_exports_for_the_nanny_wins():
-    theirs = "export DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON=\"{'MALLOC_ARENA_MAX': '2'}\""
+def test_glibcs_variables_the_yaml_sets_win():
+    theirs = "export MALLOC_ARENA_MAX=2"
     prologue = batch_worker_prologue([theirs])
     assert WORKER_MALLOC_PROLOGUE not in prologue
-    assert _nanny_env(prologue).get("MALLOC_ARENA_MAX") == "2"
+    assert _worker_env(prologue)["MALLOC_ARENA_MAX"] == "2"
 
 
 @pytest.mark.parametrize(
