@@ -91,16 +91,22 @@ def _one(cfg: dict) -> dict:
         _close_run("heap")
         return {"chunks": rows, "peak_mb": _peak_mb()}
 
+    import os
+
     import dask
     from distributed import Client, LocalCluster
 
     from analysis.heap import WORKER_ENVIRONMENT
     from analysis.runner.cluster import WORKER_CONFIG, worker_environment, worker_heap_plugin
 
-    # a worker as a local cluster of the command spawns it, with or without the heap's switches
+    # a worker as a local cluster of the command spawns it, with or without the heap's switches;
+    # the nanny takes them from this (new) process's environment over its config
     env = {k: v for k, v in worker_environment().items() if k not in WORKER_ENVIRONMENT}
+    for key in WORKER_ENVIRONMENT:
+        os.environ.pop(key, None)
     if cfg["heap"] == "worker-kept":
         env.update(WORKER_ENVIRONMENT)
+        os.environ.update(WORKER_ENVIRONMENT)
     config = {"distributed.nanny.pre-spawn-environ": env, **WORKER_CONFIG}
     with (
         dask.config.set(config),
