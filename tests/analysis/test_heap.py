@@ -1,8 +1,9 @@
 """A chunk's arrays reuse the memory the last chunk freed instead of faulting fresh pages in
 (analysis.heap).
 
-The case runs in a fresh interpreter (without ``MALLOC_*`` variables), so that no other
-test's allocations are in its heap. A 100 MB array is the size of one chunk's weights
+The one-process case runs in a fresh interpreter (without ``MALLOC_*`` variables), so that no
+other test's allocations are in its heap; the worker cases run on the pool thread of a new Dask
+worker, as a chunk does, with the workers' switches and, as the control, without. A 100 MB array is the size of one chunk's weights
 times variations; made again by the next chunk it takes a handful of page faults when the heap
 kept it, and one per page (25,600 of 4 kB, or 50 of 2 MB with transparent huge pages) when
 glibc gave it back to the system.
