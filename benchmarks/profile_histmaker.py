@@ -26,6 +26,13 @@ also given per round, against that round's single process (median and range). Th
 of one run (the load average is printed with the table). ``--workers`` without numbers measures
 the single process only (what ``wmass demo`` runs at its size).
 
+Beside each worker's wall-clock speed on the same chunks, two views of it: on the CPU seconds
+of the threads that ran the chunks (what other processes took from them left out), and on the
+chunks, on both sides, that took fewer than ``FAULT_FREE`` page faults (the memory a process
+touches for the first time left out: on this virtual machine 0.6-4.5 s per GB, and each
+worker touches about as much as the single process does; ``docs/scaling.md``, twelfth pass).
+The page faults per worker are printed against the single process's.
+
 ``--concurrent`` adds the control for the steady rate per worker: two single processes
 (``--executor iterative``) started at the same moment, each over the whole sample, with no
 driver and no Dask. Their steady rates against the single process alone are what two busy
@@ -99,42 +106,75 @@ def _one(cfg: dict) -> dict:
         convert=None if tl.converted is None else tl.converted - tl.finished,
         write=None if tl.written is None else tl.written - tl.converted,
     )
-    per_worker: dict[str, list[tuple[int, float, str]]] = {}
-    for worker, events, seconds, *dataset in tl.chunks:  # older checkouts: no dataset
-        per_worker.setdefault(worker, []).append((events, seconds, "".join(dataset)))
+    # per chunk (events, seconds, dataset, thread CPU seconds, page faults); older checkouts
+    # give no dataset and no costs
+    per_worker: dict[str, list[tuple[int, float, str, float | None, int | None]]] = {}
+    costs = getattr(tl, "chunk_costs", None) or [(None, None)] * len(tl.chunks)
+    for (worker, events, seconds, *dataset), (cpu, faults) in zip(tl.chunks, costs, strict=True):
+        per_worker.setdefault(worker, []).append((events, seconds, "".join(dataset), cpu, faults))
     rates = {}
     for worker, chunks in per_worker.items():
         steady = chunks[1:] or chunks  # without the worker's first chunk (imports, caches)
         rates[worker] = sum(c[0] for c in steady) / max(sum(c[1] for c in steady), 1e-9)
     row["worker_rates"] = sorted(rates.values())
     row["first_chunk_seconds"] = [c[0][1] for c in per_worker.values()]
+    row["worker_faults"] = sorted(
+        sum(c[4] for c in chunks)
+        for chunks in per_worker.values()
+        if all(c[4] is not None for c in chunks)
+    )
     # each worker's chunks after its first, for the same-chunks comparison (_same_chunks)
     row["steady_chunks"] = {w: c[1:] or c for w, c in per_worker.items()}
     return row
 
 
-def _same_chunks(single: dict, row: dict) -> tuple[list[float], float] | None:
+#: a chunk with fewer page faults than this touched no new memory (its arrays reused the last
+#: chunk's): :func:`_same_chunks` with ``fault_free``
+FAULT_FREE = 500
+
+
+def _same_chunks(
+    single: dict, row: dict, *, cpu: bool = False, fault_free: bool = False
+) -> tuple[list[float], float] | None:
     """Each worker's speed against the single process *on the same chunks*: the seconds the
     single process took per event of each dataset, times the worker's events of that dataset,
     over the worker's seconds; and the same pooled over the workers. A worker's plain rate
     depends on the mix of chunks it drew (a data chunk fills the nominal only, a W chunk ~770
-    variations: several times slower), this ratio does not. None without datasets."""
+    variations: several times slower), this ratio does not. None without datasets.
+
+    ``cpu``: the CPU seconds of the threads that ran the chunks instead of their wall seconds
+    (what other processes on the same cores took from them is left out). ``fault_free``: only
+    the chunks, on both sides, with fewer than :data:`FAULT_FREE` page faults (the memory a
+    process touches for the first time is left out). None where a run did not record these.
+    """
+    at = 3 if cpu else 1
+
+    def kept(chunks: list) -> list:
+        if fault_free:
+            return [c for c in chunks if len(c) > 4 and c[4] is not None and c[4] < FAULT_FREE]
+        return list(chunks)
+
     cost: dict[str, list[float]] = {}
-    for events, seconds, dataset in (
-        c for cs in single.get("steady_chunks", {}).values() for c in cs
-    ):
-        sums = cost.setdefault(dataset, [0.0, 0.0])
-        sums[0] += events
-        sums[1] += seconds
+    for c in kept([c for cs in single.get("steady_chunks", {}).values() for c in cs]):
+        if len(c) <= at or c[at] is None:
+            return None
+        sums = cost.setdefault(c[2], [0.0, 0.0])
+        sums[0] += c[0]
+        sums[1] += c[at]
     if not cost or "" in cost:
         return None
     per_event = {d: s / max(e, 1.0) for d, (e, s) in cost.items()}
     ratios, expected_all, actual_all = [], 0.0, 0.0
     for chunks in row.get("steady_chunks", {}).values():
-        if any(d not in per_event for _, _, d in chunks):
+        chunks = kept(chunks)
+        if fault_free:  # a dataset whose every chunk faulted on one side is left out
+            chunks = [c for c in chunks if c[2] in per_event]
+        if not chunks or any(
+            c[2] not in per_event or len(c) <= at or c[at] is None for c in chunks
+        ):
             return None
-        expected = sum(e * per_event[d] for e, _, d in chunks)
-        actual = sum(s for _, s, _ in chunks)
+        expected = sum(c[0] * per_event[c[2]] for c in chunks)
+        actual = sum(c[at] for c in chunks)
         ratios.append(expected / max(actual, 1e-9))
         expected_all += expected
         actual_all += actual
@@ -189,6 +229,13 @@ def _median_range(xs: list[float]) -> str:
     return f"{statistics.median(xs):.2f} ({min(xs):.2f}-{max(xs):.2f}, {len(xs)} rounds)"
 
 
+#: the other views of :func:`_same_chunks` printed beside the wall-clock one
+_VIEWS = (
+    ("same chunks / single, thread CPU seconds", {"cpu": True}),
+    (f"same chunks / single, chunks with < {FAULT_FREE} page faults", {"fault_free": True}),
+)
+
+
 def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
     """The target ratios of each round against *that round's* single process, then their
     median and range: a slow spell of the machine hits the runs of one round together, so the
@@ -209,6 +256,27 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                     print(
                         f"  {code:8} {kind:9} {n} worker(s), same chunks / single: "
                         f"{_median_range(pooled)}  (target >= 0.85)"
+                    )
+                for label, opts in _VIEWS:
+                    view = [
+                        _same_chunks(s, r, **opts)
+                        for s, r in zip(singles, runs, strict=False)
+                        if "error" not in s and "error" not in r
+                    ]
+                    view_pooled = [x[1] for x in view if x is not None]
+                    if view_pooled:
+                        print(
+                            f"  {code:8} {kind:9} {n} worker(s), {label}: "
+                            f"{_median_range(view_pooled)}"
+                        )
+                faults = [
+                    statistics.fmean(r["worker_faults"]) for r in runs if r.get("worker_faults")
+                ]
+                one = [s["worker_faults"][0] for s in singles if s.get("worker_faults")]
+                if faults and one:
+                    print(
+                        f"  {code:8} {kind:9} {n} worker(s), page faults per worker / the single "
+                        f"process's: {_median_range([a / b for a, b in zip(faults, one, strict=False)])}"
                     )
             ones, twos = every.get((code, kind, 1), []), every.get((code, kind, 2), [])
             scale = [
@@ -366,12 +434,21 @@ def main() -> None:
         "dataset's seconds per event in the single process; target >= 0.85)"
     )
     for (executor, workers), r in ours.items():
-        same = _same_chunks(single, r) if (executor, workers) != ("iterative", 1) else None
-        if same is not None:
-            each, pooled = same
+        if (executor, workers) == ("iterative", 1):
+            continue
+        for label, opts in (("wall", {}), *_VIEWS):
+            same = _same_chunks(single, r, **opts)
+            if same is not None:
+                each, pooled = same
+                print(
+                    f"  {executor:12} {workers} worker(s): "
+                    f"{', '.join(f'{x:.2f}' for x in each)}  (pooled {pooled:.2f}; {label})"
+                )
+        if r.get("worker_faults") and single.get("worker_faults"):
             print(
-                f"  {executor:12} {workers} worker(s): "
-                f"{', '.join(f'{x:.2f}' for x in each)}  (pooled {pooled:.2f})"
+                f"  {executor:12} {workers} worker(s): page faults per worker "
+                f"{', '.join(f'{x:,}' for x in r['worker_faults'])} (single process: "
+                f"{single['worker_faults'][0]:,})"
             )
     print("\nratios (targets of issue 13)")
     for n in args.workers:

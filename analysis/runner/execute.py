@@ -85,8 +85,11 @@ class Timeline:
     profiles (``benchmarks/profile_histmaker.py``) and the histmaker's summary.
 
     ``chunks``: ``(worker, events, seconds, dataset)`` per chunk processed, timed on the worker
-    (reading and processing, without scheduling); ``harvests``: ``(start, seconds)`` of each
-    harvest.
+    (reading and processing, without scheduling); ``chunk_costs``: ``(cpu_seconds, faults)`` of
+    the same chunks in the same order, the CPU time of the thread that ran it and the page
+    faults it took (new memory touched: on a virtual machine ~1-5 s per GB, ``docs/scaling.md``,
+    twelfth pass), ``None`` where a worker did not say; ``harvests``: ``(start, seconds)`` of
+    each harvest.
     """
 
     started: float = field(default_factory=time.time)
@@ -96,16 +99,26 @@ class Timeline:
     processed: float | None = None
     finished: float | None = None
     chunks: list[tuple[str, int, float, str]] = field(default_factory=list)
+    chunk_costs: list[tuple[float | None, int | None]] = field(default_factory=list)
     harvests: list[tuple[float, float]] = field(default_factory=list)
     #: set by the histmaker: histograms converted (postprocess, sums of weights, luminosity)
     #: and the output written
     converted: float | None = None
     written: float | None = None
 
-    def chunk_done(self, worker: str, events: int, seconds: float, dataset: str = "") -> None:
+    def chunk_done(
+        self,
+        worker: str,
+        events: int,
+        seconds: float,
+        dataset: str = "",
+        cpu: float | None = None,
+        faults: int | None = None,
+    ) -> None:
         if self.first_chunk is None:
             self.first_chunk = time.time()
         self.chunks.append((str(worker), int(events), float(seconds), str(dataset)))
+        self.chunk_costs.append((cpu, faults))
 
     def harvest(self, fn: Callable[[], Any]) -> Any:
         """Run the harvest ``fn``, record when and how long, return what it returns."""
@@ -150,7 +163,7 @@ def _process_into_worker(
     processor: Any, item: Any, run_id: str, owner: str, index: int, attempt: int, epoch: int
 ) -> dict[str, Any]:
     """Task: process chunk ``index`` and add it to this worker's accumulator of ``run_id``."""
-    t0 = time.perf_counter()
+    t0, cpu0, faults0 = time.perf_counter(), time.thread_time(), _thread_faults()
     try:
         out = process_chunk(processor, item)
     except WMassError as err:
@@ -167,7 +180,24 @@ def _process_into_worker(
             # (coffea's iadd would deep-copy it, ~0.08 s per dataset for ~100 MB)
             slot[0] = _add(slot[0], out)
             slot[1].setdefault(item.dataset, []).append((index, attempt))
-    return {"worker": _worker_address(), "events": len(item), "seconds": time.perf_counter() - t0}
+    return {
+        "worker": _worker_address(),
+        "events": len(item),
+        "seconds": time.perf_counter() - t0,
+        "cpu": time.thread_time() - cpu0,
+        "faults": None if faults0 is None else (_thread_faults() or 0) - faults0,
+    }
+
+
+def _thread_faults() -> int | None:
+    """Page faults of this thread so far (minor: memory touched for the first time); None
+    where the system does not count them per thread (Linux does)."""
+    try:
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
+    except (ImportError, AttributeError, OSError):
+        return None
 
 
 def _pop_run(run_id: str) -> list[tuple[int, Any, dict[str, list[tuple[int, int]]]]]:
@@ -519,7 +549,14 @@ def _execute_local(
                     _handle_error(ledger, i, res["error"], skip_bad_files, say)
                 else:
                     ledger.reported(i, attempt, "local")
-                    timeline.chunk_done("local", res["events"], res["seconds"], chunk_key(item)[0])
+                    timeline.chunk_done(
+                        "local",
+                        res["events"],
+                        res["seconds"],
+                        chunk_key(item)[0],
+                        res["cpu"],
+                        res["faults"],
+                    )
                 _update(progress, ledger)
                 if interval is not None and time.monotonic() - last >= interval:
                     timeline.harvest(lambda: harvest_local(ledger, run_id))
@@ -617,6 +654,8 @@ def _execute_dask(
                             res["events"],
                             res.get("seconds", 0.0),
                             chunk_key(ledger.chunks[i])[0],
+                            res.get("cpu"),
+                            res.get("faults"),
                         )
                 elif current and fut.status == "error":
                     err = fut.exception()
