@@ -34,7 +34,7 @@ import hist
 import numba
 import numpy as np
 
-__all__ = ["LazyHistograms", "SparseArray", "TensorFill", "bin_index"]
+__all__ = ["BlockRows", "LazyHistograms", "SparseArray", "TensorFill", "bin_index"]
 
 
 def _axis_index(axis: hist.axis.AxesMixin, values: np.ndarray) -> np.ndarray:
@@ -177,6 +177,62 @@ def _fill_blocks_sparse(
 
 
 @numba.njit(cache=True, nogil=True)
+def _block_rows_assign(index, offsets, group, table, count):  # pragma: no cover - numba
+    """Give each (bin, block) pair the chunk fills a row of ``table`` (``-1``: none yet), in
+    the order the events meet them; returns the new number of rows."""
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        for o in range(offsets[i], offsets[i + 1]):
+            g = group[o]
+            if g >= 0 and table[b, g] < 0:
+                table[b, g] = count
+                count += 1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_block_rows(
+    index, weight, offsets, group, ratio, base, base2, table, rows, table2, rows2, with_sumw2
+):  # pragma: no cover - numba
+    """``_fill_blocks_sparse`` into :class:`BlockRows`: the block ``g`` of bin ``b`` is the row
+    ``table[b, g]`` of ``rows`` (``table2``/``rows2`` for the squares), the same additions in
+    the same order."""
+    n_local = ratio.shape[1]
+    for i in range(index.shape[0]):
+        b = index[i]
+        if b < 0:
+            continue
+        w = weight[i]
+        base[b] += w
+        if with_sumw2:
+            base2[b] += w * w
+        for o in range(offsets[i], offsets[i + 1]):
+            g = group[o]
+            if g < 0:
+                continue
+            seen = False
+            for p in range(offsets[i], o):
+                if group[p] == g:
+                    seen = True
+                    break
+            if seen:
+                continue
+            r = table[b, g]
+            r2 = table2[b, g] if with_sumw2 else 0
+            for k in range(n_local):
+                prod = np.float64(ratio[o, k])
+                for q in range(o + 1, offsets[i + 1]):
+                    if group[q] == g:
+                        prod *= np.float64(ratio[q, k])
+                x = w * prod
+                rows[r, k] += x - w
+                if with_sumw2:
+                    rows2[r2, k] += x * x - w * w
+
+
+@numba.njit(cache=True, nogil=True)
 def _fill_shape_blocks(
     index, weight, offsets, group, shifted, sumw, sumw2, with_sumw2
 ):  # pragma: no cover
@@ -263,11 +319,132 @@ class SparseArray:
         out.reshape(-1)[self.index] += self.values
 
 
-def _add_into(out: np.ndarray, other: np.ndarray | SparseArray) -> None:
-    if isinstance(other, SparseArray):
+class BlockRows:
+    """A ``[n_bins, n_blocks * n_local]`` array of block variations kept as the rows of the
+    (bin, block) pairs that were filled: how a :class:`TensorFill` of block variations
+    accumulates (:meth:`TensorFill.fill_blocks`).
+
+    An event changes only the ``n_local`` variations of its muon's own block, and a bin of the
+    nominal axes (the muon's eta and pT among them) meets one block or two: the W-mass
+    efficiency variations (24 blocks of 24) fill ~4,500 of 415,000 pairs in a W chunk, 0.8 MB
+    of rows where the dense array is 76 MB. The dense array was zeroed for every chunk, added
+    whole into the accumulator, and, on every worker and for every dataset, made of memory
+    touched for the first time (``docs/scaling.md``, twelfth pass). ``table[b, g]`` is the row
+    of pair ``(b, g)`` (``-1``: not filled, zero); ``rows[:count]`` hold the sums.
+
+    >>> r = BlockRows(n_bins=3, n_blocks=2, n_local=2)
+    >>> r.reserve(1); r.table[2, 1] = 0; r.count = 1; r.rows[0] = [0.5, -1.0]
+    >>> r.dense().tolist()
+    [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, -1.0]]
+    >>> other = r.copy(); other.add(r); other.dense()[2].tolist()
+    [0.0, 0.0, 1.0, -2.0]
+    """
+
+    __slots__ = ("count", "rows", "table")
+
+    def __init__(self, n_bins: int, n_blocks: int, n_local: int) -> None:
+        self.table = np.full((n_bins, n_blocks), -1, dtype=np.int32)
+        self.rows = np.zeros((0, n_local))
+        self.count = 0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.table.shape[0], self.table.shape[1] * self.rows.shape[1])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.rows.dtype
+
+    def reserve(self, count: int) -> None:
+        """Room for ``count`` rows; rows past :attr:`count` are set to zero when taken."""
+        if count > self.rows.shape[0]:
+            grown = np.empty((max(count, 2 * self.rows.shape[0], 256), self.rows.shape[1]))
+            grown[: self.count] = self.rows[: self.count]
+            self.rows = grown
+
+    def take(self, count: int) -> None:
+        """Rows :attr:`count` to ``count`` (new pairs in :attr:`table`) become zeros in use."""
+        self.reserve(count)
+        self.rows[self.count : count] = 0.0
+        self.count = count
+
+    def _pairs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        b, g = np.nonzero(self.table >= 0)
+        return b, g, self.table[b, g]
+
+    def dense(self) -> np.ndarray:
+        """The ``[n_bins, n_blocks * n_local]`` array (zeros outside the filled pairs)."""
+        out = np.zeros(self.shape)
+        self.add_to(out)
+        return out
+
+    def add_to(self, out: np.ndarray) -> None:
+        """Add the rows into the dense ``out`` (of this shape), in place."""
+        if out.shape != self.shape:
+            raise ValueError(f"cannot add block rows of shape {self.shape} to {out.shape}")
+        b, g, r = self._pairs()
+        n_bins, n_blocks = self.table.shape
+        out.reshape(n_bins, n_blocks, -1)[b, g] += self.rows[r]
+
+    def add(self, other: BlockRows) -> None:
+        """Add ``other`` (same shape) in place: its pairs that are new here get rows."""
+        if other.shape != self.shape or other.table.shape != self.table.shape:
+            raise ValueError(f"cannot add block rows of shape {other.shape} to {self.shape}")
+        b, g, theirs = other._pairs()
+        mine = self.table[b, g]
+        new = mine < 0
+        if new.any():
+            ids = np.arange(self.count, self.count + int(new.sum()), dtype=np.int32)
+            self.table[b[new], g[new]] = ids
+            mine[new] = ids
+            self.take(self.count + ids.size)
+        self.rows[mine] += other.rows[theirs]
+
+    def copy(self) -> BlockRows:
+        out = BlockRows.__new__(BlockRows)
+        out.table, out.rows, out.count = (
+            self.table.copy(),
+            self.rows[: self.count].copy(),
+            self.count,
+        )
+        return out
+
+    def __getstate__(self) -> tuple[np.ndarray, np.ndarray, int]:
+        return self.table, self.rows[: self.count], self.count  # the rows in use only
+
+    def __setstate__(self, state: tuple[np.ndarray, np.ndarray, int]) -> None:
+        self.table, self.rows, self.count = state
+        self.rows = np.array(self.rows)  # writeable, its own
+
+
+#: the squares' rows of a fill without a sum of squares (the kernel never reads them)
+_NO_ROWS = BlockRows(1, 1, 1)
+
+
+class _Zeros:
+    """A dense array of zeros not made yet: a :class:`TensorFill` array before its first fill,
+    so that an accumulator of block variations never makes the dense array at all."""
+
+    __slots__ = ("shape",)
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        self.shape = shape
+
+    def dense(self) -> np.ndarray:
+        return np.zeros(self.shape)
+
+
+def _add_into(out: np.ndarray, other: np.ndarray | SparseArray | BlockRows | _Zeros) -> None:
+    if isinstance(other, SparseArray | BlockRows):
         other.add_to(out)
-    else:
+    elif not isinstance(other, _Zeros):
         out += other
+
+
+def _copy_array(value: Any) -> Any:
+    """A :class:`TensorFill` array slot's value copied (a :class:`SparseArray` or
+    :class:`_Zeros` is never changed in place: shared)."""
+    return value.copy() if isinstance(value, np.ndarray | BlockRows) else value
 
 
 def _dense_copy(array: np.ndarray | SparseArray) -> np.ndarray:
@@ -275,8 +452,10 @@ def _dense_copy(array: np.ndarray | SparseArray) -> np.ndarray:
 
 
 class _DenseOnRead:
-    """A :class:`TensorFill` array attribute: kept as a :class:`SparseArray` after unpickling
-    until it is first read, then dense (the numba kernels and the writer see arrays only)."""
+    """A :class:`TensorFill` array attribute: kept as a :class:`SparseArray` after unpickling,
+    as :class:`BlockRows` while block variations are filled and added, or as :class:`_Zeros`
+    before any fill, until it is first read, then dense (the dense kernels and the writer see
+    arrays only)."""
 
     def __set_name__(self, owner: type, name: str) -> None:
         self.slot = "_" + name
@@ -285,7 +464,7 @@ class _DenseOnRead:
         if obj is None:
             return self
         value = obj.__dict__[self.slot]
-        if isinstance(value, SparseArray):
+        if isinstance(value, SparseArray | BlockRows | _Zeros):
             value = obj.__dict__[self.slot] = value.dense()
         return value
 
@@ -325,9 +504,10 @@ class TensorFill:
         self.shape = tuple(ax.extent for ax in self.axes)
         self.n_var = 1 if variation is None else variation.extent
         n_bins = int(np.prod(self.shape, dtype=np.int64))
-        self.sumw = np.zeros((n_bins, self.n_var), dtype=np.float64)
+        # zeros made when first read: block fills keep BlockRows instead (fill_blocks)
+        self.sumw = _Zeros((n_bins, self.n_var))
         # a 1-row dummy keeps the kernel signatures fixed when sumw2 is off
-        self.sumw2 = np.zeros_like(self.sumw) if sumw2 else np.zeros((1, self.n_var))
+        self.sumw2 = _Zeros((n_bins, self.n_var)) if sumw2 else np.zeros((1, self.n_var))
         # weight common to every variation (sparse block fills), added to all of them at the end
         self.base: np.ndarray | None = None
         self.base2: np.ndarray | None = None
@@ -395,10 +575,35 @@ class TensorFill:
         if dense:
             _fill_blocks(*args, self.sumw, self.sumw2, self.sumw2_enabled)
             return
+        n_bins = int(np.prod(self.shape, dtype=np.int64))
         if self.base is None:
-            self.base = np.zeros(self.sumw.shape[0])
-            self.base2 = np.zeros(self.sumw.shape[0] if self.sumw2_enabled else 1)
-        _fill_blocks_sparse(*args, self.base, self.base2, self.sumw, self.sumw2, self.sumw2_enabled)
+            self.base = np.zeros(n_bins)
+            self.base2 = np.zeros(n_bins if self.sumw2_enabled else 1)
+        slots = self.__dict__
+        kept = ["_sumw", "_sumw2"] if self.sumw2_enabled else ["_sumw"]
+        n_local = ratio.shape[1]
+        for slot in kept:  # an accumulator that was never filled keeps rows, not the array
+            if isinstance(slots[slot], _Zeros):
+                slots[slot] = BlockRows(n_bins, self.n_var // n_local, n_local)
+        if not all(isinstance(slots[slot], BlockRows) for slot in kept):
+            _fill_blocks_sparse(
+                *args, self.base, self.base2, self.sumw, self.sumw2, self.sumw2_enabled
+            )
+            return
+        rows = [slots[slot] for slot in kept]
+        for r in rows:
+            r.take(_block_rows_assign(args[0], args[2], args[3], r.table, r.count))
+        squares = rows[-1] if self.sumw2_enabled else _NO_ROWS
+        _fill_block_rows(
+            *args,
+            self.base,
+            self.base2,
+            rows[0].table,
+            rows[0].rows,
+            squares.table,
+            squares.rows,
+            self.sumw2_enabled,
+        )
 
     def values(self) -> np.ndarray:
         """``[n_bins, n_var]`` sums of weights (the shared ``base`` included)."""
@@ -450,9 +655,8 @@ class TensorFill:
         ):
             raise ValueError(f"cannot add TensorFill {other.label!r} to {self.label!r}: binning")
         theirs = other.__dict__  # as they are: a sparse array is added without being made dense
-        _add_into(self.sumw, theirs["_sumw"])
-        if self.sumw2_enabled:
-            _add_into(self.sumw2, theirs["_sumw2"])
+        for slot in ("_sumw", "_sumw2") if self.sumw2_enabled else ("_sumw",):
+            self._add_slot(slot, theirs[slot])
         if theirs["_base"] is not None:
             if self.base is None:
                 self.base, self.base2 = _dense_copy(theirs["_base"]), _dense_copy(theirs["_base2"])
@@ -460,6 +664,19 @@ class TensorFill:
                 _add_into(self.base, theirs["_base"])
                 _add_into(self.base2, theirs["_base2"])
         return self
+
+    def _add_slot(self, slot: str, theirs: Any) -> None:
+        """Add ``theirs`` into the array ``slot``: rows into rows and anything into the dense
+        array as it is; rows here are made dense only to take a dense or sparse array."""
+        mine = self.__dict__[slot]
+        if isinstance(theirs, _Zeros):
+            return
+        if isinstance(mine, _Zeros) and isinstance(theirs, BlockRows):
+            self.__dict__[slot] = theirs.copy()
+        elif isinstance(mine, BlockRows) and isinstance(theirs, BlockRows):
+            mine.add(theirs)
+        else:
+            _add_into(getattr(self, slot[1:]), theirs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -480,10 +697,8 @@ class TensorFill:
 
     def __add__(self, other: TensorFill) -> TensorFill:
         out = copy.copy(self)
-        out.sumw = self.sumw.copy()
-        out.sumw2 = self.sumw2.copy()
-        if self.base is not None:
-            out.base, out.base2 = self.base.copy(), self.base2.copy()
+        for slot in self._ARRAYS:
+            out.__dict__[slot] = _copy_array(self.__dict__[slot])
         out += other
         return out
 

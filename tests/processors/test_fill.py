@@ -9,7 +9,7 @@ import hist
 import numpy as np
 import pytest
 
-from processors.fill import SPARSE_MIN_BYTES, SparseArray, TensorFill, bin_index
+from processors.fill import SPARSE_MIN_BYTES, BlockRows, SparseArray, TensorFill, bin_index
 
 AXES = [
     hist.axis.Regular(30, 26, 56, name="pt", flow=False),
@@ -168,9 +168,10 @@ def _plain(x):
     return x.tolist() if isinstance(x, np.ndarray) else x
 
 
-def _block_filled(seed: int) -> TensorFill:
+def _block_filled(seed: int, *, dense_array: bool = False) -> TensorFill:
     """A W-like accumulator of block variations: 40 eta blocks of 8 variations, each event
-    writing only its own block (plus the shared base): mostly zeros, as in the histmaker."""
+    writing only its own block (plus the shared base): mostly zeros, as in the histmaker.
+    ``dense_array``: filled into the dense array (read before the fill) instead of rows."""
     rng = np.random.default_rng(seed)
     axes = [hist.axis.Regular(40, -2.4, 2.4, name="eta", flow=False)]
     axes.append(hist.axis.Regular(30, 26, 56, name="pt", flow=False))
@@ -181,14 +182,42 @@ def _block_filled(seed: int) -> TensorFill:
     )
     block = np.clip(((eta + 2.4) / 0.12).astype(np.int64), 0, n_blocks - 1)
     ratio = rng.normal(1, 0.01, (n, n_local))
+    if dense_array:
+        assert tf.sumw.shape == tf.sumw2.shape  # read: made dense
     tf.fill_blocks(tf.index(eta, pt), rng.normal(1, 0.3, n), np.arange(n + 1), block, ratio)
     return tf
+
+
+def test_block_variations_accumulate_as_the_rows_of_the_blocks_they_fill():
+    """A block fill keeps one row per (bin, block) pair it met, not the dense array; chunk
+    after chunk, added up and sent to another process, its sums are those of the dense
+    array, bit for bit."""
+    chunks = [_block_filled(seed) for seed in (5, 6, 7)]
+    dense = [_block_filled(seed, dense_array=True) for seed in (5, 6, 7)]
+    first = chunks[0].__dict__["_sumw"]
+    assert isinstance(first, BlockRows) and isinstance(chunks[0].__dict__["_sumw2"], BlockRows)
+    n_bins, n_var = first.shape
+    assert first.count <= 3000 and first.count < n_bins * first.table.shape[1] / 4
+    assert first.rows[: first.count].nbytes < dense[0].sumw.nbytes / 4
+    accumulator, expected = chunks[0], dense[0]
+    for a, b in zip(chunks[1:], dense[1:], strict=True):
+        accumulator += pickle.loads(pickle.dumps(a))  # as a worker's harvest receives it
+        expected += b
+    assert isinstance(accumulator.__dict__["_sumw"], BlockRows)  # added as rows
+    assert len(pickle.dumps(accumulator)) < expected.sumw.nbytes / 4
+    for got, want in (
+        (accumulator.values(), expected.values()),
+        (accumulator.variances(), expected.variances()),
+    ):
+        assert got.tobytes() == want.tobytes()
+    with pytest.raises(ValueError, match="cannot add block rows"):
+        first.add(BlockRows(n_bins + 1, first.table.shape[1], n_var // first.table.shape[1]))
 
 
 def test_an_accumulator_sent_to_another_process_is_its_nonzero_entries_and_comes_back_exact():
     """Pickled (the harvest's transfers), a mostly-zero array travels as its nonzero entries:
     the block-variation accumulator shrinks several-fold and comes back bit for bit."""
-    tf = _block_filled(1)
+    tf = _block_filled(1, dense_array=True)
     assert tf.sumw.nbytes >= SPARSE_MIN_BYTES
     tf.sumw[0, -1] = -0.0  # a zero with its sign bit: kept, bit for bit
     blob = pickle.dumps(tf, protocol=5)
@@ -205,7 +234,7 @@ def test_an_accumulator_sent_to_another_process_is_its_nonzero_entries_and_comes
 def test_adding_a_received_accumulator_equals_adding_the_original_bit_for_bit():
     """The tree of additions adds what it received without making it dense first; the sums
     are those of adding the dense original, exactly (x + 0.0 is x)."""
-    one, other = _block_filled(2), _block_filled(3)
+    one, other = _block_filled(2), _block_filled(3, dense_array=True)
     expected = copy.deepcopy(one)
     expected += other
     received = pickle.loads(pickle.dumps(other))
