@@ -702,9 +702,14 @@ class TensorFill:
         out += other
         return out
 
-    def _stored(self, array: np.ndarray, shared: np.ndarray | None) -> np.ndarray | _PlusShared:
-        """``array`` (``[n_bins, n_var]``) in the histogram's shape, ``shared`` added lazily."""
+    def _stored(self, slot: str, shared: np.ndarray | None) -> np.ndarray | _PlusShared:
+        """The array ``slot`` (``[n_bins, n_var]``) in the histogram's shape, ``shared`` added
+        lazily; block rows are made dense only block by block as they are read."""
         shape = self.shape if self.variation is None else (*self.shape, self.n_var)
+        value = self.__dict__[slot]
+        if isinstance(value, BlockRows):
+            return _PlusShared(_RowsView(value, shape), _as_shared(shared, self.shape))
+        array = getattr(self, slot[1:])
         if shared is None:
             return array.reshape(shape)
         return _PlusShared(array.reshape(shape), shared.reshape(self.shape))
@@ -721,9 +726,9 @@ class TensorFill:
         ``uhi``: :func:`analysis.io.write_hist` writes it, ``hist.Hist(fill)`` reads it.
         """
         ir = copy.deepcopy(self._header())
-        ir["storage"] = {**ir["storage"], "values": self._stored(self.sumw, self.base)}
+        ir["storage"] = {**ir["storage"], "values": self._stored("_sumw", self.base)}
         if self.sumw2_enabled:
-            ir["storage"]["variances"] = self._stored(self.sumw2, self.base2)
+            ir["storage"]["variances"] = self._stored("_sumw2", self.base2)
         return ir
 
     def _header(self) -> dict[str, Any]:
@@ -789,8 +794,38 @@ class _PlusShared:
         return self.values[key] + self.shared[key[:-1]][..., None]
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
-        out = self.values + self.shared[..., None]
+        out = np.asarray(self.values) + self.shared[..., None]
         return out if dtype is None else out.astype(dtype, copy=False)
+
+
+class _RowsView:
+    """:class:`BlockRows` in a histogram's shape ``(*nominal, n_var)``, made dense only for the
+    bins a reader slices (:func:`analysis.io.write_hist` takes it chunk by chunk)."""
+
+    def __init__(self, rows: BlockRows, shape: tuple[int, ...]) -> None:
+        self.rows = rows
+        self.shape = shape
+        self.dtype = rows.dtype
+        self.ndim = len(shape)
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        key = key if isinstance(key, tuple) else (key,)
+        key = key + (slice(None),) * (self.ndim - len(key))
+        bins = np.arange(self.rows.table.shape[0]).reshape(self.shape[:-1])[key[:-1]]
+        table = self.rows.table[bins.reshape(-1)]
+        out = np.zeros((*table.shape, self.rows.rows.shape[1]))
+        i, g = np.nonzero(table >= 0)
+        out[i, g] = self.rows.rows[table[i, g]]
+        return out.reshape(*bins.shape, self.shape[-1])[..., key[-1]]
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        out = self[()]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def _as_shared(shared: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """The weight shared by every variation in the nominal ``shape`` (zeros when none)."""
+    return np.zeros(shape) if shared is None else shared.reshape(shape)
 
 
 class LazyHistograms(MutableMapping[str, hist.Hist]):

@@ -205,6 +205,13 @@ def test_block_variations_accumulate_as_the_rows_of_the_blocks_they_fill():
         expected += b
     assert isinstance(accumulator.__dict__["_sumw"], BlockRows)  # added as rows
     assert len(pickle.dumps(accumulator)) < expected.sumw.nbytes / 4
+    # written (analysis.io.write_hist slices it chunk by chunk) without the dense array
+    stored = accumulator._to_uhi_()["storage"]
+    assert isinstance(accumulator.__dict__["_sumw"], BlockRows)
+    want = expected.values().reshape(stored["values"].shape)
+    assert stored["values"][3:7].tobytes() == want[3:7].tobytes()
+    assert stored["values"][:, 5:9, 16:24].tobytes() == want[:, 5:9, 16:24].tobytes()
+    assert np.asarray(stored["variances"]).tobytes() == expected.variances().tobytes()
     for got, want in (
         (accumulator.values(), expected.values()),
         (accumulator.variances(), expected.variances()),
