@@ -12,6 +12,11 @@ of one event land in one contiguous cache line run. Filling is split in two step
    efficiency eigen-variations per eta bin) or with per-variation bin indices for shape
    variations (:meth:`fill_shape_blocks`, e.g. the muon momentum scale).
 
+Block variations filled one block per object (:meth:`TensorFill.fill_blocks`) keep only the
+rows of the (bin, block) pairs they meet (:class:`BlockRows`: ~1 % of the dense array for the
+W-mass efficiency variations), added, sent and written as rows; the dense array is made only
+when someone reads it.
+
 Products of the nominal weight and the ratios are formed inside the kernel in ``float64``, so
 no ``[n_events, n_var]`` product tensor is ever materialised. :meth:`TensorFill.to_hist`
 wraps the array as a :class:`hist.Hist` by view assignment.
