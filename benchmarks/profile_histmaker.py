@@ -246,37 +246,29 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
         for kind in ("dask", "dask-warm"):
             for n in workers:
                 runs = every.get((code, kind, n), [])
-                same = [
-                    _same_chunks(s, r)
+                pairs = [
+                    (s, r)
                     for s, r in zip(singles, runs, strict=False)
                     if "error" not in s and "error" not in r
                 ]
-                pooled = [x[1] for x in same if x is not None]
-                if pooled:
-                    print(
-                        f"  {code:8} {kind:9} {n} worker(s), same chunks / single: "
-                        f"{_median_range(pooled)}  (target >= 0.85)"
-                    )
-                for label, opts in _VIEWS:
-                    view = [
-                        _same_chunks(s, r, **opts)
-                        for s, r in zip(singles, runs, strict=False)
-                        if "error" not in s and "error" not in r
-                    ]
-                    view_pooled = [x[1] for x in view if x is not None]
-                    if view_pooled:
+                for label, opts in (("same chunks / single", {}), *_VIEWS):
+                    ratios = [_same_chunks(s, r, **opts) for s, r in pairs]
+                    pooled = [x[1] for x in ratios if x is not None]
+                    if pooled:
+                        target = "" if opts else "  (target >= 0.85)"
                         print(
                             f"  {code:8} {kind:9} {n} worker(s), {label}: "
-                            f"{_median_range(view_pooled)}"
+                            f"{_median_range(pooled)}{target}"
                         )
                 faults = [
-                    statistics.fmean(r["worker_faults"]) for r in runs if r.get("worker_faults")
+                    statistics.fmean(r["worker_faults"]) / s["worker_faults"][0]
+                    for s, r in pairs
+                    if r.get("worker_faults") and s.get("worker_faults")
                 ]
-                one = [s["worker_faults"][0] for s in singles if s.get("worker_faults")]
-                if faults and one:
+                if faults:
                     print(
                         f"  {code:8} {kind:9} {n} worker(s), page faults per worker / the single "
-                        f"process's: {_median_range([a / b for a, b in zip(faults, one, strict=False)])}"
+                        f"process's: {_median_range(faults)}"
                     )
             ones, twos = every.get((code, kind, 1), []), every.get((code, kind, 2), [])
             scale = [

@@ -144,44 +144,6 @@ def _fill_blocks(index, weight, offsets, group, ratio, sumw, sumw2, with_sumw2):
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_blocks_sparse(
-    index, weight, offsets, group, ratio, base, base2, sumw, sumw2, with_sumw2
-):  # pragma: no cover - numba
-    """Like ``_fill_blocks`` but touching only the event's own blocks: the weight common to
-    every variation goes to ``base[b]`` (added to all variations at the end) and each block
-    the event's objects fall in gets ``w * (prod ratio - 1)``."""
-    n_local = ratio.shape[1]
-    for i in range(index.shape[0]):
-        b = index[i]
-        if b < 0:
-            continue
-        w = weight[i]
-        base[b] += w
-        if with_sumw2:
-            base2[b] += w * w
-        for o in range(offsets[i], offsets[i + 1]):
-            g = group[o]
-            if g < 0:
-                continue
-            seen = False
-            for p in range(offsets[i], o):
-                if group[p] == g:
-                    seen = True
-                    break
-            if seen:
-                continue
-            for k in range(n_local):
-                prod = np.float64(ratio[o, k])
-                for q in range(o + 1, offsets[i + 1]):
-                    if group[q] == g:
-                        prod *= np.float64(ratio[q, k])
-                x = w * prod
-                sumw[b, g * n_local + k] += x - w
-                if with_sumw2:
-                    sumw2[b, g * n_local + k] += x * x - w * w
-
-
-@numba.njit(cache=True, nogil=True)
 def _block_rows_assign(index, offsets, group, table, count):  # pragma: no cover - numba
     """Give each (bin, block) pair the chunk fills a row of ``table`` (``-1``: none yet), in
     the order the events meet them; returns the new number of rows."""
@@ -201,9 +163,11 @@ def _block_rows_assign(index, offsets, group, table, count):  # pragma: no cover
 def _fill_block_rows(
     index, weight, offsets, group, ratio, base, base2, table, rows, table2, rows2, with_sumw2
 ):  # pragma: no cover - numba
-    """``_fill_blocks_sparse`` into :class:`BlockRows`: the block ``g`` of bin ``b`` is the row
-    ``table[b, g]`` of ``rows`` (``table2``/``rows2`` for the squares), the same additions in
-    the same order."""
+    """Like ``_fill_blocks`` but touching only the event's own blocks: the weight common to
+    every variation goes to ``base[b]`` (added to all variations at the end) and each block
+    ``g`` the event's objects fall in gets ``w * (prod ratio - 1)``, in the row ``table[b, g]``
+    of ``rows`` (``table2``/``rows2`` for the squares: :class:`BlockRows`, or a dense array as
+    rows of ``n_local`` with ``table[b, g] = b * n_blocks + g``)."""
     n_local = ratio.shape[1]
     for i in range(index.shape[0]):
         b = index[i]
@@ -590,24 +554,20 @@ class TensorFill:
         for slot in kept:  # an accumulator that was never filled keeps rows, not the array
             if isinstance(slots[slot], _Zeros):
                 slots[slot] = BlockRows(n_bins, self.n_var // n_local, n_local)
-        if not all(isinstance(slots[slot], BlockRows) for slot in kept):
-            _fill_blocks_sparse(
-                *args, self.base, self.base2, self.sumw, self.sumw2, self.sumw2_enabled
-            )
-            return
-        rows = [slots[slot] for slot in kept]
-        for r in rows:
-            r.take(_block_rows_assign(args[0], args[2], args[3], r.table, r.count))
-        squares = rows[-1] if self.sumw2_enabled else _NO_ROWS
+        if all(isinstance(slots[slot], BlockRows) for slot in kept):
+            rows = [slots[slot] for slot in kept]
+            for r in rows:
+                r.take(_block_rows_assign(args[0], args[2], args[3], r.table, r.count))
+            targets = [(r.table, r.rows) for r in rows]
+        else:  # a dense array (read before): the same kernel, its rows in place
+            identity = np.arange(self.sumw.size // n_local, dtype=np.int32)
+            identity = identity.reshape(n_bins, -1)
+            targets = [(identity, self.sumw.reshape(-1, n_local))]
+            if self.sumw2_enabled:
+                targets.append((identity, self.sumw2.reshape(-1, n_local)))
+        table2, rows2 = targets[-1] if self.sumw2_enabled else (_NO_ROWS.table, _NO_ROWS.rows)
         _fill_block_rows(
-            *args,
-            self.base,
-            self.base2,
-            rows[0].table,
-            rows[0].rows,
-            squares.table,
-            squares.rows,
-            self.sumw2_enabled,
+            *args, self.base, self.base2, *targets[0], table2, rows2, self.sumw2_enabled
         )
 
     def values(self) -> np.ndarray:
