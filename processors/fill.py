@@ -667,17 +667,16 @@ class TensorFill:
         out += other
         return out
 
-    def _stored(self, slot: str, shared: np.ndarray | None) -> np.ndarray | _PlusShared:
+    def _stored(self, slot: str, shared: np.ndarray | None) -> np.ndarray | _RowsView | _PlusShared:
         """The array ``slot`` (``[n_bins, n_var]``) in the histogram's shape, ``shared`` added
         lazily; block rows are made dense only block by block as they are read."""
         shape = self.shape if self.variation is None else (*self.shape, self.n_var)
         value = self.__dict__[slot]
         if isinstance(value, BlockRows):
-            return _PlusShared(_RowsView(value, shape), _as_shared(shared, self.shape))
-        array = getattr(self, slot[1:])
-        if shared is None:
-            return array.reshape(shape)
-        return _PlusShared(array.reshape(shape), shared.reshape(self.shape))
+            array: np.ndarray | _RowsView = _RowsView(value, shape)
+        else:
+            array = getattr(self, slot[1:]).reshape(shape)
+        return array if shared is None else _PlusShared(array, shared.reshape(self.shape))
 
     def _to_uhi_(self) -> dict[str, Any]:
         """The UHI serialisation of :meth:`to_hist` without making the ``hist.Hist``.
@@ -746,7 +745,7 @@ class _PlusShared:
     chunk by chunk, so the sum is never made whole (80 MB per dataset for ``effStat``).
     ``np.asarray`` of it makes the whole sum, equal to :meth:`TensorFill.values`."""
 
-    def __init__(self, values: np.ndarray, shared: np.ndarray) -> None:
+    def __init__(self, values: np.ndarray | _RowsView, shared: np.ndarray) -> None:
         self.values = values
         self.shared = shared
         self.shape = values.shape
@@ -786,11 +785,6 @@ class _RowsView:
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
         out = self[()]
         return out if dtype is None else out.astype(dtype, copy=False)
-
-
-def _as_shared(shared: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
-    """The weight shared by every variation in the nominal ``shape`` (zeros when none)."""
-    return np.zeros(shape) if shared is None else shared.reshape(shape)
 
 
 class LazyHistograms(MutableMapping[str, hist.Hist]):
