@@ -56,16 +56,14 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 # appended, so that a baseline checkout on PYTHONPATH (--baseline) still comes first
 sys.path.append(str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import measure, run_one_or_parse  # noqa: E402
+from benchmarks._common import launched, measure, run_one_or_parse  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
 
 def _one(cfg: dict) -> dict:
     """One configuration, in this (fresh) process."""
-    import psutil
-
-    start = psutil.Process().create_time()
+    start = launched()  # just before this interpreter started (benchmarks._common.measure)
     import warnings
 
     warnings.filterwarnings("ignore")
