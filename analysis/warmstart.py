@@ -47,6 +47,7 @@ __all__ = [
     "enable",
     "enabled",
     "freeze_heap",
+    "report_versions_from_metadata",
     "spawn_environment",
     "start_early",
     "warm",
@@ -260,6 +261,49 @@ def enable(start: bool = False) -> bool:
         os.environ.update(spawn_environment())
         forkserver.ensure_running()
         _STATE["started"] = True
+    return True
+
+
+def report_versions_from_metadata() -> bool:
+    """Make distributed report the version of a package this process has not imported from its
+    installed metadata (:func:`importlib.metadata.version`) instead of importing it; returns
+    whether it changed anything (once per process). For the driver and the server of warm
+    workers (what the ``wmass`` command starts).
+
+    Every worker, when it registers, sends the versions of distributed's packages, and the
+    scheduler answers with its own: ``distributed.versions.get_versions`` imports each package
+    to read its ``__version__``. Nothing in a histmaker worker or its driver imports pandas
+    otherwise, and importing it took 0.4-0.5 s in each worker and again in the scheduler's event
+    loop: registering a freshly forked worker took 0.6-0.8 s, 0.05 s without it
+    (``docs/scaling.md``, thirteenth pass). The versions reported are the same; a package
+    already imported, or one whose distribution has another name, is read as before.
+    """
+    if _STATE.get("versions"):
+        return False
+    import importlib.metadata
+    import sys
+
+    from distributed import versions
+
+    read = versions.get_package_info
+
+    def get_package_info(packages: Any) -> dict[str, str | None]:
+        packages = list(packages)
+        imported = []
+        found: dict[str, str | None] = {}
+        for package in packages:
+            name = package[0] if isinstance(package, (tuple, list)) else package
+            if name in sys.modules:
+                imported.append(package)
+                continue
+            try:
+                found[name] = importlib.metadata.version(name)
+            except (importlib.metadata.PackageNotFoundError, ValueError):
+                imported.append(package)  # another distribution's name: import it, as before
+        return {**read(imported), **found}
+
+    versions.get_package_info = get_package_info
+    _STATE["versions"] = True
     return True
 
 

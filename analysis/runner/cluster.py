@@ -458,6 +458,7 @@ def dask_client(
         warm = warmstart.enabled() if warm_workers is None else warm_workers
         if warm and warmstart.configure():
             warmstart.claim_preload()
+            warmstart.report_versions_from_metadata()  # the scheduler's side of registering
             config["distributed.worker.multiprocessing-method"] = "forkserver"
         with (
             _environ_set(WORKER_ENVIRONMENT),

@@ -4,6 +4,7 @@ single process fills; the ``wmass`` command starts that server before its own im
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def _worker_state() -> dict:
         "processors_imported": "processors.wmass" in sys.modules,
         "kernels_loaded": sum(len(getattr(fill, k).overloads) for k in ("_fill_tensor",)),
         "config": {key: dask.config.get(key) for key in WORKER_CONFIG},
+        "pandas_imported": "pandas" in sys.modules,
     }
 
 
@@ -69,6 +71,7 @@ def test_warm_workers_start_warm_and_fill_what_one_process_fills(sample):
     proc = WMassProcessor(datasets, corrections=corrections, variations=SOME, hist_output=False)
     with dask_client(workers=2, quiet=True, warm_workers=True) as client:
         states = client.run(_worker_state)
+        versions = client.get_versions(check=True)  # raises on a mismatch
         dask = run(proc, datasets, executor="dask", chunksize=250, client=client, progress=False)
     assert len(states) == 2
     for state in states.values():
@@ -78,6 +81,11 @@ def test_warm_workers_start_warm_and_fill_what_one_process_fills(sample):
         assert state["kernels_loaded"] >= 1, state
         # the event loop wakes less often: the sampler every 100 ms, the tick every 200 ms
         assert state["config"] == WORKER_CONFIG, state
+        # registered without importing pandas for its version (0.4 s each), which it reported
+        assert not state["pandas_imported"], state
+    pandas = importlib.metadata.version("pandas")
+    assert {w["packages"]["pandas"] for w in versions["workers"].values()} == {pandas}
+    assert versions["scheduler"]["packages"]["pandas"] == pandas
     _assert_same(local.output, dask.output)
     # a library caller that did not ask keeps distributed's spawn
     assert not warmstart.enabled()
