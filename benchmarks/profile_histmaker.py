@@ -281,6 +281,21 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                     f"  {code:8} {kind:9} 2 / 1 worker, processing phase: "
                     f"{_median_range(scale)}  (target >= 1.8)"
                 )
+    pairs = [
+        (s, r)
+        for s, r in zip(
+            every.get(("this", "iterative", 1), []),
+            every.get(("this", "iterative-x2", 2), []),
+            strict=False,
+        )
+        if "error" not in s and "error" not in r
+    ]
+    control = [x[1] for x in (_same_chunks(s, r) for s, r in pairs) if x is not None]
+    if control:  # --concurrent: what two busy cores allow, round by round
+        print(
+            "  two single processes at once, each, same chunks / single (the ceiling of two "
+            f"workers here): {_median_range(control)}"
+        )
     print(
         "\nseconds per round, median (range): the whole command; the harvest; the fixed cost "
         "(command start -> first chunk done, target <= 5)"
