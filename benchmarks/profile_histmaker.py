@@ -307,7 +307,7 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
         firsts = [r["first"] for r in ok if r.get("first") is not None]
         print(
             f"  {code:8} {kind:12} {n}: {_median_range(totals)}; "
-            f"{_median_range(harvests) if kind != 'iterative' else '-'}; {_median_range(firsts)}"
+            f"{'-' if kind.startswith('iterative') else _median_range(harvests)}; {_median_range(firsts)}"
         )
 
 
@@ -396,6 +396,7 @@ def main() -> None:
             if args.concurrent:
                 r = _concurrent_pair(datasets, Path(tmp), args.chunksize)
                 key = ("this", "iterative-x2", 2)
+                every.setdefault(key, []).append(r)
                 if key not in best or r.get("total", 1e9) < best[key].get("total", 1e9):
                     best[key] = r
                 print(
