@@ -53,6 +53,7 @@ __all__ = [
     "JOBQUEUE_KINDS",
     "ClusterSpec",
     "PendingClient",
+    "SPAWNED_WORKER_PRELOAD",
     "WORKER_CONFIG",
     "WORKER_MALLOC_PROLOGUE",
     "batch_worker_prologue",
@@ -293,6 +294,11 @@ WORKER_CONFIG: dict[str, str] = {
 }
 
 
+#: the preload of the spawned workers of a local cluster: they register without importing
+#: pandas for its version (:mod:`analysis._spawned_worker`)
+SPAWNED_WORKER_PRELOAD = "analysis._spawned_worker"
+
+
 def config_variable(key: str) -> str:
     """The environment variable through which dask reads the config ``key``.
 
@@ -455,11 +461,15 @@ def dask_client(
             "distributed.nanny.pre-spawn-environ": worker_environment(),
             **WORKER_CONFIG,
         }
+        # the scheduler's side of registering a worker (it runs in this process)
+        warmstart.report_versions_from_metadata()
         warm = warmstart.enabled() if warm_workers is None else warm_workers
         if warm and warmstart.configure():
             warmstart.claim_preload()
-            warmstart.report_versions_from_metadata()  # the scheduler's side of registering
             config["distributed.worker.multiprocessing-method"] = "forkserver"
+        else:  # the workers' side: the warm server does it for warm workers
+            preloads = list(dask.config.get("distributed.worker.preload", default=None) or [])
+            config["distributed.worker.preload"] = [*preloads, SPAWNED_WORKER_PRELOAD]
         with (
             _environ_set(WORKER_ENVIRONMENT),
             dask.config.set(config),

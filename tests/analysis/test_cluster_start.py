@@ -126,3 +126,29 @@ def test_workers_we_start_keep_their_imports_out_of_full_collections(warm):
     # distributed's objects at least (the whole stack, with warm workers) are frozen
     assert heaps[0]["frozen"] > 50_000, heaps
     assert heaps[0]["young_threshold"] == YOUNG_THRESHOLD, heaps
+
+
+def _registration(dask_worker) -> dict:
+    import sys
+
+    return {
+        "pandas_imported": "pandas" in sys.modules,
+        "preloads": [preload.name for preload in dask_worker.preloads],
+    }
+
+
+def test_spawned_workers_register_without_importing_pandas_and_keep_a_users_preload():
+    import dask
+
+    # a user's own worker preload (any importable module) runs too, before ours
+    with (
+        dask.config.set({"distributed.worker.preload": ["analysis.heap"]}),
+        dask_client(workers=1, quiet=True, warm_workers=False) as client,
+    ):
+        state = list(client.run(_registration).values())
+        versions = client.get_versions(check=True)  # raises on a mismatch
+    assert [s["preloads"] for s in state] == [["analysis.heap", "analysis._spawned_worker"]]
+    # registering imported pandas only for its version (0.4 s per worker)
+    assert [s["pandas_imported"] for s in state] == [False]
+    pandas = importlib.metadata.version("pandas")
+    assert {w["packages"]["pandas"] for w in versions["workers"].values()} == {pandas}
