@@ -267,9 +267,10 @@ def enable(start: bool = False) -> bool:
 def report_versions_from_metadata() -> bool:
     """Make distributed report the version of a package this process has not imported from its
     installed metadata (:func:`importlib.metadata.version`) instead of importing it; returns
-    whether it changed anything (once per process). For the driver of a local cluster (whose
-    scheduler runs there), the server of warm workers, and spawned workers (as a preload:
-    :mod:`analysis._spawned_worker`), all set up by :func:`analysis.runner.cluster.dask_client`.
+    whether it changed anything (once per process). For the driver of a local or batch cluster
+    (whose scheduler runs there), the server of warm workers, and spawned and batch workers (as
+    a preload: :mod:`analysis._spawned_worker`), all set up by
+    :func:`analysis.runner.cluster.dask_client`.
 
     Every worker, when it registers, sends the versions of distributed's packages, and the
     scheduler answers with its own: ``distributed.versions.get_versions`` imports each package

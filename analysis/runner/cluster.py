@@ -294,8 +294,8 @@ WORKER_CONFIG: dict[str, str] = {
 }
 
 
-#: the preload of the spawned workers of a local cluster: they register without importing
-#: pandas for its version (:mod:`analysis._spawned_worker`)
+#: the preload of the spawned workers of a local cluster and of batch workers: they register
+#: without importing pandas for its version (:mod:`analysis._spawned_worker`)
 SPAWNED_WORKER_PRELOAD = "analysis._spawned_worker"
 
 
@@ -342,8 +342,12 @@ WORKER_MALLOC_PROLOGUE = worker_malloc_prologue(1)
 
 def batch_worker_prologue(prologue: Any = None, threads_per_worker: int = 1) -> list[str]:
     """The ``job_script_prologue`` of a dask-jobqueue cluster: the deploy YAML's own lines,
-    then :func:`worker_malloc_prologue` and an ``export`` of each :data:`WORKER_CONFIG` key,
-    each unless the YAML sets it itself, so that batch workers run at the local workers' speed.
+    then :func:`worker_malloc_prologue`, an ``export`` of each :data:`WORKER_CONFIG` key and
+    one of the worker preload :data:`SPAWNED_WORKER_PRELOAD`, each unless the YAML sets it
+    itself, so that batch workers run at the local workers' speed and register as fast.
+
+    The preload's variable replaces a ``distributed.worker.preload`` of the batch node's
+    config files; a YAML that needs one of its own exports the variable with both.
 
     >>> batch_worker_prologue(["module load root"])[0]
     'module load root'
@@ -363,6 +367,9 @@ def batch_worker_prologue(prologue: Any = None, threads_per_worker: int = 1) -> 
         variable = config_variable(key)
         if not any(variable + "=" in line for line in lines):
             extra.append(f"export {variable}={value}")
+    variable = config_variable("distributed.worker.preload")
+    if not any(variable + "=" in line for line in lines):
+        extra.append(f'export {variable}="{[SPAWNED_WORKER_PRELOAD]!r}"')
     return [*lines, *extra]
 
 
@@ -455,14 +462,14 @@ def dask_client(
     if security is not None:
         raise ConfigError("security", "only for an existing tls:// scheduler (use tls=True)")
     security, protocol = _security(tls)
+    # the scheduler's side of registering a worker: local and batch schedulers run here
+    warmstart.report_versions_from_metadata()
     if where is None:
         n = workers or os.cpu_count() or 1
         config: dict[str, Any] = {
             "distributed.nanny.pre-spawn-environ": worker_environment(),
             **WORKER_CONFIG,
         }
-        # the scheduler's side of registering a worker (it runs in this process)
-        warmstart.report_versions_from_metadata()
         warm = warmstart.enabled() if warm_workers is None else warm_workers
         if warm and warmstart.configure():
             warmstart.claim_preload()

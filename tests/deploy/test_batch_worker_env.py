@@ -23,6 +23,7 @@ import pytest
 
 from analysis.heap import WORKER_ENVIRONMENT
 from analysis.runner.cluster import (
+    SPAWNED_WORKER_PRELOAD,
     WORKER_CONFIG,
     WORKER_MALLOC_PROLOGUE,
     batch_worker_prologue,
@@ -128,3 +129,20 @@ def test_the_prologue_gives_the_worker_our_event_loop_config_unless_the_yaml_set
     assert seen(batch_worker_prologue()) == WORKER_CONFIG
     theirs = "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=50ms"
     assert seen(batch_worker_prologue([theirs]))["distributed.admin.tick.interval"] == "50ms"
+
+
+def test_the_prologue_gives_the_worker_the_registration_preload_unless_the_yaml_sets_one():
+    def preload(prologue: list[str]) -> list[str]:
+        script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_SEES}"'])
+        out = subprocess.run(
+            ["bash", "-c", script],
+            input=json.dumps(["distributed.worker.preload"]),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])["distributed.worker.preload"]
+
+    assert preload(batch_worker_prologue()) == [SPAWNED_WORKER_PRELOAD]
+    theirs = "export DASK_DISTRIBUTED__WORKER__PRELOAD=\"['mine']\""
+    assert preload(batch_worker_prologue([theirs])) == ["mine"]

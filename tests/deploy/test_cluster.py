@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,10 +166,14 @@ def test_slurm_recipe_starts_workers_through_sbatch(tmp_path, monkeypatch):
             hosts = client.run(lambda: os.environ.get("SLURM_JOB_ID"))
             # the job script's override reached the batch nanny (tests/deploy/test_batch_worker_env)
             heaps = client.run(lambda: {k: os.environ.get(k) for k in WORKER_ENVIRONMENT})
+            # the job script's preload: they registered without importing pandas for its version
+            pandas = client.run(lambda: "pandas" in sys.modules)
+            client.get_versions(check=True)  # and report the versions installed
             scheduler = client.scheduler.address
     assert len(hosts) == 2
     assert all(job_id for job_id in hosts.values())
     assert list(heaps.values()) == [WORKER_ENVIRONMENT, WORKER_ENVIRONMENT]
+    assert list(pandas.values()) == [False, False]
     # the batch workers reached a scheduler on the routable address, not on loopback
     host = routable_address()
     assert not ipaddress.ip_address(host).is_loopback
