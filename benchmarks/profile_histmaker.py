@@ -22,7 +22,9 @@ as a fraction of the single process's steady-state rate. ``--baseline`` runs the
 configurations with the code of another checkout (e.g. ``git worktree add /tmp/old REV``) for a
 before/after table in the same run; ``--rounds N`` measures every configuration N times,
 interleaving the codes, and keeps the fastest of each for the tables; the target ratios are
-also given per round, against that round's single process (median and range). The machine is shared: compare the ratios
+also given per round, against that round's single process (median and range). Before the
+rounds, one unmeasured single-process run of each code fills its numba cache and the page cache
+(``--no-warmup`` skips it). The machine is shared: compare the ratios
 of one run (the load average is printed with the table). ``--workers`` without numbers measures
 the single process only (what ``wmass demo`` runs at its size).
 
@@ -333,8 +335,14 @@ def main() -> None:
         "--rounds",
         type=int,
         default=1,
-        help="measure each configuration N times, interleaved, and keep its fastest (the first "
-        "run of a fresh checkout compiles the numba kernels into its cache)",
+        help="measure each configuration N times, interleaved, and keep its fastest",
+    )
+    parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the unmeasured single-process run of each code before the rounds (it fills a "
+        "fresh checkout's numba cache and the page cache, which would make round 1 an outlier "
+        "in the per-round medians and ranges: 36 s against 15-16 s, seen)",
     )
     parser.add_argument(
         "--warm",
@@ -367,6 +375,17 @@ def main() -> None:
         codes = [("this", None)] + ([("baseline", args.baseline)] if args.baseline else [])
         best: dict[tuple[str, str, int], dict] = {}
         every: dict[tuple[str, str, int], list[dict]] = {}  # each round's run, in order
+        for code, path in codes if not args.no_warmup else []:
+            cfg = {
+                "datasets": str(datasets),
+                "out": str(Path(tmp) / f"{code}-warmup.h5"),
+                "executor": "iterative",
+                "workers": 1,
+                "chunksize": args.chunksize,
+            }
+            r = _measure(cfg, path)
+            total = r.get("total", float("nan"))
+            print(f"  warm-up {code} (not measured): {total:.1f} s", file=sys.stderr)
         for round_ in range(args.rounds):  # interleaved: a change of load hits both codes
             for code, path in codes:
                 for executor, workers in configs:
