@@ -34,7 +34,8 @@ For a ``LocalCluster`` the scheduler runs inside the driver process, so whatever
 through the scheduler shows in the driver's peak RSS.
 
 The table gives events/s (wall, after the cluster is up; with ``--rounds N`` the configurations
-are measured N times, interleaved, and each row is its median run), the speed-up of 2 workers over 1,
+are measured N times, interleaved, and each row is its median run; an unmeasured run of
+``ours`` with 1 worker comes first, ``--no-warmup`` skips it), the speed-up of 2 workers over 1,
 and the RSS ratios "10x chunks / 1x chunks" (1.0 = flat). The 1x chunk size must leave
 several W chunks per worker: otherwise one worker holds no W accumulator at 1x and the
 driver's merge of two W accumulators at 10x looks like growth (it is the (workers + 2)
@@ -239,6 +240,13 @@ def main() -> None:
         "--rounds", type=int, default=1, help="interleaved rounds; each row is its median run"
     )
     parser.add_argument(
+        "--no-warmup",
+        action="store_true",
+        help="skip the unmeasured run of ours (1 worker) before the rounds, which fills a fresh "
+        "checkout's numba cache and the page cache for every row (without it the first "
+        "measured row of round 1 pays both)",
+    )
+    parser.add_argument(
         "--rows",
         nargs="*",
         default=None,
@@ -283,6 +291,9 @@ def main() -> None:
                 and (c[1] == 2 or c[0] in ("ours", "ours-warm"))
             ]
         runs: dict[tuple, list[dict]] = {c: [] for c in configs}
+        if not args.no_warmup:
+            _measure({**base, "how": "ours", "workers": 1, "chunksize": args.chunksize})
+            print("  warm-up: ours workers=1 (not measured)", file=sys.stderr)
         for round_ in range(args.rounds):  # interleaved: a slow spell hits every row alike
             for how, workers, chunksize in configs:
                 cfg = {**base, "how": how, "workers": workers, "chunksize": chunksize}
