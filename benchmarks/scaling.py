@@ -33,6 +33,11 @@ worker processes), so each peak RSS (``ru_maxrss``) is that configuration's alon
 For a ``LocalCluster`` the scheduler runs inside the driver process, so whatever passes
 through the scheduler shows in the driver's peak RSS.
 
+``--targets`` then runs ``benchmarks/profile_histmaker.py`` on the same sample and prints its
+tables: issue 13's targets for the whole command (per-worker steady rate against one process on
+the same chunks, 2 / 1 workers, the fixed cost from command start to first chunk done), which
+need a single process and timings from inside the run that this benchmark does not take.
+
 The table gives events/s (wall, after the cluster is up; with ``--rounds N`` the configurations
 are measured N times, interleaved, and each row is its median run; an unmeasured run of
 ``ours`` with 1 worker comes first, ``--no-warmup`` skips it), the speed-up of 2 workers over 1,
@@ -240,6 +245,13 @@ def main() -> None:
         "--rounds", type=int, default=1, help="interleaved rounds; each row is its median run"
     )
     parser.add_argument(
+        "--targets",
+        action="store_true",
+        help="then, on the same sample, issue 13's throughput targets from "
+        "benchmarks/profile_histmaker.py (--workers 1 2 --warm, the same chunk size and "
+        "rounds): per-worker rate against one process, 2 / 1 workers, the fixed cost",
+    )
+    parser.add_argument(
         "--no-warmup",
         action="store_true",
         help="skip the unmeasured run of ours (1 worker) before the rounds, which fills a fresh "
@@ -303,6 +315,7 @@ def main() -> None:
                     file=sys.stderr,
                 )
         rows = {c: _median_row(rs) for c, rs in runs.items()}
+        targets = _targets(datasets.parent, args.chunksize, args.rounds) if args.targets else ""
 
     print(
         f"\nscaling: {os.cpu_count()} cores, variations={args.variations}, sample wmunu+data, "
@@ -388,6 +401,22 @@ def main() -> None:
             "  * the dak idiom fills the W files' theory variations only: like for like with "
             "--variations pdf,qcdScale,massWeight"
         )
+    if targets:
+        print(f"\nissue 13's throughput targets (benchmarks/profile_histmaker.py){targets}")
+
+
+def _targets(samples: Path, chunksize: int, rounds: int) -> str:
+    """What ``benchmarks/profile_histmaker.py`` prints on the sample in ``samples`` (its
+    progress goes to stderr as it runs)."""
+    import subprocess
+
+    command = [sys.executable, str(HERE / "profile_histmaker.py"), "--samples", str(samples)]
+    command += ["--workers", "1", "2", "--warm", "--chunksize", str(chunksize)]
+    command += ["--rounds", str(rounds)]
+    done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=False)
+    if done.returncode:
+        return f"\n  failed (exit {done.returncode}): {' '.join(command)}"
+    return done.stdout
 
 
 if __name__ == "__main__":
