@@ -375,15 +375,18 @@ def main() -> None:
         codes = [("this", None)] + ([("baseline", args.baseline)] if args.baseline else [])
         best: dict[tuple[str, str, int], dict] = {}
         every: dict[tuple[str, str, int], list[dict]] = {}  # each round's run, in order
-        for code, path in codes if not args.no_warmup else []:
-            cfg = {
+
+        def config(code: str, executor: str, workers: int) -> dict:
+            return {
                 "datasets": str(datasets),
-                "out": str(Path(tmp) / f"{code}-warmup.h5"),
-                "executor": "iterative",
-                "workers": 1,
+                "out": str(Path(tmp) / f"{code}-{executor}-{workers}.h5"),
+                "executor": executor,
+                "workers": workers,
                 "chunksize": args.chunksize,
             }
-            r = _measure(cfg, path)
+
+        for code, path in codes if not args.no_warmup else []:
+            r = _measure(config(code, "iterative", 1), path)
             total = r.get("total", float("nan"))
             print(f"  warm-up {code} (not measured): {total:.1f} s", file=sys.stderr)
         for round_ in range(args.rounds):  # interleaved: a change of load hits both codes
@@ -391,14 +394,7 @@ def main() -> None:
                 for executor, workers in configs:
                     if path and executor == "dask-warm" and not _has_warmstart(path):
                         continue  # a checkout before analysis.warmstart
-                    cfg = {
-                        "datasets": str(datasets),
-                        "out": str(Path(tmp) / f"{code}-{executor}-{workers}.h5"),
-                        "executor": executor,
-                        "workers": workers,
-                        "chunksize": args.chunksize,
-                    }
-                    r = _measure(cfg, path)
+                    r = _measure(config(code, executor, workers), path)
                     key = (code, executor, workers)
                     every.setdefault(key, []).append(r)
                     if (

@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import json
 import os
+import shlex
 import socket
 import time
 from collections.abc import Iterator, Mapping
@@ -363,13 +365,12 @@ def batch_worker_prologue(prologue: Any = None, threads_per_worker: int = 1) -> 
     # a YAML that sets the nanny's environment or one of glibc's variables itself decides
     theirs = any(_PRE_SPAWN_EXPORT in line or "MALLOC_" in line for line in lines)
     extra = [] if theirs else [worker_malloc_prologue(threads_per_worker)]
-    for key, value in WORKER_CONFIG.items():
+    # dask reads a variable's value as a Python literal where it is one (the preload's list)
+    exports = {**WORKER_CONFIG, "distributed.worker.preload": json.dumps([SPAWNED_WORKER_PRELOAD])}
+    for key, value in exports.items():
         variable = config_variable(key)
         if not any(variable + "=" in line for line in lines):
-            extra.append(f"export {variable}={value}")
-    variable = config_variable("distributed.worker.preload")
-    if not any(variable + "=" in line for line in lines):
-        extra.append(f'export {variable}="{[SPAWNED_WORKER_PRELOAD]!r}"')
+            extra.append(f"export {variable}={shlex.quote(value)}")
     return [*lines, *extra]
 
 

@@ -114,17 +114,22 @@ WORKER_SEES = (
 )
 
 
+def _worker_config(prologue: list[str], keys: list[str]) -> dict:
+    """The dask config ``keys`` that a process started after the job script's ``prologue`` sees."""
+    script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_SEES}"'])
+    out = subprocess.run(
+        ["bash", "-c", script],
+        input=json.dumps(keys),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def test_the_prologue_gives_the_worker_our_event_loop_config_unless_the_yaml_sets_it():
     def seen(prologue: list[str]) -> dict[str, str]:
-        script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_SEES}"'])
-        out = subprocess.run(
-            ["bash", "-c", script],
-            input=json.dumps(list(WORKER_CONFIG)),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return _worker_config(prologue, list(WORKER_CONFIG))
 
     assert seen(batch_worker_prologue()) == WORKER_CONFIG
     theirs = "export DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=50ms"
@@ -133,15 +138,8 @@ def test_the_prologue_gives_the_worker_our_event_loop_config_unless_the_yaml_set
 
 def test_the_prologue_gives_the_worker_the_registration_preload_unless_the_yaml_sets_one():
     def preload(prologue: list[str]) -> list[str]:
-        script = "\n".join([*prologue, f'"{sys.executable}" -c "{WORKER_SEES}"'])
-        out = subprocess.run(
-            ["bash", "-c", script],
-            input=json.dumps(["distributed.worker.preload"]),
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])["distributed.worker.preload"]
+        key = "distributed.worker.preload"
+        return _worker_config(prologue, [key])[key]
 
     assert preload(batch_worker_prologue()) == [SPAWNED_WORKER_PRELOAD]
     theirs = "export DASK_DISTRIBUTED__WORKER__PRELOAD=\"['mine']\""
