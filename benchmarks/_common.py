@@ -104,12 +104,48 @@ def launched() -> float:
     return float(os.environ.get(LAUNCHED, time.time()))
 
 
+def cpu_ticks(stat: str = "/proc/stat") -> list[int] | None:
+    """The machine's CPU time so far, all cores together, in clock ticks per state (user, nice,
+    system, idle, iowait, irq, softirq, steal, ...: the ``cpu`` line of ``/proc/stat``); None
+    where there is no such file (not Linux).
+
+    >>> ticks = cpu_ticks()
+    >>> ticks is None or len(ticks) >= 8
+    True
+    """
+    try:
+        with open(stat) as f:
+            return [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def host_share(before: list[int] | None, after: list[int] | None) -> dict[str, float]:
+    """What the machine's cores did between two :func:`cpu_ticks`, as fractions of all their
+    time: ``busy`` (neither idle nor waiting for I/O) and ``steal`` (taken by the hypervisor
+    for other guests: time a virtual machine's busy thread stood still). Empty where either
+    reading is missing.
+
+    >>> host_share([10, 0, 0, 80, 0, 0, 0, 10], [60, 0, 0, 120, 0, 0, 0, 20])
+    {'busy': 0.6, 'steal': 0.1}
+    """
+    if not before or not after:
+        return {}
+    delta = [b - a for a, b in zip(before, after, strict=False)]
+    total = sum(delta[:8])
+    if total <= 0 or len(delta) < 8:
+        return {}
+    return {"busy": 1.0 - (delta[3] + delta[4]) / total, "steal": delta[7] / total}
+
+
 def measure(script: str, cfg: dict, env: Mapping[str, str] | None = None) -> dict:
     """``script --one CFG`` in a new interpreter: the JSON of its last line of output, or
     ``{"error": last line of stderr}`` if it failed. The child finds its launch time with
-    :func:`launched`."""
+    :func:`launched`. The row also gets ``host``: :func:`host_share` over the child's run (how
+    busy the machine was, and how much of it the hypervisor took)."""
     child = dict(os.environ if env is None else env)
     child[LAUNCHED] = repr(time.time())
+    before = cpu_ticks()
     out = subprocess.run(
         [sys.executable, script, "--one", json.dumps(cfg)],
         capture_output=True,
@@ -117,6 +153,7 @@ def measure(script: str, cfg: dict, env: Mapping[str, str] | None = None) -> dic
         check=False,
         env=child,
     )
+    host = host_share(before, cpu_ticks())
     if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
-    return json.loads(out.stdout.strip().splitlines()[-1])
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1], "host": host}
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "host": host}

@@ -311,6 +311,47 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
             f"  {code:8} {kind:12} {n}: {_median_range(totals)}; "
             f"{'-' if kind.startswith('iterative') else _median_range(harvests)}; {_median_range(firsts)}"
         )
+    _host_per_round(every, workers, codes)
+
+
+def _percent_range(xs: list[float]) -> str:
+    if not xs:
+        return "-"
+    return f"{100 * statistics.median(xs):.1f} % ({100 * min(xs):.1f}-{100 * max(xs):.1f})"
+
+
+def _host_per_round(every: dict, workers: list[int], codes: list[str]) -> None:
+    """What the machine did during each run (``benchmarks._common.host_share``): how busy its
+    cores were, and how much of them the hypervisor took (steal). A round whose runs lost
+    more to steal than the others is slow for a reason outside the code; the per-round
+    ratios of two workers are listed beside the steal of both their runs."""
+    print(
+        "\nthe machine during each run, median (range) over the rounds: busy share of all "
+        "cores; share taken by the hypervisor (steal)"
+    )
+    for (code, kind, n), runs in every.items():
+        hosts = [r["host"] for r in runs if r.get("host")]
+        print(
+            f"  {code:8} {kind:12} {n}: {_percent_range([h['busy'] for h in hosts])}; "
+            f"{_percent_range([h['steal'] for h in hosts])}"
+        )
+    n = max(workers, default=0)
+    for code in codes:
+        singles = every.get((code, "iterative", 1), [])
+        for kind in ("dask", "dask-warm"):
+            runs = every.get((code, kind, n), [])
+            lines = []
+            for i, (s, r) in enumerate(zip(singles, runs, strict=False)):
+                same = None if "error" in s or "error" in r else _same_chunks(s, r)
+                if same is None or not s.get("host") or not r.get("host"):
+                    continue
+                lines.append(
+                    f"    round {i + 1}: {same[1]:.2f}; steal {100 * s['host']['steal']:.1f} % "
+                    f"(single), {100 * r['host']['steal']:.1f} % ({n} workers)"
+                )
+            if lines:
+                print(f"  {code} {kind} {n} workers, same chunks / single, per worker, by round:")
+                print("\n".join(lines))
 
 
 def _fmt(x: float | None, spec: str = ".1f") -> str:
