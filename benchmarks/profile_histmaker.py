@@ -108,12 +108,16 @@ def _one(cfg: dict) -> dict:
         convert=None if tl.converted is None else tl.converted - tl.finished,
         write=None if tl.written is None else tl.written - tl.converted,
     )
-    # per chunk (events, seconds, dataset, thread CPU seconds, page faults); older checkouts
-    # give no dataset and no costs
-    per_worker: dict[str, list[tuple[int, float, str, float | None, int | None]]] = {}
+    # per chunk (events, seconds, dataset, thread CPU seconds, page faults, seconds waited for
+    # a core); older checkouts give no dataset, no costs or no waits
+    per_worker: dict[str, list[tuple[int, float, str, float | None, int | None, float | None]]]
+    per_worker = {}
     costs = getattr(tl, "chunk_costs", None) or [(None, None)] * len(tl.chunks)
-    for (worker, events, seconds, *dataset), (cpu, faults) in zip(tl.chunks, costs, strict=True):
-        per_worker.setdefault(worker, []).append((events, seconds, "".join(dataset), cpu, faults))
+    for (worker, events, seconds, *dataset), (cpu, faults, *waited) in zip(
+        tl.chunks, costs, strict=True
+    ):
+        chunk = (events, seconds, "".join(dataset), cpu, faults, (waited or [None])[0])
+        per_worker.setdefault(worker, []).append(chunk)
     rates = {}
     for worker, chunks in per_worker.items():
         steady = chunks[1:] or chunks  # without the worker's first chunk (imports, caches)
@@ -135,8 +139,27 @@ def _one(cfg: dict) -> dict:
 FAULT_FREE = 500
 
 
+def _chunk_seconds(chunk: tuple, view: str) -> float | None:
+    """A chunk's seconds in one view: ``wall``; ``cpu`` (its thread's CPU seconds); ``ready``
+    (wall less the seconds its thread waited for a core other threads held); ``waited``
+    (those seconds alone); None where its run did not record them."""
+    if view == "wall":
+        return chunk[1]
+    if view == "cpu":
+        return chunk[3] if len(chunk) > 3 else None
+    waited = chunk[5] if len(chunk) > 5 else None
+    if waited is None:
+        return None
+    return chunk[1] - waited if view == "ready" else waited
+
+
 def _same_chunks(
-    single: dict, row: dict, *, cpu: bool = False, fault_free: bool = False
+    single: dict,
+    row: dict,
+    *,
+    cpu: bool = False,
+    fault_free: bool = False,
+    ready: bool = False,
 ) -> tuple[list[float], float] | None:
     """Each worker's speed against the single process *on the same chunks*: the seconds the
     single process took per event of each dataset, times the worker's events of that dataset,
@@ -147,9 +170,12 @@ def _same_chunks(
     ``cpu``: the CPU seconds of the threads that ran the chunks instead of their wall seconds
     (what other processes on the same cores took from them is left out). ``fault_free``: only
     the chunks, on both sides, with fewer than :data:`FAULT_FREE` page faults (the memory a
-    process touches for the first time is left out). None where a run did not record these.
+    process touches for the first time is left out). ``ready``: the wall seconds less those
+    the chunk's thread waited for a core that other threads held (what the chunk would take
+    with a core of its own, the hypervisor's share still in). None where a run did not record
+    these.
     """
-    at = 3 if cpu else 1
+    view = "cpu" if cpu else "ready" if ready else "wall"
 
     def kept(chunks: list) -> list:
         if fault_free:
@@ -158,11 +184,12 @@ def _same_chunks(
 
     cost: dict[str, list[float]] = {}
     for c in kept([c for cs in single.get("steady_chunks", {}).values() for c in cs]):
-        if len(c) <= at or c[at] is None:
+        seconds = _chunk_seconds(c, view)
+        if seconds is None:
             return None
         sums = cost.setdefault(c[2], [0.0, 0.0])
         sums[0] += c[0]
-        sums[1] += c[at]
+        sums[1] += seconds
     if not cost or "" in cost:
         return None
     per_event = {d: s / max(e, 1.0) for d, (e, s) in cost.items()}
@@ -171,16 +198,55 @@ def _same_chunks(
         chunks = kept(chunks)
         if fault_free:  # a dataset whose every chunk faulted on one side is left out
             chunks = [c for c in chunks if c[2] in per_event]
-        if not chunks or any(
-            c[2] not in per_event or len(c) <= at or c[at] is None for c in chunks
-        ):
+        seconds = [_chunk_seconds(c, view) for c in chunks]
+        if not chunks or any(c[2] not in per_event for c in chunks) or None in seconds:
             return None
         expected = sum(c[0] * per_event[c[2]] for c in chunks)
-        actual = sum(c[at] for c in chunks)
+        actual = sum(s for s in seconds if s is not None)
         ratios.append(expected / max(actual, 1e-9))
         expected_all += expected
         actual_all += actual
     return sorted(ratios), expected_all / max(actual_all, 1e-9)
+
+
+def _decompose(single: dict, row: dict) -> dict[str, tuple[float, float]] | None:
+    """Where a run's chunk seconds went, against the single process on the same chunks: for
+    ``cpu`` (the threads' CPU), ``waited`` (ready, waiting for a core other threads held) and
+    ``rest`` (the wall less both: reading from disk, waiting for the GIL or a lock, and the
+    hypervisor's share), the single process's seconds and the run's, both as fractions of the
+    single process's wall seconds on those chunks (its wall is 1). None where a run did not
+    record the waits.
+
+    >>> one = {"steady_chunks": {"a": [(10, 1.0, "w", 0.8, 0, 0.1)]}}
+    >>> two = {"steady_chunks": {"b": [(10, 1.5, "w", 0.9, 0, 0.5)]}}
+    >>> {k: tuple(round(x, 2) for x in v) for k, v in _decompose(one, two).items()}
+    {'cpu': (0.8, 0.9), 'waited': (0.1, 0.5), 'rest': (0.1, 0.1)}
+    """
+    chunks = [c for cs in row.get("steady_chunks", {}).values() for c in cs]
+    mine = [c for cs in single.get("steady_chunks", {}).values() for c in cs]
+    per_event: dict[str, dict[str, float]] = {}
+    for view in ("wall", "cpu", "waited"):
+        totals: dict[str, list[float]] = {}
+        for c in mine:
+            seconds = _chunk_seconds(c, view)
+            if seconds is None:
+                return None
+            sums = totals.setdefault(c[2], [0.0, 0.0])
+            sums[0] += c[0]
+            sums[1] += seconds
+        per_event[view] = {d: t / max(e, 1.0) for d, (e, t) in totals.items()}
+    if not chunks or any(c[2] not in per_event["wall"] for c in chunks):
+        return None
+    expected = {v: sum(c[0] * per_event[v][c[2]] for c in chunks) for v in per_event}
+    actual = {v: sum(_chunk_seconds(c, v) or 0.0 for c in chunks) for v in per_event}
+    if any(_chunk_seconds(c, "waited") is None or c[3] is None for c in chunks):
+        return None
+    norm = max(expected["wall"], 1e-9)
+    out = {v: (expected[v] / norm, actual[v] / norm) for v in ("cpu", "waited")}
+    out["rest"] = tuple(
+        (side["wall"] - side["cpu"] - side["waited"]) / norm for side in (expected, actual)
+    )
+    return out
 
 
 def _measure(cfg: dict, pythonpath: str | None) -> dict:
@@ -235,6 +301,7 @@ def _median_range(xs: list[float]) -> str:
 _VIEWS = (
     ("same chunks / single, thread CPU seconds", {"cpu": True}),
     (f"same chunks / single, chunks with < {FAULT_FREE} page faults", {"fault_free": True}),
+    ("same chunks / single, wall less the waits for a core", {"ready": True}),
 )
 
 
@@ -262,6 +329,17 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                             f"  {code:8} {kind:9} {n} worker(s), {label}: "
                             f"{_median_range(pooled)}{target}"
                         )
+                parts = [d for d in (_decompose(s, r) for s, r in pairs) if d is not None]
+                if parts:
+                    shares = "; ".join(
+                        f"{name} {statistics.median(p[name][0] for p in parts):.2f} -> "
+                        f"{statistics.median(p[name][1] for p in parts):.2f}"
+                        for name in ("cpu", "waited", "rest")
+                    )
+                    print(
+                        f"  {code:8} {kind:9} {n} worker(s), the same chunks' seconds, single "
+                        f"-> workers, as shares of the single's wall (median): {shares}"
+                    )
                 faults = [
                     statistics.fmean(r["worker_faults"]) / s["worker_faults"][0]
                     for s, r in pairs
@@ -298,6 +376,14 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
             "  two single processes at once, each, same chunks / single (the ceiling of two "
             f"workers here): {_median_range(control)}"
         )
+        parts = [d for d in (_decompose(s, r) for s, r in pairs) if d is not None]
+        if parts:
+            shares = "; ".join(
+                f"{name} {statistics.median(p[name][0] for p in parts):.2f} -> "
+                f"{statistics.median(p[name][1] for p in parts):.2f}"
+                for name in ("cpu", "waited", "rest")
+            )
+            print(f"  two single processes at once, the same shares: {shares}")
     print(
         "\nseconds per round, median (range): the whole command; the harvest; the fixed cost "
         "(command start -> first chunk done, target <= 5)"

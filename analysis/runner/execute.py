@@ -85,11 +85,12 @@ class Timeline:
     profiles (``benchmarks/profile_histmaker.py``) and the histmaker's summary.
 
     ``chunks``: ``(worker, events, seconds, dataset)`` per chunk processed, timed on the worker
-    (reading and processing, without scheduling); ``chunk_costs``: ``(cpu_seconds, faults)`` of
-    the same chunks in the same order, the CPU time of the thread that ran it and the page
-    faults it took (new memory touched: on a virtual machine ~1-5 s per GB, ``docs/scaling.md``,
-    twelfth pass), ``None`` where a worker did not say; ``harvests``: ``(start, seconds)`` of
-    each harvest.
+    (reading and processing, without scheduling); ``chunk_costs``: ``(cpu_seconds, faults,
+    waited)`` of the same chunks in the same order: the CPU time of the thread that ran it, the
+    page faults it took (new memory touched: on a virtual machine ~1-5 s per GB,
+    ``docs/scaling.md``, twelfth pass) and the seconds it was ready to run but waited for a
+    core that other threads held (:func:`_thread_waited`), ``None`` where a worker did not say;
+    ``harvests``: ``(start, seconds)`` of each harvest.
     """
 
     started: float = field(default_factory=time.time)
@@ -99,7 +100,7 @@ class Timeline:
     processed: float | None = None
     finished: float | None = None
     chunks: list[tuple[str, int, float, str]] = field(default_factory=list)
-    chunk_costs: list[tuple[float | None, int | None]] = field(default_factory=list)
+    chunk_costs: list[tuple[float | None, int | None, float | None]] = field(default_factory=list)
     harvests: list[tuple[float, float]] = field(default_factory=list)
     #: set by the histmaker: histograms converted (postprocess, sums of weights, luminosity)
     #: and the output written
@@ -114,11 +115,12 @@ class Timeline:
         dataset: str = "",
         cpu: float | None = None,
         faults: int | None = None,
+        waited: float | None = None,
     ) -> None:
         if self.first_chunk is None:
             self.first_chunk = time.time()
         self.chunks.append((str(worker), int(events), float(seconds), str(dataset)))
-        self.chunk_costs.append((cpu, faults))
+        self.chunk_costs.append((cpu, faults, waited))
 
     def harvest(self, fn: Callable[[], Any]) -> Any:
         """Run the harvest ``fn``, record when and how long, return what it returns."""
@@ -163,7 +165,12 @@ def _process_into_worker(
     processor: Any, item: Any, run_id: str, owner: str, index: int, attempt: int, epoch: int
 ) -> dict[str, Any]:
     """Task: process chunk ``index`` and add it to this worker's accumulator of ``run_id``."""
-    t0, cpu0, faults0 = time.perf_counter(), time.thread_time(), _thread_faults()
+    t0, cpu0, faults0, waited0 = (
+        time.perf_counter(),
+        time.thread_time(),
+        _thread_faults(),
+        _thread_waited(),
+    )
     try:
         out = process_chunk(processor, item)
     except WMassError as err:
@@ -186,7 +193,28 @@ def _process_into_worker(
         "seconds": time.perf_counter() - t0,
         "cpu": time.thread_time() - cpu0,
         "faults": None if faults0 is None else (_thread_faults() or 0) - faults0,
+        "waited": None if waited0 is None else (_thread_waited() or 0.0) - waited0,
     }
+
+
+def _thread_waited(schedstat: str = "/proc/thread-self/schedstat") -> float | None:
+    """Seconds this thread has so far been ready to run but waited for a core that other
+    threads held (the scheduler's run-queue delay, the second field of Linux's ``schedstat``);
+    None where the system does not say. A chunk's wall time is its thread's CPU time, this
+    wait, and the rest (reading from disk, waiting for a lock or the GIL; on a virtual machine
+    also the time the hypervisor gave the core to another guest). On a machine with as many
+    cores as busy threads the wait is ~0; two workers and their driver on two cores wait for
+    each other (``docs/scaling.md``, fifteenth pass).
+
+    >>> waited = _thread_waited()
+    >>> waited is None or waited >= 0.0
+    True
+    """
+    try:
+        with open(schedstat) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _thread_faults() -> int | None:
@@ -556,6 +584,7 @@ def _execute_local(
                         chunk_key(item)[0],
                         res["cpu"],
                         res["faults"],
+                        res["waited"],
                     )
                 _update(progress, ledger)
                 if interval is not None and time.monotonic() - last >= interval:
@@ -656,6 +685,7 @@ def _execute_dask(
                             chunk_key(ledger.chunks[i])[0],
                             res.get("cpu"),
                             res.get("faults"),
+                            res.get("waited"),
                         )
                 elif current and fut.status == "error":
                     err = fut.exception()

@@ -4,6 +4,10 @@ every chunk is processed once, and a file-level fill equals an independent refer
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -132,6 +136,45 @@ def test_dask_equals_iterative(sample):
     assert sorted(placed, key=str) == sorted(dask.chunks, key=str)
     assert len(dask.chunks) == len({(c.filename, c.entrystart) for c in dask.chunks}) > 4
     assert set(local.output["wmunu"]["histograms"]) == {"nominal", *SOME}
+    # what each chunk cost, timed in the thread that ran it, on both executors
+    for result in (local, dask):
+        timeline = result.timeline
+        assert len(timeline.chunk_costs) == len(timeline.chunks) == len(dask.chunks)
+        for (_, _, seconds, _), (cpu, faults, waited) in zip(
+            timeline.chunks, timeline.chunk_costs, strict=True
+        ):
+            assert 0.0 <= waited <= seconds and 0.0 < cpu <= seconds + 0.01 and faults >= 0
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_setaffinity") or not Path("/proc/thread-self/schedstat").exists(),
+    reason="needs Linux's per-thread scheduler statistics",
+)
+def test_a_chunk_thread_that_shares_its_core_with_a_busy_process_waits_for_its_turns():
+    """Two runnable threads on one core take turns by their weights: beside a busy process at
+    nice 5 (weight 335 against 1024), what the chunk timing calls the wait for a core is about a
+    quarter of the wall time, its CPU three quarters, and the two add up to the wall."""
+    from analysis.runner.execute import _thread_waited
+
+    mine = os.sched_getaffinity(0)
+    core = min(mine)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        os.sched_setaffinity(busy.pid, {core})
+        os.setpriority(os.PRIO_PROCESS, busy.pid, 5)
+        os.sched_setaffinity(0, {core})  # this thread only
+        time.sleep(0.2)
+        waited0, cpu0, t0 = _thread_waited(), time.thread_time(), time.perf_counter()
+        while time.perf_counter() - t0 < 1.0:
+            pass
+        wall = time.perf_counter() - t0
+        waited, cpu = _thread_waited() - waited0, time.thread_time() - cpu0
+    finally:
+        os.sched_setaffinity(0, mine)
+        busy.kill()
+        busy.wait()
+    assert 0.1 < waited / wall < 0.4 < 0.6 < cpu / wall, (waited, cpu, wall)
+    assert abs(cpu + waited - wall) < 0.1 * wall, (waited, cpu, wall)
 
 
 def test_file_level_fill_equals_reference_through_hists_h5(sample, tmp_path):
