@@ -36,8 +36,8 @@ worker touches about as much as the single process does; ``docs/scaling.md``, tw
 The page faults per worker are printed against the single process's.
 
 ``--concurrent`` adds the control for the steady rate per worker: two single processes
-(``--executor iterative``) started at the same moment, each over the whole sample, with no
-driver and no Dask. Their steady rates against the single process alone are what two busy
+(``--executor iterative``) started at the same moment, each over half of the sample's files
+(as two workers share them out), with no driver and no Dask. Their steady rates against the single process alone are what two busy
 cores give (shared caches, memory bandwidth, clock), the ceiling for two workers on this
 machine.
 """
@@ -256,18 +256,60 @@ def _measure(cfg: dict, pythonpath: str | None) -> dict:
     return measure(__file__, cfg, env)
 
 
+def _halves(datasets: Path, tmp: Path) -> list[Path]:
+    """Two ``datasets.yaml`` in ``tmp`` that share out every dataset's files between them
+    (alternately; a dataset of one file goes to one of them, in turn), with absolute paths and
+    without the sums of weights and event counts of the whole (they come from the files).
+
+    >>> import tempfile, yaml
+    >>> d = Path(tempfile.mkdtemp())
+    >>> _ = (d / "datasets.yaml").write_text(yaml.safe_dump({"datasets": {
+    ...     "w": {"files": ["w/0.root", "w/1.root", "w/2.root"], "sumw": 3.0},
+    ...     "z": {"files": ["z/0.root"]}}}))
+    >>> [sorted(Path(f).name for ds in yaml.safe_load(p.read_text())["datasets"].values()
+    ...         for f in ds["files"]) for p in _halves(d / "datasets.yaml", d)]
+    [['0.root', '0.root', '2.root'], ['1.root']]
+    """
+    import yaml
+
+    doc = yaml.safe_load(datasets.read_text())
+    base = datasets.parent
+    halves: list[dict] = [{**doc, "datasets": {}} for _ in range(2)]
+    turn = 0
+    for name, entry in doc["datasets"].items():
+        entry = {k: v for k, v in entry.items() if k not in ("sumw", "nevents")}
+        for key in ("lumi_csv", "golden_json"):
+            if isinstance(entry.get(key), str):
+                entry[key] = str(base / entry[key])
+        files = [str(base / f) if isinstance(f, str) else f for f in entry["files"]]
+        shares = [files[0::2], files[1::2]] if len(files) > 1 else [[], []]
+        if len(files) == 1:
+            shares[turn] = files
+            turn = 1 - turn
+        for half, share in zip(halves, shares, strict=True):
+            if share:
+                half["datasets"][name] = {**entry, "files": share}
+    paths = [tmp / f"half-{i}.yaml" for i in range(2)]
+    for path, half in zip(paths, halves, strict=True):
+        path.write_text(yaml.safe_dump(half, sort_keys=False))
+    return paths
+
+
 def _concurrent_pair(datasets: Path, tmp: Path, chunksize: int) -> dict:
-    """Two single processes over the whole sample, started together: one row whose
-    ``worker_rates`` are the two processes' steady rates and whose phases are the slower's."""
+    """Two single processes started together, each over half of the sample's files (as two
+    workers share them out: different data in each process's caches): one row whose
+    ``worker_rates`` are the two processes' steady rates and whose phases are the slower's.
+    (Before the fifteenth pass both processes read the whole sample, the same files at about
+    the same moment: they shared the input in the machine's caches, which workers do not.)"""
     cfgs = [
         {
-            "datasets": str(datasets),
+            "datasets": str(half),
             "out": str(tmp / f"concurrent-{i}.h5"),
             "executor": "iterative",
             "workers": 1,
             "chunksize": chunksize,
         }
-        for i in range(2)
+        for i, half in enumerate(_halves(datasets, tmp))
     ]
     with ThreadPoolExecutor(2) as pool:
         pair = list(pool.map(lambda cfg: _measure(cfg, None), cfgs))
