@@ -80,6 +80,8 @@ def _one(cfg: dict) -> dict:
     from analysis.histmaker import histmaker
 
     imported = time.time()
+    # the halves of the control (_halves) name the sample's corrections: they are not beside them
+    extra = {"corrections": cfg["corrections"]} if cfg.get("corrections") else {}
     _, content, result = histmaker(
         "wmass",
         cfg["datasets"],
@@ -88,6 +90,7 @@ def _one(cfg: dict) -> dict:
         workers=cfg["workers"],
         chunksize=cfg["chunksize"],
         progress=False,
+        **extra,
     )
     done = time.time()
     tl = getattr(result, "timeline", None)
@@ -300,10 +303,13 @@ def _concurrent_pair(datasets: Path, tmp: Path, chunksize: int) -> dict:
     workers share them out: different data in each process's caches): one row whose
     ``worker_rates`` are the two processes' steady rates and whose phases are the slower's.
     (Before the fifteenth pass both processes read the whole sample, the same files at about
-    the same moment: they shared the input in the machine's caches, which workers do not.)"""
+    the same moment: they shared the input in the machine's caches, which workers do not.)
+    Both fill with the sample's ``corrections.json``, as the single process does."""
+    corrections = datasets.parent / "corrections.json"
     cfgs = [
         {
             "datasets": str(half),
+            "corrections": str(corrections) if corrections.is_file() else None,
             "out": str(tmp / f"concurrent-{i}.h5"),
             "executor": "iterative",
             "workers": 1,
