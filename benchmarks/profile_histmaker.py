@@ -33,7 +33,13 @@ of the threads that ran the chunks (what other processes took from them left out
 chunks, on both sides, that took fewer than ``FAULT_FREE`` page faults (the memory a process
 touches for the first time left out: on this virtual machine 0.6-4.5 s per GB, and each
 worker touches about as much as the single process does; ``docs/scaling.md``, twelfth pass).
-The page faults per worker are printed against the single process's.
+The page faults per worker are printed against the single process's. A third view takes
+from each chunk's wall the seconds its thread was ready but waited for a core that other
+threads held (the driver, the event loops, the other worker: the run-queue delay, recorded
+per chunk in the run's ``Timeline``), which a worker with a core of its own would not wait;
+and the chunks' seconds are split into CPU, those waits and the rest, against the single
+process's on the same chunks. Each run also records how busy the machine's cores were and
+what share of them the hypervisor took (steal), listed beside each round's ratio.
 
 ``--concurrent`` adds the control for the steady rate per worker: two single processes
 (``--executor iterative``) started at the same moment, each over half of the sample's files
