@@ -162,6 +162,20 @@ def _chunk_seconds(chunk: tuple, view: str) -> float | None:
     return chunk[1] - waited if view == "ready" else waited
 
 
+def _per_event(chunks: list, view: str) -> dict[str, float] | None:
+    """Seconds per event of each dataset over ``chunks`` in one view of
+    :func:`_chunk_seconds`; None where a chunk did not record that view."""
+    sums: dict[str, list[float]] = {}
+    for c in chunks:
+        seconds = _chunk_seconds(c, view)
+        if seconds is None:
+            return None
+        total = sums.setdefault(c[2], [0.0, 0.0])
+        total[0] += c[0]
+        total[1] += seconds
+    return {d: t / max(e, 1.0) for d, (e, t) in sums.items()}
+
+
 def _same_chunks(
     single: dict,
     row: dict,
@@ -191,17 +205,11 @@ def _same_chunks(
             return [c for c in chunks if len(c) > 4 and c[4] is not None and c[4] < FAULT_FREE]
         return list(chunks)
 
-    cost: dict[str, list[float]] = {}
-    for c in kept([c for cs in single.get("steady_chunks", {}).values() for c in cs]):
-        seconds = _chunk_seconds(c, view)
-        if seconds is None:
-            return None
-        sums = cost.setdefault(c[2], [0.0, 0.0])
-        sums[0] += c[0]
-        sums[1] += seconds
-    if not cost or "" in cost:
+    per_event = _per_event(
+        kept([c for cs in single.get("steady_chunks", {}).values() for c in cs]), view
+    )
+    if not per_event or "" in per_event:
         return None
-    per_event = {d: s / max(e, 1.0) for d, (e, s) in cost.items()}
     ratios, expected_all, actual_all = [], 0.0, 0.0
     for chunks in row.get("steady_chunks", {}).values():
         chunks = kept(chunks)
@@ -235,15 +243,10 @@ def _decompose(single: dict, row: dict) -> dict[str, tuple[float, float]] | None
     mine = [c for cs in single.get("steady_chunks", {}).values() for c in cs]
     per_event: dict[str, dict[str, float]] = {}
     for view in ("wall", "cpu", "waited"):
-        totals: dict[str, list[float]] = {}
-        for c in mine:
-            seconds = _chunk_seconds(c, view)
-            if seconds is None:
-                return None
-            sums = totals.setdefault(c[2], [0.0, 0.0])
-            sums[0] += c[0]
-            sums[1] += seconds
-        per_event[view] = {d: t / max(e, 1.0) for d, (e, t) in totals.items()}
+        seconds = _per_event(mine, view)
+        if seconds is None:
+            return None
+        per_event[view] = seconds
     if not chunks or any(c[2] not in per_event["wall"] for c in chunks):
         return None
     expected = {v: sum(c[0] * per_event[v][c[2]] for c in chunks) for v in per_event}
@@ -359,6 +362,18 @@ _VIEWS = (
 )
 
 
+def _median_shares(pairs: list[tuple[dict, dict]]) -> str:
+    """:func:`_decompose` of each (single process, run) pair, as the medians over the rounds
+    of each share, single -> run; empty where no run recorded its waits."""
+    parts = [d for d in (_decompose(s, r) for s, r in pairs) if d is not None]
+    return "; ".join(
+        f"{name} {statistics.median(p[name][0] for p in parts):.2f} -> "
+        f"{statistics.median(p[name][1] for p in parts):.2f}"
+        for name in ("cpu", "waited", "rest")
+        if parts
+    )
+
+
 def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
     """The target ratios of each round against *that round's* single process, then their
     median and range: a slow spell of the machine hits the runs of one round together, so the
@@ -383,13 +398,8 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
                             f"  {code:8} {kind:9} {n} worker(s), {label}: "
                             f"{_median_range(pooled)}{target}"
                         )
-                parts = [d for d in (_decompose(s, r) for s, r in pairs) if d is not None]
-                if parts:
-                    shares = "; ".join(
-                        f"{name} {statistics.median(p[name][0] for p in parts):.2f} -> "
-                        f"{statistics.median(p[name][1] for p in parts):.2f}"
-                        for name in ("cpu", "waited", "rest")
-                    )
+                shares = _median_shares(pairs)
+                if shares:
                     print(
                         f"  {code:8} {kind:9} {n} worker(s), the same chunks' seconds, single "
                         f"-> workers, as shares of the single's wall (median): {shares}"
@@ -430,13 +440,8 @@ def _per_round(every: dict, workers: list[int], codes: list[str]) -> None:
             "  two single processes at once, each, same chunks / single (the ceiling of two "
             f"workers here): {_median_range(control)}"
         )
-        parts = [d for d in (_decompose(s, r) for s, r in pairs) if d is not None]
-        if parts:
-            shares = "; ".join(
-                f"{name} {statistics.median(p[name][0] for p in parts):.2f} -> "
-                f"{statistics.median(p[name][1] for p in parts):.2f}"
-                for name in ("cpu", "waited", "rest")
-            )
+        shares = _median_shares(pairs)
+        if shares:
             print(f"  two single processes at once, the same shares: {shares}")
     print(
         "\nseconds per round, median (range): the whole command; the harvest; the fixed cost "
