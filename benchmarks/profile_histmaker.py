@@ -43,9 +43,9 @@ what share of them the hypervisor took (steal), listed beside each round's ratio
 
 ``--concurrent`` adds the control for the steady rate per worker: two single processes
 (``--executor iterative``) started at the same moment, each over half of the sample's files
-(as two workers share them out), with no driver and no Dask. Their steady rates against the single process alone are what two busy
-cores give (shared caches, memory bandwidth, clock), the ceiling for two workers on this
-machine.
+(as two workers share them out), with no driver and no Dask. Their steady rates against the
+single process alone are what two busy cores give (shared caches, memory bandwidth, clock),
+the ceiling for two workers on this machine.
 """
 
 from __future__ import annotations
@@ -249,10 +249,11 @@ def _decompose(single: dict, row: dict) -> dict[str, tuple[float, float]] | None
         per_event[view] = seconds
     if not chunks or any(c[2] not in per_event["wall"] for c in chunks):
         return None
-    expected = {v: sum(c[0] * per_event[v][c[2]] for c in chunks) for v in per_event}
-    actual = {v: sum(_chunk_seconds(c, v) or 0.0 for c in chunks) for v in per_event}
-    if any(_chunk_seconds(c, "waited") is None or c[3] is None for c in chunks):
+    seconds = {v: [_chunk_seconds(c, v) for c in chunks] for v in per_event}
+    if any(None in xs for xs in seconds.values()):
         return None
+    expected = {v: sum(c[0] * per_event[v][c[2]] for c in chunks) for v in per_event}
+    actual = {v: sum(x for x in xs if x is not None) for v, xs in seconds.items()}
     norm = max(expected["wall"], 1e-9)
     out = {v: (expected[v] / norm, actual[v] / norm) for v in ("cpu", "waited")}
     out["rest"] = tuple(
